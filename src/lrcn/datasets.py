@@ -1,0 +1,291 @@
+"""Datasets: UCF-101's own layout and split files, a plain folder-per-class layout,
+and the output of ``lrcn preprocess`` (a manifest of clips).
+
+UCF-101: ``ROOT/<Class>/v_<Class>_gXX_cYY.avi`` with ``classInd.txt``,
+``trainlist0N.txt`` and ``testlist0N.txt`` in ``ROOT/ucfTrainTestlist`` (or a
+``--ucf-list-dir``). Validation is carved out of the train list **by group**
+(``_gXX_``, one actor/scene): the seed split clips at random, which puts
+near-identical clips of one group on both sides and inflates accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable
+
+from .errors import SplitError
+from .video import is_video_file
+
+GROUP_RE = re.compile(r"_g(\d+)_", re.IGNORECASE)
+MANIFEST = "manifest.jsonl"
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One labelled video (or preprocessed clip) of a dataset."""
+
+    path: str  # relative to the dataset root, '/'-separated
+    label: int  # 0-based class index
+    group: str  # items sharing a group never straddle train/val
+    split: str  # "train", "val" or "test"
+    source: str = ""  # original video for a preprocessed clip ("" = itself)
+    frame_indices: tuple[int, ...] = ()  # source frames of a clip (informational)
+
+    @property
+    def video_id(self) -> str:
+        """The original video this item comes from (for video-level accuracy)."""
+        return self.source or self.path
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    classes: tuple[str, ...]
+    items: tuple[VideoItem, ...]
+    kind: str  # "ucf101", "folder" or "clips"
+
+    def subset(self, split: str) -> list[VideoItem]:
+        return [item for item in self.items if item.split == split]
+
+
+def group_of(name: str) -> str:
+    """UCF-101's group number from a file name (``v_X_g08_c01.avi`` -> ``g08``), else the stem."""
+    match = GROUP_RE.search(name)
+    return f"g{int(match.group(1)):02d}" if match else Path(name).stem
+
+
+def _read_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines with their 1-based numbers; tolerates a BOM, CRLF and trailing blanks."""
+    if not path.is_file():
+        raise SplitError(f"{path}: split file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SplitError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def parse_class_index(path: Path) -> list[str]:
+    """Parse ``classInd.txt`` (``1 ApplyEyeMakeup`` ...) into names ordered by id."""
+    by_id: dict[int, str] = {}
+    for n, line in _read_lines(path):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise SplitError(f"{path}:{n}: expected '<id> <ClassName>', got {line!r}")
+        class_id, name = int(parts[0]), parts[1]
+        if class_id in by_id:
+            raise SplitError(f"{path}:{n}: class id {class_id} listed twice")
+        if name in by_id.values():
+            raise SplitError(f"{path}:{n}: class {name!r} listed twice")
+        by_id[class_id] = name
+    if not by_id:
+        raise SplitError(f"{path}: no classes listed")
+    expected = list(range(1, len(by_id) + 1))
+    if sorted(by_id) != expected:
+        raise SplitError(f"{path}: class ids must run 1..{len(by_id)} without gaps, got {sorted(by_id)[:5]}...")
+    return [by_id[i] for i in expected]
+
+
+def parse_split_list(path: Path, classes: list[str]) -> list[tuple[str, int]]:
+    """Parse a ``trainlist0N``/``testlist0N`` file into ``(relative path, 0-based label)``.
+
+    The label is the optional 1-based id after the path (train lists) or the
+    class folder of the path (test lists); when both are given they must agree.
+    """
+    index = {name: i for i, name in enumerate(classes)}
+    lower = {name.lower(): i for i, name in enumerate(classes)}
+    seen: dict[str, int] = {}
+    out = []
+    for n, line in _read_lines(path):
+        parts = line.split()
+        if len(parts) > 2:
+            raise SplitError(f"{path}:{n}: expected '<Class>/<video> [id]', got {line!r}")
+        rel = parts[0].replace("\\", "/")
+        folder = rel.split("/")[0] if "/" in rel else None
+        label = None
+        if folder is not None:
+            label = index.get(folder, lower.get(folder.lower()))
+            if label is None:
+                raise SplitError(f"{path}:{n}: unknown class {folder!r} (not in classInd.txt)")
+        if len(parts) == 2:
+            if not parts[1].isdigit():
+                raise SplitError(f"{path}:{n}: class id {parts[1]!r} is not a number")
+            class_id = int(parts[1])
+            if not 1 <= class_id <= len(classes):
+                raise SplitError(f"{path}:{n}: class id {class_id} is out of range 1..{len(classes)}")
+            if label is not None and label != class_id - 1:
+                raise SplitError(
+                    f"{path}:{n}: class id {class_id} ({classes[class_id - 1]}) disagrees with folder {folder!r}"
+                )
+            label = class_id - 1
+        if label is None:
+            raise SplitError(f"{path}:{n}: no class for {rel!r} (give '<Class>/<video>' or an id)")
+        if rel in seen:
+            raise SplitError(f"{path}:{n}: {rel!r} already listed on line {seen[rel]}")
+        seen[rel] = n
+        out.append((rel, label))
+    return out
+
+
+def find_list_dir(root: Path, list_dir: Path | None) -> Path | None:
+    """Where the UCF-101 split files are, or None for a plain folder-per-class layout."""
+    if list_dir is not None:
+        if not (list_dir / "classInd.txt").is_file():
+            raise SplitError(f"{list_dir / 'classInd.txt'}: split file not found (check --ucf-list-dir)")
+        return list_dir
+    for candidate in (root / "ucfTrainTestlist", root):
+        if (candidate / "classInd.txt").is_file():
+            return candidate
+    return None
+
+
+def load_ucf101(root: Path, list_dir: Path, split: int = 1, number_of_classes: int | None = None) -> Dataset:
+    """UCF-101 (or anything laid out like it) with official split ``split`` (1, 2 or 3)."""
+    if split not in (1, 2, 3):
+        raise SplitError(f"split must be 1, 2 or 3, got {split}")
+    classes = parse_class_index(list_dir / "classInd.txt")
+    keep = _check_num_classes(number_of_classes, len(classes), list_dir / "classInd.txt")
+    items = []
+    for name, split_name in ((f"trainlist0{split}.txt", "train"), (f"testlist0{split}.txt", "test")):
+        for rel, label in parse_split_list(list_dir / name, classes):
+            if label < keep:
+                items.append(VideoItem(rel, label, group_of(rel), split_name))
+    return Dataset(root, tuple(classes[:keep]), tuple(items), "ucf101")
+
+
+def _check_num_classes(number_of_classes: int | None, available: int, where: Path) -> int:
+    if number_of_classes is None:
+        return available
+    if not 1 <= number_of_classes <= available:
+        raise SplitError(f"{where}: --number-of-classes {number_of_classes} but only {available} classes are listed")
+    return number_of_classes
+
+
+def _stable_fraction(text: str) -> float:
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def load_folder(root: Path, number_of_classes: int | None = None, test_size: float = 0.2) -> Dataset:
+    """``ROOT/<class>/<video>``: classes sorted by name; a deterministic test split by group.
+
+    A file's group is its ``_gXX_`` tag if it has one, else its own name; a
+    group goes to test when a hash of (class, group) falls below ``test_size``,
+    so the split never depends on listing order and never cuts a group.
+    """
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise SplitError(f"{root}: no class folders (expected ROOT/<class>/<video> or UCF-101 split files)")
+    keep = _check_num_classes(number_of_classes, len(classes), root)
+    items = []
+    for label, name in enumerate(classes[:keep]):
+        for path in sorted((root / name).iterdir()):
+            if is_video_file(path):
+                group = group_of(path.name)
+                split = "test" if _stable_fraction(f"{name}/{group}") < test_size else "train"
+                items.append(VideoItem(f"{name}/{path.name}", label, group, split))
+    if not items:
+        raise SplitError(f"{root}: no video files found in the class folders")
+    return Dataset(root, tuple(classes[:keep]), tuple(items), "folder")
+
+
+def load_clips(root: Path, number_of_classes: int | None = None) -> Dataset:
+    """The output of ``lrcn preprocess``: clips listed in ``manifest.jsonl`` (skipped ones left out)."""
+    info_path = root / "preprocess.json"
+    if not info_path.is_file():
+        raise SplitError(f"{info_path}: not found; is {root} the output of 'lrcn preprocess'?")
+    info = json.loads(info_path.read_text())
+    classes = list(info["classes"])
+    keep = _check_num_classes(number_of_classes, len(classes), info_path)
+    items = []
+    for record in read_clip_records(root):
+        if record.get("status") == "ok" and record["label"] < keep:
+            items.append(
+                VideoItem(
+                    record["clip"], record["label"], record["group"], record["split"],
+                    source=record["source"], frame_indices=tuple(record["frame_indices"]),
+                )
+            )
+    if not items:
+        raise SplitError(f"{root / MANIFEST}: no clips (did 'lrcn preprocess' finish?)")
+    return Dataset(root, tuple(classes[:keep]), tuple(items), "clips")
+
+
+def read_manifest(path: Path) -> list[dict]:
+    """Records of a JSON-lines manifest; a torn last line (killed writer) is ignored."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def read_clip_records(root: Path) -> list[dict]:
+    """Records of every manifest (one per shard) of a preprocessed folder.
+
+    A video processed again (a rerun after a kill) keeps its latest record per clip.
+    """
+    latest: dict[tuple[str, str], dict] = {}
+    for path in sorted(Path(root).glob("manifest*.jsonl")):
+        for record in read_manifest(path):
+            latest[(record["source"], record.get("clip", ""))] = record
+    by_source: dict[str, list[dict]] = {}
+    for (source, _), record in latest.items():
+        by_source.setdefault(source, []).append(record)
+    out = []
+    for records in by_source.values():
+        ok = [r for r in records if r.get("status") == "ok"]
+        out.extend(ok if ok else records[-1:])  # a video later done right drops its old 'skipped'
+    return out
+
+
+def load_dataset(
+    root: str | Path,
+    list_dir: str | Path | None = None,
+    split: int = 1,
+    number_of_classes: int | None = None,
+) -> Dataset:
+    """Open whatever ``root`` is: preprocessed clips, UCF-101 layout, or class folders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SplitError(f"{root}: dataset folder not found")
+    if (root / "preprocess.json").is_file():
+        return load_clips(root, number_of_classes)
+    found = find_list_dir(root, Path(list_dir) if list_dir else None)
+    if found is not None:
+        return load_ucf101(root, found, split, number_of_classes)
+    return load_folder(root, number_of_classes)
+
+
+def split_train_val(items: Iterable[VideoItem], val_fraction: float, seed: int) -> list[VideoItem]:
+    """Mark whole groups of the train items as ``val`` until about ``val_fraction`` of them are.
+
+    Groups are shuffled with ``seed``; no group ends up in both parts. Test
+    items pass through unchanged.
+    """
+    items = list(items)
+    if not 0.0 <= val_fraction < 1.0:
+        raise SplitError(f"validation split must be in [0, 1), got {val_fraction}")
+    train = [item for item in items if item.split == "train"]
+    groups = sorted({item.group for item in train})
+    random.Random(seed).shuffle(groups)
+    sizes = {g: 0 for g in groups}
+    for item in train:
+        sizes[item.group] += 1
+    target = val_fraction * len(train)
+    val_groups: set[str] = set()
+    taken = 0
+    for group in groups:
+        if taken >= target or len(val_groups) >= len(groups) - 1:
+            break
+        val_groups.add(group)
+        taken += sizes[group]
+    return [replace(item, split="val") if item.split == "train" and item.group in val_groups else item for item in items]

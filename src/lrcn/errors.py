@@ -1,0 +1,39 @@
+"""Exceptions a user can cause. The CLI turns each into one line and an exit code."""
+
+from __future__ import annotations
+
+
+class LrcnError(Exception):
+    """Base class: the message is shown to the user as one line, without a traceback."""
+
+    exit_code = 2
+
+
+class VideoError(LrcnError):
+    """A video file cannot be opened, has no video stream, or cannot be decoded."""
+
+
+class SplitError(LrcnError):
+    """A dataset layout or split file is missing or malformed."""
+
+
+class ConfigError(LrcnError):
+    """A combination of settings that cannot work."""
+
+
+class WeightsError(LrcnError):
+    """Backbone weights are missing or do not match the architecture."""
+
+
+class CheckpointError(LrcnError):
+    """A checkpoint is missing, corrupt, not an lrcn checkpoint, or does not match."""
+
+
+class CacheError(LrcnError):
+    """An embedding cache entry is missing or unreadable."""
+
+
+class TrainingDiverged(LrcnError):
+    """The loss became NaN or infinite."""
+
+    exit_code = 3

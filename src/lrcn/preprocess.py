@@ -1,0 +1,189 @@
+"""``lrcn preprocess``: the seed's pre-processing, resumable and parallel.
+
+For each video: sample it by time at ``reference_fps / sampling_rate`` (every
+10th frame of a 25-fps video = 2.5 fps), pick ``clips_per_video`` seeded
+random starts, and write each run of ``num_frames`` sampled frames as a small
+video (at the sampled fps, so it plays at real speed) plus a manifest line.
+A video that cannot be decoded, or is shorter than one clip, is recorded in
+the manifest with its reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import clips as clipmath
+from .datasets import Dataset, load_dataset, read_clip_records, read_manifest
+from .errors import ConfigError, VideoError
+from .io import append_jsonl, atomic_path, remove_stale_temporaries, write_json_atomic
+from .video import ShortVideoError, probe, read_frames, write_video
+
+log = logging.getLogger(__name__)
+
+CODEC_EXTENSIONS = {"mpeg4": ".avi", "libx264": ".mp4", "ffv1": ".mkv"}
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Settings of ``lrcn preprocess`` (defaults are the seed's)."""
+
+    data_dir: str  # UCF-101 root, or ROOT/<class>/<video>
+    out_dir: str  # where clips and manifest go
+    ucf_list_dir: str | None = None  # split files; default DATA/ucfTrainTestlist or DATA
+    split: int = 1  # UCF-101 split whose train+test lists are processed
+    number_of_classes: int | None = None  # the first N classes
+    sampling_rate: int = 10  # keep every N-th frame of a reference_fps video
+    reference_fps: float = 25.0  # UCF-101's fps; other fps are resampled by time to match
+    num_frames: int = 5  # frames per clip
+    clips_per_video: int = 1  # seeded random clips taken from each video
+    seed: int = 42
+    short_videos: str = "skip"  # "skip" or "pad" (repeat the last sampled frame)
+    codec: str = "mpeg4"  # mpeg4 (.avi, near-lossless q2), libx264 (.mp4) or ffv1 (.mkv, lossless)
+    workers: int = 0  # processes; 0 = all cores
+    shard: tuple[int, int] = (0, 1)  # (i, N): process every N-th video starting at i
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ConfigError(f"--num-frames must be >= 1, got {self.num_frames}")
+        if self.sampling_rate < 1:
+            raise ConfigError(f"--sampling-rate must be >= 1, got {self.sampling_rate}")
+        if self.clips_per_video < 1:
+            raise ConfigError(f"--clips-per-video must be >= 1, got {self.clips_per_video}")
+        if self.reference_fps <= 0:
+            raise ConfigError(f"--reference-fps must be positive, got {self.reference_fps}")
+        if self.short_videos not in clipmath.SHORT_VIDEO_POLICIES:
+            raise ConfigError(f"--short-videos must be one of {clipmath.SHORT_VIDEO_POLICIES}")
+        if self.codec not in CODEC_EXTENSIONS:
+            raise ConfigError(f"--codec must be one of {sorted(CODEC_EXTENSIONS)}")
+        i, n = self.shard
+        if not (n >= 1 and 0 <= i < n):
+            raise ConfigError(f"--shard must be i/N with 0 <= i < N, got {i}/{n}")
+
+    @property
+    def fps(self) -> float:
+        return clipmath.target_fps(self.reference_fps, self.sampling_rate)
+
+    def settings(self) -> dict:
+        """The settings that decide the output (a rerun must match them to resume)."""
+        keys = ("sampling_rate", "reference_fps", "num_frames", "clips_per_video", "seed", "short_videos", "codec")
+        return {k: getattr(self, k) for k in keys}
+
+
+def manifest_name(shard: tuple[int, int]) -> str:
+    i, n = shard
+    return "manifest.jsonl" if n == 1 else f"manifest.shard-{i:03d}-of-{n:03d}.jsonl"
+
+
+def process_video(job: tuple[str, str, int, str, str, PreprocessConfig]) -> list[dict]:
+    """Cut the clips of one video. Returns manifest records (``status`` ok or skipped)."""
+    source_path, rel, label, group, split, cfg = job
+    base = {"source": rel, "label": label, "group": group, "split": split}
+    try:
+        info = probe(source_path)
+        rng = random.Random(f"{cfg.seed}:{rel}")  # per video: independent of order and sharding
+        sampled = clipmath.sample_indices(info.num_frames, info.fps or cfg.reference_fps, cfg.fps)
+        chosen = clipmath.make_clips(sampled, cfg.num_frames, cfg.clips_per_video, rng, cfg.short_videos)
+        if not chosen:
+            return [dict(base, status="skipped", reason=_short_reason(len(sampled), cfg))]
+        wanted = sorted({i for c in chosen for i in c.frame_indices})
+        try:
+            frames = read_frames(source_path, wanted)
+        except ShortVideoError as exc:  # the container's frame count was wrong: use the true one
+            sampled = clipmath.sample_indices(exc.frames_decoded, info.fps or cfg.reference_fps, cfg.fps)
+            chosen = clipmath.make_clips(sampled, cfg.num_frames, cfg.clips_per_video, rng, cfg.short_videos)
+            if not chosen:
+                return [dict(base, status="skipped", reason=_short_reason(len(sampled), cfg))]
+            wanted = sorted({i for c in chosen for i in c.frame_indices})
+            frames = read_frames(source_path, wanted)
+        by_index = dict(zip(wanted, frames))
+        records = []
+        stem = Path(rel).with_suffix("")
+        for k, clip in enumerate(chosen):
+            clip_rel = f"{stem}_clip{k:02d}{CODEC_EXTENSIONS[cfg.codec]}"
+            with atomic_path(Path(cfg.out_dir) / clip_rel) as tmp:
+                quality = 2 if cfg.codec == "mpeg4" else 0
+                write_video(tmp, [by_index[i] for i in clip.frame_indices], cfg.fps, codec=cfg.codec, quality=quality)
+            records.append(
+                dict(base, status="ok", clip=clip_rel, clip_start=clip.start,
+                     frame_indices=list(clip.frame_indices), padded=clip.padded, source_fps=info.fps)
+            )
+        return records
+    except VideoError as exc:
+        return [dict(base, status="skipped", reason=str(exc))]
+
+
+def _short_reason(num_sampled: int, cfg: PreprocessConfig) -> str:
+    return (
+        f"too short: {num_sampled} frames at {cfg.fps:g} fps, a clip needs {cfg.num_frames} "
+        f"(use --short-videos pad to keep it)"
+    )
+
+
+def run(cfg: PreprocessConfig, progress: bool = True) -> dict:
+    """Pre-process every video of the dataset that is not done yet. Returns the summary."""
+    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
+    if dataset.kind == "clips":
+        raise ConfigError(f"{cfg.data_dir} is already pre-processed output; point --data-dir at the raw videos")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info_path = out / "preprocess.json"
+    if info_path.is_file():
+        previous = json.loads(info_path.read_text())
+        if previous.get("settings") != cfg.settings():
+            raise ConfigError(
+                f"{info_path}: made with other settings {previous.get('settings')}; use a new --out-dir"
+            )
+    else:
+        write_json_atomic(info_path, _info(cfg, dataset, summary=None))
+    stale = remove_stale_temporaries(out)
+    if stale:
+        log.info("removed %d half-written files of an interrupted run", stale)
+
+    manifest = out / manifest_name(cfg.shard)
+    done = {r["source"] for r in read_manifest(manifest) if _record_complete(r, out)}
+    i, n = cfg.shard
+    jobs = [
+        (str(dataset.root / item.path), item.path, item.label, item.group, item.split, cfg)
+        for k, item in enumerate(dataset.items)
+        if k % n == i and item.path not in done
+    ]
+    log.info("%d videos to process, %d already done", len(jobs), len(done))
+    workers = cfg.workers or os.cpu_count() or 1
+    if jobs:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(process_video, job) for job in jobs]
+            for future in tqdm(as_completed(futures), total=len(futures), desc="preprocess", disable=not progress):
+                for record in future.result():
+                    append_jsonl(manifest, record)  # only this process appends: no interleaving
+
+    records = read_clip_records(out)
+    summary = {
+        "videos": len({r["source"] for r in records}),
+        "clips": sum(1 for r in records if r["status"] == "ok"),
+        "skipped": [{"source": r["source"], "reason": r["reason"]} for r in records if r["status"] == "skipped"],
+    }
+    write_json_atomic(info_path, _info(cfg, dataset, summary))
+    return summary
+
+
+def _record_complete(record: dict, out: Path) -> bool:
+    return record.get("status") == "skipped" or (out / record.get("clip", "")).is_file()
+
+
+def _info(cfg: PreprocessConfig, dataset: Dataset, summary: dict | None) -> dict:
+    return {
+        "settings": cfg.settings(),
+        "fps": cfg.fps,
+        "classes": list(dataset.classes),
+        "source": {"data_dir": str(cfg.data_dir), "kind": dataset.kind, "split": cfg.split},
+        "config": asdict(cfg),
+        "summary": summary,
+    }

@@ -1,0 +1,285 @@
+"""Video I/O. The only module that imports the decoder (PyAV).
+
+Reads are frame-exact: we decode straight through from the start, in decode
+order, and stop at the last frame needed. Seeking by timestamp is not used:
+on UCF-101's xvid AVIs (B-frames, no reliable timestamps) it lands 1-3 frames
+off, while decoding straight through is both exact and, for clips of a few
+seconds, the fastest way. Only the frames kept are converted to RGB, and
+FFmpeg (swscale) does the resize during that conversion.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import av
+import numpy as np
+
+from .errors import VideoError
+
+log = logging.getLogger(__name__)
+
+av.logging.set_level(av.logging.PANIC)  # FFmpeg's own chatter would drown our one-line errors
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video's first video stream."""
+
+    path: str
+    fps: float  # nominal frames per second (average rate)
+    num_frames: int  # container's frame count, or duration * fps where it gives none
+    duration: float  # seconds
+    width: int
+    height: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    """One frame kept by :func:`iter_frames_at_fps`."""
+
+    sample_index: int  # 0, 1, 2 ... in the sampled sequence
+    source_index: int  # index of the frame in decode (= presentation) order
+    time: float  # seconds from the first frame
+    rgb: np.ndarray  # (H, W, 3) uint8
+
+
+def _open(path: str | os.PathLike) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+    path = str(path)
+    if not os.path.exists(path):
+        raise VideoError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise VideoError(f"{path}: not a readable video ({_reason(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: no video stream in the file")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame + slice threads inside FFmpeg
+    return container, stream
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # PyAV puts "[Errno N] msg: 'path'" -- the path is already in our message.
+    return text.split(": '")[0]
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Return fps, frame count, duration and size of ``path`` without decoding it.
+
+    Raises:
+        VideoError: the file is missing, empty, unreadable or has no video stream.
+    """
+    container, stream = _open(path)
+    try:
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        num_frames = int(stream.frames or 0)
+        if num_frames <= 0 and fps > 0:
+            num_frames = int(round(duration * fps))
+        if fps <= 0 and duration > 0 and num_frames > 0:
+            fps = num_frames / duration
+        if duration <= 0 and fps > 0:
+            duration = num_frames / fps
+        ctx = stream.codec_context
+        return VideoInfo(str(path), fps, num_frames, duration, ctx.width, ctx.height, ctx.name or "?")
+    finally:
+        container.close()
+
+
+def _decode(container, stream, path) -> Iterator["av.VideoFrame"]:
+    """Decode every frame, turning decoder errors into VideoError with the file named."""
+    try:
+        yield from container.decode(stream)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path}: decoding failed ({_reason(exc)})") from None
+
+
+def _to_rgb(frame: "av.VideoFrame", size: tuple[int, int] | None) -> np.ndarray:
+    if size is None:
+        return frame.to_ndarray(format="rgb24")
+    width, height = size
+    return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """Decode the whole video and count its frames (the truth when a container lies)."""
+    container, stream = _open(path)
+    try:
+        return sum(1 for _ in _decode(container, stream, path))
+    finally:
+        container.close()
+
+
+class ShortVideoError(VideoError):
+    """The stream ended before a requested frame; ``frames_decoded`` is the true length."""
+
+    def __init__(self, message: str, frames_decoded: int):
+        super().__init__(message)
+        self.frames_decoded = frames_decoded
+
+
+def read_frames(
+    path: str | os.PathLike, indices: Sequence[int], size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Return the frames at ``indices`` (in the order given) as ``(N, H, W, 3)`` uint8 RGB.
+
+    Decodes from the start and stops at ``max(indices)``; only the wanted frames
+    are converted. ``size`` is ``(width, height)`` for an FFmpeg resize.
+
+    Raises:
+        ShortVideoError: the stream ended before the last index.
+        VideoError: the file cannot be opened or decoded.
+    """
+    if len(indices) == 0:
+        raise ValueError("no frame indices given")
+    if min(indices) < 0:
+        raise ValueError(f"negative frame index {min(indices)}")
+    wanted = set(indices)
+    last = max(indices)
+    kept: dict[int, np.ndarray] = {}
+    container, stream = _open(path)
+    decoded = 0
+    try:
+        for i, frame in enumerate(_decode(container, stream, path)):
+            decoded = i + 1
+            if i in wanted:
+                kept[i] = _to_rgb(frame, size)
+            if i >= last:
+                break
+    finally:
+        container.close()
+    if last not in kept:
+        raise ShortVideoError(
+            f"{path}: video has {decoded} decodable frames, frame {last} was requested", decoded
+        )
+    return np.stack([kept[i] for i in indices])
+
+
+def iter_frames_at_fps(
+    path: str | os.PathLike,
+    target_fps: float,
+    size: tuple[int, int] | None = None,
+) -> Iterator[SampledFrame]:
+    """Stream the frames of ``path`` sampled by time at ``target_fps``.
+
+    A frame is kept when its presentation time reaches the next sample time
+    (k / target_fps, with half a source frame of tolerance), so any source
+    fps -- 25, 29.97, 10 or variable -- yields the same effective rate. For a
+    25-fps video and 2.5 fps this keeps frames 0, 10, 20 ... exactly. Only
+    one frame is held at a time.
+    """
+    if target_fps <= 0:
+        raise ValueError(f"target fps must be positive, got {target_fps}")
+    container, stream = _open(path)
+    try:
+        rate = stream.average_rate or stream.guessed_rate
+        src_fps = float(rate) if rate else target_fps
+        tolerance = 0.5 / max(src_fps, target_fps)
+        step = 1.0 / target_fps
+        first_time: float | None = None
+        k = 0
+        for i, frame in enumerate(_decode(container, stream, path)):
+            t = frame.time if frame.time is not None else i / src_fps
+            if first_time is None:
+                first_time = t
+            t -= first_time
+            if t + tolerance >= k * step:
+                yield SampledFrame(k, i, t, _to_rgb(frame, size))
+                # A source slower than the target keeps each frame once, not repeatedly.
+                k = max(k + 1, int(math.floor((t + tolerance) / step)) + 1)
+    finally:
+        container.close()
+
+
+def decode_all_rgb(path: str | os.PathLike) -> int:
+    """Decode and convert every frame (a benchmark baseline). Returns the frame count."""
+    container, stream = _open(path)
+    try:
+        return sum(1 for frame in _decode(container, stream, path) if _to_rgb(frame, None) is not None)
+    finally:
+        container.close()
+
+
+def _even(n: int) -> int:
+    return max(2, n - (n % 2))
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray | Sequence[np.ndarray],
+    fps: float,
+    codec: str = "mpeg4",
+    quality: int = 2,
+    max_b_frames: int = 0,
+) -> None:
+    """Write RGB frames ``(N, H, W, 3)`` uint8 to ``path``. Not atomic: see ``preprocess``.
+
+    ``codec`` is ``mpeg4`` (the UCF-101 codec, in .avi), ``libx264`` (.mp4),
+    ``ffv1`` (lossless, .mkv/.avi) or ``gif``. ``quality`` is the MPEG-4
+    quantiser (1 best .. 31) or the x264 CRF scaled by 1 (0 = lossless).
+    Odd widths/heights lose their last column/row (4:2:0 needs even sizes).
+    """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("no frames to write")
+    height, width = frames[0].shape[:2]
+    out_w, out_h = (width, height) if codec in ("ffv1", "gif") else (_even(width), _even(height))
+    rate = Fraction(fps).limit_denominator(1001)
+    container = av.open(str(path), mode="w", format=_container_format(path))
+    try:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = out_w, out_h
+        if codec == "gif":
+            stream.pix_fmt = "rgb8"
+        elif codec == "ffv1":
+            stream.pix_fmt = "bgr0"  # RGB without chroma subsampling: truly lossless
+        else:
+            stream.pix_fmt = "yuv420p"
+        if codec == "mpeg4":
+            # A fixed quantiser (qmin = qmax) is FFmpeg's ``-q:v``; bit_rate only lifts the cap.
+            stream.bit_rate = 50_000_000
+            stream.options = {"qmin": str(quality), "qmax": str(quality), "bf": str(max_b_frames), "g": "12"}
+        elif codec == "libx264":
+            stream.options = {"crf": str(quality), "preset": "veryfast"}
+        for rgb in frames:
+            rgb = np.ascontiguousarray(rgb[:out_h, :out_w])
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+
+
+def _container_format(path: str | os.PathLike) -> str | None:
+    suffix = Path(str(path)).suffix.lower()
+    # Temporary names (clip.avi.tmp123) must still pick the right muxer.
+    for ext, fmt in ((".avi", "avi"), (".mp4", "mp4"), (".mkv", "matroska"), (".gif", "gif"), (".webm", "webm")):
+        if str(path).lower().endswith(ext) or ext + "." in str(path).lower():
+            return fmt
+    return None if suffix else "avi"
+
+
+def is_video_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
