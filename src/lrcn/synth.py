@@ -1,11 +1,11 @@
 """``lrcn synth``: a small synthetic action dataset in UCF-101's layout.
 
 Ten classes. Eight come in pairs that differ **only in the order of their
-frames** (a circle growing vs shrinking, a hue turning forward vs backward, a
-bar rotating clockwise vs anticlockwise, a scene fading in vs out): each is a
+frames** (a circle growing vs shrinking, dots appearing one by one vs
+vanishing, a bar filling up vs draining, a scene fading in vs out): each is a
 periodic sawtooth with a random phase, so the *set* of frames of a clip has
 the same distribution in both classes of a pair and a model that ignores
-order is at chance on them. Two classes are static (two dots, stripes) and
+order is at chance on them. Two classes are static (a cross, stripes) and
 need no order. Videos of one group share a background, like UCF-101's groups
 share an actor and a scene; groups 1-3 are the test groups of split 1 (the
 split files rotate them for splits 2 and 3).
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 
 CLASSES = (
     "CircleGrow", "CircleShrink",
-    "HueForward", "HueBackward",
-    "RotateClockwise", "RotateAnticlockwise",
+    "DotsAppear", "DotsVanish",
+    "FillUp", "DrainDown",
     "FadeIn", "FadeOut",
-    "TwoDots", "Stripes",
+    "Cross", "Stripes",
 )
 ORDER_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))  # class indices that differ only in frame order
 
@@ -92,22 +92,23 @@ def _render(label: int, t: np.ndarray, rng: np.random.Generator, bg: np.ndarray)
             s = saw if label == 0 else 1.0 - saw
             radius = scale * (0.08 + 0.32 * s)
             img[(x - cx) ** 2 + (y - cy) ** 2 <= radius**2] = colour
-        elif label in (2, 3):  # square whose hue turns forward / backward
-            h = saw if label == 2 else 1.0 - saw
-            half = scale * 0.25
-            img[(abs(x - cx) <= half) & (abs(y - cy) <= half)] = np.array(colorsys.hsv_to_rgb(h, 0.9, 0.95)) * 255
-        elif label in (4, 5):  # bar rotating clockwise / anticlockwise (half a turn per period)
-            angle = math.pi * (saw if label == 4 else 1.0 - saw)
-            u = (x - cx) * math.cos(angle) + (y - cy) * math.sin(angle)
-            v = -(x - cx) * math.sin(angle) + (y - cy) * math.cos(angle)
-            img[(abs(u) <= scale * 0.4) & (abs(v) <= scale * 0.06)] = colour
+        elif label in (2, 3):  # dots appearing one by one / vanishing one by one (1..6)
+            count = min(6, 1 + int(6 * (saw if label == 2 else 1.0 - saw)))
+            for k in range(count):
+                dx = (k % 3 - 1) * 0.15 * width
+                dy = (k // 3 - 0.5) * 0.35 * height
+                img[(x - cx - dx) ** 2 + (y - cy - dy) ** 2 <= (scale * 0.08) ** 2] = colour
+        elif label in (4, 5):  # a bar filling up / draining
+            level = 0.1 + 0.85 * (saw if label == 4 else 1.0 - saw)
+            top = height * (1.0 - level)
+            img[(abs(x - cx) <= scale * 0.2) & (y >= top)] = colour
         elif label in (6, 7):  # whole scene fading in / out
             level = 0.15 + 0.85 * (saw if label == 6 else 1.0 - saw)
             img[(x - cx) ** 2 + (y - cy) ** 2 <= (scale * 0.2) ** 2] = colour
             img *= level
-        elif label == 8:  # two dots, still
-            for dx in (-0.2, 0.2):
-                img[(x - cx - dx * width) ** 2 + (y - cy) ** 2 <= (scale * 0.1) ** 2] = colour
+        elif label == 8:  # a cross, still
+            arm, half = scale * 0.3, scale * 0.06
+            img[((abs(x - cx) <= arm) & (abs(y - cy) <= half)) | ((abs(x - cx) <= half) & (abs(y - cy) <= arm))] = colour
         else:  # stripes, still
             img[(np.floor((x + y) / (scale * 0.12)) % 2) == 0] = colour
         img += rng.normal(0, 3, size=img.shape).astype(np.float32)  # sensor noise

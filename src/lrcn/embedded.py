@@ -1,0 +1,162 @@
+"""Items of a split joined to their cached embeddings, and the windows drawn from them.
+
+Training draws, each epoch, one window of ``num_frames`` consecutive sampled
+frames per item at a seeded random start, and one of the cached views. For a
+pre-processed clip there is one window (the clip itself, as in the seed);
+for a raw video every start is possible, which the seed's one fixed clip
+per video never used. Evaluation uses the centre view and a fixed start per
+item: the same start ``lrcn preprocess`` picks for that video.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from . import clips as clipmath
+from .datasets import Dataset, VideoItem
+from .features import TEST_VIEWS, EmbeddingCache, Request, extract
+from .backbone import FrameEmbedder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embedded:
+    """One item with its embeddings ``(V, T, D)`` (memory-mapped unless loaded to RAM)."""
+
+    item: VideoItem
+    embeddings: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return self.embeddings.shape[1]
+
+
+def requests_for(dataset: Dataset, items: Sequence[VideoItem], train_views: Sequence[str]) -> list[Request]:
+    """Cache requests: items of the train list get the training views, test items the centre only."""
+    return [
+        Request(str(dataset.root / item.path), tuple(train_views) if item.split != "test" else TEST_VIEWS, item.path)
+        for item in items
+    ]
+
+
+def load_embedded(
+    dataset: Dataset,
+    items: Sequence[VideoItem],
+    cache: EmbeddingCache,
+    train_views: Sequence[str],
+    num_frames: int,
+    compute_missing: bool = True,
+    embedder: FrameEmbedder | None = None,
+    workers: int = 2,
+    to_ram: bool = False,
+    progress: bool = True,
+) -> tuple[list[Embedded], list[dict]]:
+    """Embeddings of ``items``, computing missing cache entries first when allowed.
+
+    Returns the usable items and a list of ``{"video", "reason"}`` for those
+    left out (undecodable, or shorter than one window).
+    """
+    requests = requests_for(dataset, items, train_views)
+    problems: list[dict] = []
+    if compute_missing:
+        summary = extract(requests, cache, embedder=embedder, workers=workers, progress=progress)
+        problems.extend(summary["failed"])
+    failed = {p["video"] for p in problems}
+    out = []
+    for item, request in zip(items, requests):
+        if item.path in failed:
+            continue
+        embeddings = cache.load(request, mmap=not to_ram)
+        if embeddings.shape[1] < num_frames:
+            problems.append({"video": item.path, "reason": f"{embeddings.shape[1]} sampled frames < {num_frames}"})
+            continue
+        out.append(Embedded(item, embeddings))
+    return out, problems
+
+
+def eval_start(item: VideoItem, length: int, num_frames: int, seed: int) -> int:
+    """The fixed evaluation start of an item: the seeded start ``lrcn preprocess`` uses."""
+    starts = clipmath.clip_starts(length, num_frames, 1, random.Random(f"{seed}:{item.video_id}"))
+    return starts[0] if starts else 0
+
+
+def train_batches(
+    data: Sequence[Embedded], num_frames: int, batch_size: int, rng: np.random.Generator,
+    shuffle_frames: bool = False, rank: int = 0, world_size: int = 1,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled batches ``(B, T, D)`` float32, ``(B,)`` labels.
+
+    All random choices come from ``rng`` (seeded by the epoch), so an epoch is
+    the same whether or not the run was interrupted before it. Under DDP
+    every rank draws the same global order and takes its slice of each
+    global batch of ``batch_size * world_size`` items.
+    """
+    order = rng.permutation(len(data))
+    starts = [int(rng.integers(0, data[i].length - num_frames + 1)) for i in order]
+    views = [int(rng.integers(0, data[i].embeddings.shape[0])) for i in order]
+    perms = [rng.permutation(num_frames) for _ in order] if shuffle_frames else None
+    global_batch = batch_size * world_size
+    for b in range(0, len(order), global_batch):
+        xs, ys = [], []
+        for k in range(b + rank * batch_size, min(b + (rank + 1) * batch_size, len(order))):
+            e = data[order[k]]
+            x = np.asarray(e.embeddings[views[k], starts[k] : starts[k] + num_frames], dtype=np.float32)
+            xs.append(x[perms[k]] if perms is not None else x)
+            ys.append(e.item.label)
+        if xs:
+            yield torch.from_numpy(np.stack(xs)), torch.tensor(ys)
+        else:  # this rank has no share of a short last batch; it still steps (DDP needs every rank)
+            d = data[0].embeddings.shape[2]
+            yield torch.zeros((0, num_frames, d)), torch.zeros((0,), dtype=torch.long)
+
+
+def eval_windows(
+    data: Sequence[Embedded], num_frames: int, seed: int, all_windows: bool = False,
+    shuffle_frames: bool = False,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(item index, window start, (T, D) float32)`` for evaluation, centre view.
+
+    ``all_windows=False`` gives the one fixed clip per item (the seed's clip
+    accuracy); ``True`` every window (video accuracy).
+    """
+    rng = np.random.default_rng(seed)
+    for i, e in enumerate(data):
+        if all_windows:
+            starts = clipmath.sliding_windows(e.length, num_frames)
+        else:
+            starts = [eval_start(e.item, e.length, num_frames, seed)]
+        for s in starts:
+            x = np.asarray(e.embeddings[0, s : s + num_frames], dtype=np.float32)
+            yield i, s, x[rng.permutation(num_frames)] if shuffle_frames else x
+
+
+def predict_windows(head: torch.nn.Module, windows: Iterator[tuple[int, int, np.ndarray]], device: torch.device,
+                    batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the head over windows. Returns item indices, starts, and logits ``(N, C)``."""
+    head.eval()
+    idx, starts, logits = [], [], []
+    batch: list[np.ndarray] = []
+
+    def flush():
+        with torch.no_grad():
+            logits.append(head(torch.from_numpy(np.stack(batch)).to(device)).float().cpu().numpy())
+        batch.clear()
+
+    for i, s, x in windows:
+        idx.append(i)
+        starts.append(s)
+        batch.append(x)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    num_classes = head.cfg.num_classes if hasattr(head, "cfg") else 0
+    return np.array(idx, int), np.array(starts, int), (np.concatenate(logits) if logits else np.zeros((0, num_classes)))

@@ -1,0 +1,131 @@
+"""``lrcn test``: the seed's basic test mode, measured the way a reviewer would.
+
+Needs only a checkpoint and the data. Reports clip accuracy (one fixed clip
+per test video: the seed's number), video accuracy (softmax scores averaged
+over every window of every clip of a video), top-5, mean class accuracy, a
+normalised confusion matrix and per-class accuracy with the classes rare in
+training marked red, all in ``report.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics, plots
+from .backbone import BackboneSpec, FrameEmbedder
+from .checkpoint import load_checkpoint
+from .datasets import load_dataset
+from .distributed import Distributed
+from .embedded import eval_windows, load_embedded, predict_windows
+from .errors import ConfigError
+from .features import EmbeddingCache, FeatureSpec, TEST_VIEWS
+from .io import write_json_atomic
+from .model import LRCNHead, ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    """Settings of ``lrcn test``."""
+
+    checkpoint: str  # a .pth.tar written by lrcn train
+    data_dir: str  # the same kind of data the model was trained on
+    ucf_list_dir: str | None = None
+    split: int | None = None  # default: the checkpoint's
+    cache_dir: str = "lrcn_cache"
+    out_dir: str | None = None  # default: <checkpoint's run folder>/test
+    num_workers: int = 4
+    precision: str = "auto"
+    shuffle_frames: bool | None = None  # default: as trained (the bag-of-frames control)
+    device: str | None = None
+
+
+def load_head(path: str | Path, device: torch.device) -> tuple[LRCNHead, dict]:
+    """The trained head and its checkpoint dict."""
+    ckpt = load_checkpoint(path)
+    head = LRCNHead(ModelConfig(**ckpt["model_config"])).to(device)
+    head.load_state_dict(ckpt["model"])
+    head.eval()
+    return head, ckpt
+
+
+def feature_spec_of(ckpt: dict) -> FeatureSpec:
+    s = ckpt["feature_spec"]
+    return FeatureSpec(BackboneSpec(s["arch"], s["weights"]), s["fps"], s["crop"])
+
+
+def run(cfg: TestConfig, progress: bool = True) -> dict:
+    """Evaluate on the test list; writes plots and report.json, returns the report."""
+    device = Distributed.from_env(cfg.device).device
+    head, ckpt = load_head(cfg.checkpoint, device)
+    trained = ckpt["train_config"]
+    spec_info = ckpt["feature_spec"]
+    classes = list(ckpt["class_names"])
+    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split or trained.get("split", 1), len(classes))
+    if list(dataset.classes) != classes:
+        raise ConfigError(f"{cfg.data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
+                          f"{classes[:3]}...)")
+    test_items = dataset.subset("test")
+    if not test_items:
+        raise ConfigError(f"{cfg.data_dir}: no test videos in split {cfg.split or trained.get('split', 1)}")
+    spec = feature_spec_of(ckpt)
+    cache = EmbeddingCache(cfg.cache_dir, spec)
+    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
+    num_frames = spec_info["num_frames"]
+    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, num_frames, embedder=embedder,
+                                   workers=cfg.num_workers, progress=progress)
+    shuffle = trained.get("shuffle_frames", False) if cfg.shuffle_frames is None else cfg.shuffle_frames
+    seed = spec_info["seed"]
+
+    # Clip accuracy: one fixed clip per item (for pre-processed data: the clip itself).
+    idx, _, logits = predict_windows(head, eval_windows(data, num_frames, seed, shuffle_frames=shuffle), device)
+    labels = np.array([data[i].item.label for i in idx])
+    probs = metrics.softmax(logits)
+    # Video accuracy: every window of every clip of a video, softmax scores averaged.
+    widx, wstarts, wlogits = predict_windows(
+        head, eval_windows(data, num_frames, seed, all_windows=True, shuffle_frames=shuffle), device)
+    videos, video_probs = metrics.group_mean([data[i].item.video_id for i in widx], metrics.softmax(wlogits))
+    label_of = {e.item.video_id: e.item.label for e in data}
+    video_labels = np.array([label_of[v] for v in videos])
+
+    n = len(classes)
+    predictions = probs.argmax(1)
+    cm = metrics.confusion_matrix(labels, predictions, n)
+    train_counts = np.array(ckpt.get("train_class_counts") or [0] * n)
+    low = metrics.low_frequency_classes(train_counts) if train_counts.sum() else np.zeros(n, bool)
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.checkpoint).resolve().parent.parent / "test"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_class = metrics.per_class_accuracy(cm)
+    report = {
+        "checkpoint": str(cfg.checkpoint),
+        "data_dir": str(cfg.data_dir),
+        "test_videos": len(video_labels),
+        "test_clips": int(len(labels)),
+        "windows": int(len(widx)),
+        "clip_accuracy": metrics.accuracy(labels, predictions),
+        "clip_top5_accuracy": metrics.top_k_accuracy(labels, probs, 5),
+        "video_accuracy": metrics.accuracy(video_labels, video_probs.argmax(1)),
+        "video_top5_accuracy": metrics.top_k_accuracy(video_labels, video_probs, 5),
+        "mean_class_accuracy": metrics.mean_class_accuracy(cm),
+        "shuffled_frames": bool(shuffle),
+        "per_class": {c: {"accuracy": None if np.isnan(a) else float(a), "train_count": int(t), "low_frequency": bool(lo)}
+                      for c, a, t, lo in zip(classes, per_class, train_counts, low)},
+        "confusion_matrix": cm.tolist(),
+        "left_out": problems,
+        "clips": [{"video": data[i].item.path, "label": classes[data[i].item.label], "predicted": classes[p],
+                   "confidence": float(probs[k, p])} for k, (i, p) in enumerate(zip(idx, predictions))],
+    }
+    report["plots"] = [
+        plots.confusion(metrics.normalise_rows(cm), classes, out_dir / "Normalized_confusion_matrix.png",
+                        f"Normalised confusion matrix (clip accuracy {report['clip_accuracy']:.1%})"),
+        plots.per_class_accuracy(per_class, classes, low, out_dir / "The_accuracy_score_for_each_class.png"),
+    ]
+    write_json_atomic(out_dir / "report.json", report)
+    report["report"] = str(out_dir / "report.json")
+    return report

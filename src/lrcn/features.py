@@ -1,0 +1,256 @@
+"""The embedding cache: every sampled frame goes through the backbone once.
+
+An entry holds the embeddings of one video (or pre-processed clip) as a
+float16 array ``(V, T, D)``: V fixed views (crops/flips) x T frames sampled by
+time at the training fps x D features. It is stored as ``<key>.npy`` and read
+memory-mapped. The key is a hash of exactly what decides the numbers: the
+video's content fingerprint, the sampling fps, the views, the backbone and
+its weights, the resize/crop mode and the cache format version. Changing any
+of them computes new entries; nothing stale is ever reused.
+
+What is cached for training: the seed augmented each epoch with a random
+224 crop of the 256-resized frame and a random horizontal flip. A frozen
+backbone cannot see a new random crop without running again, so we cache a
+few fixed views per frame (default: centre, flipped centre, top-left,
+bottom-right) and each epoch draws one view per clip. Test items cache only
+the centre view (the seed's test transform).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+from tqdm import tqdm
+
+from .backbone import CROP, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
+from .errors import CacheError, ConfigError, VideoError
+from .io import atomic_path
+from .video import iter_frames_at_fps, probe
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+VIEWS = ("center", "flip", "top_left", "bottom_right", "top_right", "bottom_left")
+TRAIN_VIEWS = ("center", "flip", "top_left", "bottom_right")
+TEST_VIEWS = ("center",)
+CROP_MODES = ("center", "full")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How frames become embeddings: everything but the video itself that a cache key needs."""
+
+    backbone: BackboneSpec = BackboneSpec()
+    fps: float = 2.5  # frames are sampled by time at this rate (25 fps / sampling rate 10)
+    crop: str = "center"  # "center": resize shorter side to 256 then crop 224; "full": squash to 224x224
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0:
+            raise ConfigError(f"sampling fps must be positive, got {self.fps}")
+        if self.crop not in CROP_MODES:
+            raise ConfigError(f"--crop must be one of {CROP_MODES}, got {self.crop!r}")
+
+
+def fingerprint(path: str | os.PathLike) -> str:
+    """Content fingerprint: size plus SHA-1 of the first and last 64 KiB (cheap, survives copies)."""
+    size = os.path.getsize(path)
+    h = hashlib.sha1(str(size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(1 << 16))
+        if size > 1 << 17:
+            fh.seek(-(1 << 16), os.SEEK_END)
+            h.update(fh.read(1 << 16))
+    return h.hexdigest()
+
+
+def entry_key(video_fingerprint: str, spec: FeatureSpec, views: Sequence[str]) -> str:
+    payload = {
+        "version": CACHE_VERSION,
+        "video": video_fingerprint,
+        "fps": spec.fps,
+        "crop": spec.crop,
+        "resize": RESIZE,
+        "crop_size": CROP,
+        "views": list(views),
+        "arch": spec.backbone.arch,
+        "weights": weights_identity(spec.backbone),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def decode_size(width: int, height: int, crop: str) -> tuple[int, int]:
+    """(width, height) FFmpeg should scale to: shorter side 256 (aspect kept), or 224x224 for 'full'."""
+    if crop == "full":
+        return CROP, CROP
+    if width <= height:
+        return RESIZE, max(CROP, int(round(height * RESIZE / width)))
+    return max(CROP, int(round(width * RESIZE / height))), RESIZE
+
+
+def make_views(frames: np.ndarray, views: Sequence[str]) -> np.ndarray:
+    """(T, H, W, 3) resized frames -> (V, T, 224, 224, 3) fixed crops/flips."""
+    _, h, w, _ = frames.shape
+    if (h, w) == (CROP, CROP):
+        boxes = {name: (0, 0) for name in VIEWS}
+    else:
+        top, left = (h - CROP) // 2, (w - CROP) // 2
+        boxes = {
+            "center": (top, left), "flip": (top, left),
+            "top_left": (0, 0), "top_right": (0, w - CROP),
+            "bottom_left": (h - CROP, 0), "bottom_right": (h - CROP, w - CROP),
+        }
+    out = []
+    for name in views:
+        y, x = boxes[name]
+        crop = frames[:, y : y + CROP, x : x + CROP]
+        out.append(crop[:, :, ::-1] if name == "flip" else crop)
+    return np.ascontiguousarray(np.stack(out))
+
+
+def decode_sampled(path: str | os.PathLike, spec: FeatureSpec) -> np.ndarray:
+    """All frames of ``path`` sampled at ``spec.fps``, resized for cropping: (T, H, W, 3) uint8."""
+    info = probe(path)
+    size = decode_size(info.width, info.height, spec.crop)
+    frames = [f.rgb for f in iter_frames_at_fps(path, spec.fps, size)]
+    if not frames:
+        raise VideoError(f"{path}: no frame could be decoded")
+    return np.stack(frames)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One cache entry to have: a video and the views to embed."""
+
+    path: str  # absolute or relative to the working directory
+    views: tuple[str, ...]
+    name: str = ""  # for reports (relative dataset path)
+
+
+class EmbeddingCache:
+    """A folder of ``<key>.npy`` entries for one :class:`FeatureSpec`."""
+
+    def __init__(self, root: str | os.PathLike, spec: FeatureSpec):
+        self.root = Path(root)
+        self.spec = spec
+        self._keys: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def key(self, path: str, views: Sequence[str]) -> str:
+        cache_key = (str(path), tuple(views))
+        if cache_key not in self._keys:
+            self._keys[cache_key] = entry_key(fingerprint(path), self.spec, views)
+        return self._keys[cache_key]
+
+    def entry_path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npy"
+
+    def has(self, request: Request) -> bool:
+        return self.entry_path(self.key(request.path, request.views)).is_file()
+
+    def load(self, request: Request, mmap: bool = True) -> np.ndarray:
+        """The (V, T, D) float16 embeddings of ``request``.
+
+        Raises:
+            CacheError: the entry is missing or unreadable (a damaged entry is removed).
+        """
+        path = self.entry_path(self.key(request.path, request.views))
+        try:
+            return np.load(path, mmap_mode="r" if mmap else None)
+        except FileNotFoundError:
+            raise CacheError(f"{request.name or request.path}: no cached embeddings (run 'lrcn features')") from None
+        except (ValueError, OSError) as exc:
+            path.unlink(missing_ok=True)
+            raise CacheError(f"{path}: damaged cache entry removed ({exc}); run again to recompute") from None
+
+    def store(self, request: Request, embeddings: np.ndarray) -> None:
+        path = self.entry_path(self.key(request.path, request.views))
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, embeddings.astype(np.float16))
+
+    def write_spec(self) -> None:
+        info = self.root / "spec.json"
+        if not info.is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            info.write_text(json.dumps(asdict(self.spec), indent=2))
+
+
+class _DecodeDataset(TorchDataset):
+    """Decoding in DataLoader workers, so it overlaps the backbone in the main process."""
+
+    def __init__(self, requests: Sequence[Request], spec: FeatureSpec):
+        self.requests = list(requests)
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def __getitem__(self, i: int):
+        request = self.requests[i]
+        try:
+            views = make_views(decode_sampled(request.path, self.spec), request.views)
+            return i, torch.from_numpy(views), ""
+        except VideoError as exc:
+            return i, None, str(exc)
+
+
+def _collate_one(batch):
+    return batch[0]
+
+
+def embed_views(embedder: FrameEmbedder, views: torch.Tensor, batch_size: int) -> np.ndarray:
+    """(V, T, 224, 224, 3) uint8 -> (V, T, D) float16 embeddings, ``batch_size`` frames at a time."""
+    v, t = views.shape[:2]
+    flat = views.reshape(v * t, *views.shape[2:])
+    out = [embedder(flat[s : s + batch_size]).cpu() for s in range(0, flat.shape[0], batch_size)]
+    return torch.cat(out).reshape(v, t, -1).numpy().astype(np.float16)
+
+
+def extract(
+    requests: Iterable[Request],
+    cache: EmbeddingCache,
+    embedder: FrameEmbedder | None = None,
+    batch_size: int = 32,
+    workers: int = 2,
+    shard: tuple[int, int] = (0, 1),
+    progress: bool = True,
+) -> dict:
+    """Compute every missing entry among ``requests`` (this shard's share of them).
+
+    Returns ``{"requested", "cached", "computed", "failed": [{"video", "reason"}]}``;
+    a video that fails to decode is reported and skipped, the rest go on.
+    """
+    i, n = shard
+    requests = [r for k, r in enumerate(requests) if k % n == i]
+    missing = [r for r in requests if not cache.has(r)]
+    summary = {"requested": len(requests), "cached": len(requests) - len(missing), "computed": 0, "failed": []}
+    if not missing:
+        return summary
+    cache.write_spec()
+    embedder = embedder or FrameEmbedder(cache.spec.backbone)
+    loader = DataLoader(
+        _DecodeDataset(missing, cache.spec), batch_size=1, num_workers=workers, collate_fn=_collate_one,
+        prefetch_factor=4 if workers else None, persistent_workers=False,
+    )
+    frames = 0
+    bar = tqdm(loader, total=len(missing), desc="features", unit="video", disable=not progress)
+    for index, views, error in bar:
+        request = missing[index]
+        if views is None:
+            summary["failed"].append({"video": request.name or request.path, "reason": error})
+            log.warning("skipped %s", error)
+            continue
+        cache.store(request, embed_views(embedder, views, batch_size))
+        summary["computed"] += 1
+        frames += views.shape[0] * views.shape[1]
+        bar.set_postfix(frames=frames)
+    return summary

@@ -1,0 +1,98 @@
+"""The LRCN: a frozen CNN per frame (``backbone``), then this head over the sequence.
+
+Three bugs of the seed are fixed here:
+
+* no softmax before the loss: the head returns logits and
+  ``CrossEntropyLoss`` applies log-softmax itself (a softmax before it
+  squashes the gradients and slows or stalls training);
+* the bidirectional LSTM is read where both directions have seen the whole
+  clip: the final hidden state of the forward direction (after the last
+  frame) joined with the final state of the backward direction (after the
+  first frame). The seed took ``output[:, -1]``, where the backward
+  direction has seen only the last frame;
+* ``bidirectional`` is a real boolean (the seed's ``type=bool`` flags were
+  true for any value, "False" included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .backbone import BackboneSpec, FrameEmbedder
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the LRCN head (the backbone is recorded separately in the checkpoint)."""
+
+    feature_dim: int  # embedding size of the backbone (2048 for ResNet-152, 1280 for MobileNetV2)
+    num_classes: int
+    latent_dim: int = 512  # frame embedding -> latent projection (seed: 512)
+    hidden_size: int = 256  # LSTM hidden size per direction (seed: 256)
+    lstm_layers: int = 2  # (seed: 2)
+    bidirectional: bool = True  # (seed: True)
+    dropout: float = 0.3  # between LSTM layers and before the classifier
+
+    def __post_init__(self) -> None:
+        for name in ("feature_dim", "num_classes", "latent_dim", "hidden_size", "lstm_layers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_classes < 2:
+            raise ConfigError(f"need at least 2 classes, got {self.num_classes}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LRCNHead(nn.Module):
+    """Embeddings ``(B, T, D)`` -> class logits ``(B, C)``."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        directions = 2 if cfg.bidirectional else 1
+        self.project = nn.Linear(cfg.feature_dim, cfg.latent_dim)
+        self.lstm = nn.LSTM(
+            cfg.latent_dim, cfg.hidden_size, num_layers=cfg.lstm_layers, batch_first=True,
+            bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0,
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(directions * cfg.hidden_size, cfg.hidden_size),
+            nn.ReLU(inplace=True),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden_size, cfg.num_classes),
+        )
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        x = self.project(embeddings.float())  # (B, T, latent)
+        _, (h_n, _) = self.lstm(x)  # h_n: (layers * directions, B, hidden)
+        if self.cfg.bidirectional:
+            # Last layer: forward state after frame T-1, backward state after frame 0.
+            last = torch.cat([h_n[-2], h_n[-1]], dim=1)  # (B, 2 * hidden)
+        else:
+            last = h_n[-1]  # (B, hidden)
+        return self.classifier(last)  # (B, C) logits: no softmax (CrossEntropyLoss adds it)
+
+
+class LRCN(nn.Module):
+    """Backbone + head for raw frames ``(B, T, H, W, 3)`` uint8 already cropped to 224."""
+
+    def __init__(self, backbone: BackboneSpec, cfg: ModelConfig, device: torch.device | None = None,
+                 precision: str = "auto"):
+        super().__init__()
+        self.embedder = FrameEmbedder(backbone, device=device, precision=precision)
+        if self.embedder.dim != cfg.feature_dim:
+            raise ConfigError(f"{backbone.arch} gives {self.embedder.dim} features, the head expects {cfg.feature_dim}")
+        self.head = LRCNHead(cfg).to(self.embedder.device)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        embeddings = self.embedder(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
+        return self.head(embeddings.clone())  # clone: out of inference mode for autograd

@@ -1,0 +1,136 @@
+"""Every figure of the seed, drawn from result arrays. The only module that imports matplotlib."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> str:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(str(path)).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return str(path)
+
+
+def _size(n: int) -> tuple[float, float]:
+    return (max(6.0, 0.28 * n + 2), max(4.5, 0.25 * n + 2))
+
+
+def class_frequencies(counts: dict[str, np.ndarray], classes: Sequence[str], title: str, path: str | Path) -> str:
+    """Bars of how many items each class has in each named subset (the seed's train_val / test figures)."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(classes) + 2), 4.5))
+    width = 0.8 / max(1, len(counts))
+    x = np.arange(len(classes))
+    for k, (name, c) in enumerate(counts.items()):
+        ax.bar(x + k * width, c, width, label=name)
+    ax.set_xticks(x + width * (len(counts) - 1) / 2, classes, rotation=90, fontsize=7)
+    ax.set_ylabel("number of videos")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def confusion(cm_normalised: np.ndarray, classes: Sequence[str], path: str | Path, title: str) -> str:
+    fig, ax = plt.subplots(figsize=_size(len(classes)))
+    im = ax.imshow(cm_normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if len(classes) <= 20:
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                v = cm_normalised[i, j]
+                if v > 0.005:
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if v > 0.6 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def per_class_accuracy(acc: np.ndarray, classes: Sequence[str], low_frequency: np.ndarray, path: str | Path) -> str:
+    """The seed's 'accuracy score for each class', classes rare in training in red."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(classes) + 2), 4.5))
+    colours = ["tab:red" if low else "tab:blue" for low in low_frequency]
+    ax.bar(range(len(classes)), np.nan_to_num(acc), color=colours)
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy of each class (red: train frequency < 90% of the mean)")
+    return _save(fig, path)
+
+
+def training_curves(history: list[dict], path: str | Path) -> str:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = [h["epoch"] for h in history]
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="train")
+    val = [h for h in history if h.get("val_loss") is not None]
+    ax1.plot([h["epoch"] for h in val], [h["val_loss"] for h in val], "o-", label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax2.plot(epochs, [h["train_acc"] for h in history], label="train")
+    ax2.plot([h["epoch"] for h in val], [h["val_acc"] for h in val], "o-", label="validation")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy")
+    ax2.set_ylim(0, 1.05)
+    ax2.legend()
+    return _save(fig, path)
+
+
+def accuracy_by_first_action_frames(counts: Sequence[int], accuracies: Sequence[float],
+                                    spreads: Sequence[float] | None, path: str | Path) -> str:
+    """The seed's analysis_of_predicted_labels_in_sliding_window: accuracy vs frames from the first action."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.bar([str(c) for c in counts], accuracies, yerr=spreads, capsize=4, color="tab:blue")
+    ax.set_xlabel("frames of the window from the first action")
+    ax.set_ylabel("window accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Accuracy by window composition")
+    return _save(fig, path)
+
+
+def windows_along_video(true: Sequence[int], predicted: Sequence[int], classes: Sequence[str],
+                        path: str | Path, title: str) -> str:
+    """The seed's change_in_accuracy_with_the_movment_of_sliding_window: truth and prediction per window."""
+    used = sorted(set(true) | set(predicted))
+    row = {c: i for i, c in enumerate(used)}
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.12 * len(true) + 2), max(3.0, 0.35 * len(used) + 1.5)))
+    x = np.arange(len(true))
+    ax.step(x, [row[t] for t in true], where="mid", color="tab:green", linewidth=2, label="true (majority)")
+    hit = np.array(true) == np.array(predicted)
+    ax.scatter(x[hit], [row[p] for p, h in zip(predicted, hit) if h], color="tab:blue", s=18, label="predicted, right")
+    ax.scatter(x[~hit], [row[p] for p, h in zip(predicted, hit) if not h], color="tab:red", marker="x", s=24,
+               label="predicted, wrong")
+    ax.set_yticks(range(len(used)), [classes[c] for c in used], fontsize=7)
+    ax.set_xlabel("window start (sampled frame)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
+
+
+def timeline(times: Sequence[float], probabilities: np.ndarray, classes: Sequence[str], path: str | Path,
+             title: str, top: int = 5) -> str:
+    """Class probabilities of each window over time (for ``lrcn predict``)."""
+    probabilities = np.asarray(probabilities)
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    if len(times):
+        best = np.argsort(-probabilities.mean(axis=0))[:top]
+        for c in best:
+            ax.plot(times, probabilities[:, c], label=classes[c])
+        ax.legend(fontsize=7, loc="upper right")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    return _save(fig, path)

@@ -1,0 +1,327 @@
+"""``lrcn train``: the LRCN head on cached embeddings.
+
+One visible loop: for each epoch, draw windows, forward/backward, step the
+schedule, validate and checkpoint at the seed's intervals, log. Every random
+choice of an epoch comes from ``(seed, epoch)``, so ``--resume`` after an
+interruption gives the same weights as a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import plots
+from .backbone import BackboneSpec, FrameEmbedder, default_device
+from .checkpoint import load_checkpoint, save_checkpoint
+from .clips import target_fps
+from .datasets import Dataset, load_dataset, split_train_val
+from .distributed import Distributed
+from .embedded import Embedded, eval_windows, load_embedded, predict_windows, train_batches
+from .errors import CheckpointError, ConfigError, TrainingDiverged
+from .features import TRAIN_VIEWS, VIEWS, EmbeddingCache, FeatureSpec
+from .io import write_json_atomic
+from .model import LRCNHead, ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``lrcn train``; defaults are the seed's unless noted."""
+
+    data_dir: str
+    ucf_list_dir: str | None = None
+    split: int = 1  # UCF-101 split 1, 2 or 3 (new)
+    number_of_classes: int | None = None  # the first N classes; None = all
+    cache_dir: str = "lrcn_cache"  # embedding cache (new)
+    backbone: str = "resnet152"
+    weights: str = "imagenet"
+    precision: str = "auto"  # backbone precision (new)
+    views: tuple[str, ...] = TRAIN_VIEWS  # cached crops/flips drawn from per epoch (new)
+    crop: str = "center"
+    sampling_rate: int = 10
+    reference_fps: float = 25.0  # the seed's --ucf101_fps
+    num_frames: int = 5  # the seed's --num_frames_video
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    num_workers: int = 4  # decoding workers for embeddings not yet cached
+    val_split: float = 0.2  # fraction of the train list kept for validation, by group
+    seed: int = 42
+    load_all_data_to_ram: bool = False
+    latent_dim: int = 512
+    hidden_size: int = 256
+    lstm_layers: int = 2
+    bidirectional: bool = True
+    dropout: float = 0.3
+    checkpoint_interval: int = 5
+    val_check_interval: int = 5
+    local_dir: str = "."
+    open_new_folder: bool = True  # a new run folder per run (else LOCAL_DIR/runs/latest)
+    run_dir: str | None = None  # an explicit run folder (overrides the two above)
+    resume: str | None = None  # a checkpoint path, or "auto" = RUN_DIR's last.pth.tar
+    shuffle_frames: bool = False  # the bag-of-frames control: frames of every clip in random order
+    device: str | None = None  # cuda / cpu; default: cuda when present
+
+    def __post_init__(self) -> None:
+        checks = {
+            "--num-frames": self.num_frames, "--epochs": self.epochs, "--batch-size": self.batch_size,
+            "--sampling-rate": self.sampling_rate, "--checkpoint-interval": self.checkpoint_interval,
+            "--val-check-interval": self.val_check_interval,
+        }
+        for flag, value in checks.items():
+            if value < 1:
+                raise ConfigError(f"{flag} must be >= 1, got {value}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not 0 <= self.val_split < 1:
+            raise ConfigError(f"--val-split must be in [0, 1), got {self.val_split}")
+        unknown = [v for v in self.views if v not in VIEWS]
+        if unknown or not self.views:
+            raise ConfigError(f"--views takes a comma list of {', '.join(VIEWS)}; got {','.join(self.views)}")
+        if self.number_of_classes is not None and self.number_of_classes < 2:
+            raise ConfigError("--number-of-classes must be >= 2")
+
+    def feature_spec(self) -> FeatureSpec:
+        return FeatureSpec(BackboneSpec(self.backbone, self.weights), target_fps(self.reference_fps, self.sampling_rate),
+                           self.crop)
+
+
+@dataclass
+class RunState:
+    epoch: int = 0
+    best_val_acc: float = -1.0
+    history: list[dict] = field(default_factory=list)
+
+
+def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device, dist: Distributed) -> dict:
+    """One pass over the training items. Returns mean loss and accuracy (over all ranks)."""
+    head.train()
+    torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout masks: a function of (seed, epoch) only
+    rng = np.random.default_rng([cfg.seed, epoch])
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total_loss, correct, seen = 0.0, 0, 0
+    for step, (x, y) in enumerate(train_batches(data, cfg.num_frames, cfg.batch_size, rng, cfg.shuffle_frames,
+                                                dist.rank, dist.world_size)):
+        x, y = x.to(device), y.to(device)
+        if len(y) == 0:  # see train_batches: a zero loss that still joins DDP's gradient all-reduce
+            loss_sum = sum(p.sum() for p in head.parameters()) * 0.0
+            logits = torch.zeros((0, 1), device=device)
+        else:
+            logits = head(x)  # (B, C)
+            loss_sum = loss_fn(logits, y)
+        # Mean over the *global* batch, so N ranks step exactly like one process with the same batch.
+        global_count = dist.global_batch_count(len(data), step, cfg.batch_size)
+        loss = loss_sum / global_count * dist.world_size
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss is {loss.item()} at epoch {epoch}, step {step}; the last good "
+                                   f"checkpoint is kept (lower --lr?)")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss_sum.item()
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+    total_loss, correct, seen = dist.all_reduce_sum([total_loss, correct, seen])
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+
+
+def evaluate_clips(head, data: list[Embedded], cfg: TrainConfig, device) -> dict:
+    """Loss and accuracy of one fixed clip per item (centre view)."""
+    if not data:
+        return {"val_loss": None, "val_acc": None}
+    idx, _, logits = predict_windows(head, eval_windows(data, cfg.num_frames, cfg.seed,
+                                                        shuffle_frames=cfg.shuffle_frames), device)
+    labels = np.array([data[i].item.label for i in idx])
+    loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
+    return {"val_loss": loss, "val_acc": float((logits.argmax(1) == labels).mean())}
+
+
+def make_run_dir(cfg: TrainConfig) -> Path:
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    if cfg.open_new_folder:
+        return Path(cfg.local_dir) / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(cfg.local_dir) / "runs" / "latest"
+
+
+def class_counts(items, num_classes: int) -> np.ndarray:
+    return np.bincount([i.label for i in items], minlength=num_classes)
+
+
+def prepare_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distributed):
+    """Embeddings of train / val / test items (computing missing cache entries on rank 0 first)."""
+    spec = cfg.feature_spec()
+    cache = EmbeddingCache(cfg.cache_dir, spec)
+    items = split_train_val(dataset.items, cfg.val_split, cfg.seed)
+    train_items = [i for i in items if i.split == "train"]
+    val_items = [i for i in items if i.split == "val"]
+    if not train_items:
+        raise ConfigError(f"{cfg.data_dir}: no training videos")
+    embedder = None
+    if dist.is_main:
+        needed = [i for i in items if i.split != "test"]
+        from .embedded import requests_for  # local: only needed here
+
+        if any(not cache.has(r) for r in requests_for(dataset, needed, cfg.views)):
+            embedder = FrameEmbedder(spec.backbone, device=dist.device, precision=cfg.precision)
+    common = dict(cache=cache, train_views=cfg.views, num_frames=cfg.num_frames, embedder=embedder,
+                  workers=cfg.num_workers, to_ram=cfg.load_all_data_to_ram, progress=progress and dist.is_main)
+    train, problems = load_embedded(dataset, train_items, compute_missing=dist.is_main, **common)
+    val, more = load_embedded(dataset, val_items, compute_missing=dist.is_main, **common)
+    dist.barrier()
+    if not dist.is_main:  # other ranks read what rank 0 wrote
+        train, problems = load_embedded(dataset, train_items, compute_missing=False, **common)
+        val, more = load_embedded(dataset, val_items, compute_missing=False, **common)
+    return train, val, problems + more, (embedder.dim if embedder else train[0].embeddings.shape[2])
+
+
+def run(cfg: TrainConfig, progress: bool = True) -> Path:
+    """Train; returns the run folder (with checkpoints, logs, plots and config.json)."""
+    dist = Distributed.from_env(cfg.device)
+    device = dist.device
+    torch.manual_seed(cfg.seed)
+    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
+    run_dir = make_run_dir(cfg)
+    ckpt_dir = run_dir / "Saved_model_checkpoints"
+    resume_path = _resume_path(cfg, ckpt_dir)
+    train, val, problems, feature_dim = prepare_data(cfg, dataset, progress, dist)
+    for p in problems:
+        log.warning("left out %s: %s", p["video"], p["reason"])
+
+    model_cfg = ModelConfig(feature_dim, len(dataset.classes), cfg.latent_dim, cfg.hidden_size, cfg.lstm_layers,
+                            cfg.bidirectional, cfg.dropout)
+    head = LRCNHead(model_cfg).to(device)
+    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    state = RunState()
+    if resume_path is not None:
+        state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg)
+        log.info("resumed from %s at epoch %d", resume_path, state.epoch)
+    model = dist.wrap(head)
+
+    writer = None
+    if dist.is_main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / "config.json", {
+            "train": asdict(cfg), "model": model_cfg.to_dict(), "feature_spec": _spec_dict(cfg),
+            "classes": list(dataset.classes), "world_size": dist.world_size, "device": str(device),
+            "items": {"train": len(train), "val": len(val), "left_out": problems},
+        })
+        _frequency_plots(dataset, train, val, run_dir)
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    base = {"model_config": model_cfg.to_dict(), "feature_spec": _spec_dict(cfg), "class_names": list(dataset.classes),
+            "train_config": asdict(cfg),
+            "train_class_counts": class_counts([e.item for e in train], len(dataset.classes)).tolist()}
+    epochs = range(state.epoch + 1, cfg.epochs + 1)
+    bar = _progress(epochs, progress and dist.is_main)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, train, cfg, epoch, device, dist)}
+        scheduler.step()
+        metrics["lr"] = scheduler.get_last_lr()[0]
+        if epoch % cfg.val_check_interval == 0 or epoch == cfg.epochs:
+            metrics.update(evaluate_clips(head, val, cfg, device))
+        metrics["seconds"] = time.perf_counter() - t0
+        state.epoch = epoch
+        state.history.append(metrics)
+        if not dist.is_main:
+            continue
+        _log_epoch(writer, run_dir, metrics)
+        bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", acc=f"{metrics['train_acc']:.2f}",
+                        val=f"{metrics.get('val_acc') or float('nan'):.2f}")
+        improved = metrics.get("val_acc") is not None and metrics["val_acc"] > state.best_val_acc
+        if improved:
+            state.best_val_acc = metrics["val_acc"]
+        ckpt = {**base, "model": head.state_dict(), "optimizer": optimizer.state_dict(),
+                "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "best_val_acc": state.best_val_acc,
+                "history": state.history}
+        save_checkpoint(ckpt_dir / "last.pth.tar", ckpt)
+        if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
+            save_checkpoint(ckpt_dir / f"epoch_{epoch}.pth.tar", ckpt)
+        if improved or (not val and epoch == cfg.epochs):
+            save_checkpoint(ckpt_dir / "best.pth.tar", ckpt)
+    if dist.is_main:
+        writer.close()
+        if state.history:
+            plots.training_curves(state.history, run_dir / "training_curves.png")
+    dist.close()
+    return run_dir
+
+
+def _resume_path(cfg: TrainConfig, ckpt_dir: Path) -> Path | None:
+    if not cfg.resume:
+        return None
+    if cfg.resume == "auto":
+        last = ckpt_dir / "last.pth.tar"
+        return last if last.is_file() else None
+    return Path(cfg.resume)
+
+
+def _spec_dict(cfg: TrainConfig) -> dict:
+    spec = cfg.feature_spec()
+    return {"arch": spec.backbone.arch, "weights": spec.backbone.weights, "fps": spec.fps, "crop": spec.crop,
+            "num_frames": cfg.num_frames, "views": list(cfg.views), "sampling_rate": cfg.sampling_rate,
+            "reference_fps": cfg.reference_fps, "seed": cfg.seed}
+
+
+def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, cfg: TrainConfig) -> RunState:
+    ckpt = load_checkpoint(path)
+    if ckpt["model_config"] != model_cfg.to_dict():
+        from .checkpoint import describe_mismatch
+
+        raise CheckpointError(f"{path}: {describe_mismatch(model_cfg.to_dict(), ckpt['model_config'], 'head shape')}")
+    if list(ckpt["class_names"]) != list(classes):
+        raise CheckpointError(f"{path}: trained on other classes ({len(ckpt['class_names'])} vs {len(classes)})")
+    if ckpt["feature_spec"] != _spec_dict(cfg):
+        from .checkpoint import describe_mismatch
+
+        raise CheckpointError(f"{path}: {describe_mismatch(_spec_dict(cfg), ckpt['feature_spec'], 'feature setting')}")
+    head.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["lr_scheduler"])
+    return RunState(ckpt["epoch"], ckpt.get("best_val_acc", -1.0), list(ckpt.get("history", [])))
+
+
+def _frequency_plots(dataset: Dataset, train, val, run_dir: Path) -> None:
+    n = len(dataset.classes)
+    plots.class_frequencies(
+        {"train": class_counts([e.item for e in train], n), "validation": class_counts([e.item for e in val], n)},
+        dataset.classes, "Class frequency: train / validation", run_dir / "class_frequency_train_val.png")
+    plots.class_frequencies({"test": class_counts(dataset.subset("test"), n)}, dataset.classes,
+                            "Class frequency: test", run_dir / "class_frequency_test.png")
+
+
+def _log_epoch(writer, run_dir: Path, metrics: dict) -> None:
+    for key, value in metrics.items():
+        if key != "epoch" and value is not None:
+            writer.add_scalar(key.replace("_", "/", 1) if "_" in key else key, value, metrics["epoch"])
+    path = run_dir / "log.csv"
+    fields = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+    new = not path.is_file()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({k: metrics.get(k, "") for k in fields})
+
+
+def _progress(epochs, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(epochs, desc="train", unit="epoch", disable=not enabled)

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from conftest import indexed_frames, read_index
+from lrcn.errors import VideoError
+from lrcn.video import (ShortVideoError, count_frames, iter_frames_at_fps, probe, read_frames, write_video)
+
+
+def test_index_code_roundtrip_on_raw_frames():
+    frames = indexed_frames(40)
+    assert [read_index(f) for f in frames] == list(range(40))
+
+
+def test_avi_has_b_frames(indexed_avi):
+    import av
+
+    with av.open(str(indexed_avi)) as c:
+        kinds = {f.pict_type.name if hasattr(f.pict_type, "name") else str(f.pict_type) for f in c.decode(video=0)}
+    assert any("B" == k or k == "3" for k in kinds), kinds
+
+
+@pytest.mark.parametrize("indices", [[0], [5], [0, 10, 20, 30, 40], [119], [7, 3, 99, 3], [10, 11, 12, 13, 14]])
+def test_read_frames_exact_on_mpeg4_avi_with_b_frames(indexed_avi, indices):
+    frames = read_frames(indexed_avi, indices)
+    assert frames.shape == (len(indices), 240, 320, 3)
+    assert [read_index(f) for f in frames] == list(indices)
+
+
+def test_read_frames_resizes_with_ffmpeg(indexed_avi):
+    frames = read_frames(indexed_avi, [3, 64], size=(160, 120))
+    assert frames.shape == (2, 120, 160, 3)
+    assert [read_index(f) for f in frames] == [3, 64]
+
+
+@pytest.mark.parametrize("codec,name", [("libx264", "v.mp4"), ("ffv1", "v.mkv")])
+def test_exact_frames_other_containers(tmp_path, codec, name):
+    path = tmp_path / name
+    write_video(path, indexed_frames(60), 30, codec=codec, quality=0)
+    assert [read_index(f) for f in read_frames(path, [0, 29, 59])] == [0, 29, 59]
+
+
+def test_probe(indexed_avi):
+    info = probe(indexed_avi)
+    assert (info.width, info.height, info.num_frames) == (320, 240, 120)
+    assert info.fps == pytest.approx(25.0)
+    assert info.duration == pytest.approx(4.8, abs=0.05)
+
+
+def test_read_past_end_reports_true_length(indexed_avi):
+    with pytest.raises(ShortVideoError) as err:
+        read_frames(indexed_avi, [0, 500])
+    assert err.value.frames_decoded == 120
+    assert count_frames(indexed_avi) == 120
+
+
+def test_iter_at_fps_25_to_2_5_is_every_tenth_frame(indexed_avi):
+    got = list(iter_frames_at_fps(indexed_avi, 2.5))
+    assert [s.source_index for s in got] == list(range(0, 120, 10))
+    assert [read_index(s.rgb) for s in got] == list(range(0, 120, 10))
+    assert [s.sample_index for s in got] == list(range(12))
+
+
+def test_iter_at_fps_other_source_rates(tmp_path):
+    path = tmp_path / "v30.mp4"
+    write_video(path, indexed_frames(90), 30, codec="libx264", quality=0)
+    got = [s.source_index for s in iter_frames_at_fps(path, 2.5)]
+    assert got == [0, 12, 24, 36, 48, 60, 72, 84]  # every 0.4 s of a 30-fps video
+    slow = tmp_path / "v2.mp4"
+    write_video(slow, indexed_frames(6), 2, codec="libx264", quality=0)
+    # A source slower than the target keeps each frame once.
+    assert [s.source_index for s in iter_frames_at_fps(slow, 2.5)] == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"this is text, not a video\n" * 50, "not a readable video")])
+def test_bad_files_raise_one_line_video_error(tmp_path, content, message):
+    path = tmp_path / "bad.avi"
+    path.write_bytes(content)
+    with pytest.raises(VideoError, match=message) as err:
+        probe(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(VideoError, match="file not found"):
+        read_frames(tmp_path / "nope.avi", [0])
+
+
+def test_truncated_video_is_an_error_or_short(indexed_avi, tmp_path):
+    cut = tmp_path / "cut.avi"
+    data = indexed_avi.read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    # Either decoding stops early (a short video) or fails cleanly; never a crash.
+    try:
+        n = count_frames(cut)
+        assert 0 <= n < 120
+    except VideoError as exc:
+        assert str(cut) in str(exc)
