@@ -62,10 +62,10 @@ def make_video(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """A 4-class synthetic dataset in UCF-101 layout: 4 groups x 1 video, 2.2-2.6 s at 25 fps, 64x48."""
+    """A 4-class synthetic dataset in UCF-101 layout: 6 groups x 1 video, 2.2-2.6 s at 25 fps, 64x48."""
     from lrcn.synth import SynthConfig, generate
 
     root = tmp_path_factory.mktemp("tiny") / "data"
-    generate(SynthConfig(str(root), num_classes=4, groups=4, clips_per_group=1, width=64, height=48,
+    generate(SynthConfig(str(root), num_classes=4, groups=6, clips_per_group=1, width=64, height=48,
                          min_seconds=2.2, max_seconds=2.6, workers=1), progress=False)
     return root

@@ -104,6 +104,8 @@ def create_cnn(spec: BackboneSpec) -> tuple[nn.Module, int]:
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise WeightsError(f"{spec.weights}: does not fit {spec.arch} ({first})") from None
+    if state is None:
+        _calibrate_random_batchnorm(model)
     if spec.arch.startswith("resnet"):
         dim = model.fc.in_features
         model.fc = nn.Identity()
@@ -111,6 +113,23 @@ def create_cnn(spec: BackboneSpec) -> tuple[nn.Module, int]:
         dim = model.classifier[-1].in_features
         model.classifier = nn.Identity()
     return model, dim
+
+
+@torch.no_grad()
+def _calibrate_random_batchnorm(model: nn.Module) -> None:
+    """Give a random network BatchNorm statistics of its own (seeded), so its features are O(1).
+
+    With freshly initialised running statistics (mean 0, variance 1) a random
+    MobileNetV2 emits features around 1e-9, which float16 stores as zeros.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    generator = torch.Generator().manual_seed(0)
+    model(torch.rand(8, 3, 160, 160, generator=generator) * 4 - 2)
+    model.eval()
 
 
 def choose_precision(device: torch.device, requested: str = "auto") -> str:

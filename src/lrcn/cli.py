@@ -152,9 +152,9 @@ def cmd_train(a) -> int:
 
 
 def cmd_test(a) -> int:
-    from .evaluate import TestConfig, run
+    from .evaluate import EvalConfig, run
 
-    report = run(TestConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.split, a.cache_dir, a.out_dir, a.num_workers,
+    report = run(EvalConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.split, a.cache_dir, a.out_dir, a.num_workers,
                             a.precision, a.shuffle_frames, a.device), progress=not a.no_progress)
     print(_test_summary(report))
     return 0

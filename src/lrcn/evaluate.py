@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TestConfig:
+class EvalConfig:
     """Settings of ``lrcn test``."""
 
     checkpoint: str  # a .pth.tar written by lrcn train
@@ -60,7 +60,7 @@ def feature_spec_of(ckpt: dict) -> FeatureSpec:
     return FeatureSpec(BackboneSpec(s["arch"], s["weights"]), s["fps"], s["crop"])
 
 
-def run(cfg: TestConfig, progress: bool = True) -> dict:
+def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Evaluate on the test list; writes plots and report.json, returns the report."""
     device = Distributed.from_env(cfg.device).device
     head, ckpt = load_head(cfg.checkpoint, device)

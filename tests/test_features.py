@@ -1,0 +1,142 @@
+import numpy as np
+import pytest
+import torch
+
+from lrcn.backbone import BackboneSpec, FrameEmbedder, choose_precision, verify_hash
+from lrcn.errors import WeightsError
+from lrcn.features import (EmbeddingCache, FeatureSpec, Request, decode_size, entry_key, extract, fingerprint,
+                           make_views)
+
+SPEC = FeatureSpec(BackboneSpec("mobilenet_v2", "none"), 2.5)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return FrameEmbedder(SPEC.backbone, device=torch.device("cpu"), precision="fp32")
+
+
+@pytest.mark.parametrize("w,h,crop,expected", [(320, 240, "center", (341, 256)), (240, 320, "center", (256, 341)),
+                                               (64, 48, "center", (341, 256)), (97, 61, "center", (407, 256)),
+                                               (320, 240, "full", (224, 224))])
+def test_decode_size(w, h, crop, expected):
+    assert decode_size(w, h, crop) == expected
+
+
+def test_views_are_crops_and_flips():
+    frames = np.random.default_rng(0).integers(0, 255, (3, 256, 341, 3), dtype=np.uint8)
+    views = make_views(frames, ("center", "flip", "top_left", "bottom_right"))
+    assert views.shape == (4, 3, 224, 224, 3)
+    np.testing.assert_array_equal(views[1], views[0][:, :, ::-1])
+    np.testing.assert_array_equal(views[2], frames[:, :224, :224])
+    np.testing.assert_array_equal(views[3], frames[:, -224:, -224:])
+
+
+def test_key_changes_with_every_input(make_video):
+    a = make_video("a.avi", 30)
+    b = make_video("b.avi", 31)
+    base = entry_key(fingerprint(a), SPEC, ("center",))
+    assert base == entry_key(fingerprint(a), SPEC, ("center",))
+    others = [
+        entry_key(fingerprint(b), SPEC, ("center",)),
+        entry_key(fingerprint(a), SPEC, ("center", "flip")),
+        entry_key(fingerprint(a), FeatureSpec(BackboneSpec("resnet18", "none"), 2.5), ("center",)),
+        entry_key(fingerprint(a), FeatureSpec(BackboneSpec("mobilenet_v2", "imagenet"), 2.5), ("center",)),
+        entry_key(fingerprint(a), FeatureSpec(SPEC.backbone, 5.0), ("center",)),
+        entry_key(fingerprint(a), FeatureSpec(SPEC.backbone, 2.5, "full"), ("center",)),
+    ]
+    assert len({base, *others}) == 7
+
+
+def test_extract_once_then_cached(tmp_path, make_video, embedder):
+    videos = [make_video(f"v{i}.avi", 25 * 3) for i in range(3)]
+    (tmp_path / "bad.avi").write_bytes(b"")
+    cache = EmbeddingCache(tmp_path / "cache", SPEC)
+    requests = [Request(str(v), ("center", "flip")) for v in videos] + [Request(str(tmp_path / "bad.avi"), ("center",))]
+    first = extract(requests, cache, embedder=embedder, workers=0, progress=False)
+    assert first["computed"] == 3 and first["cached"] == 0
+    assert len(first["failed"]) == 1 and "empty file" in first["failed"][0]["reason"]
+    second = extract(requests, cache, embedder=embedder, workers=0, progress=False)
+    assert second["computed"] == 0 and second["cached"] == 3
+    emb = cache.load(requests[0])
+    assert emb.shape == (2, 8, embedder.dim) and emb.dtype == np.float16  # 3 s at 2.5 fps = 8 frames
+    assert isinstance(emb, np.memmap)
+
+
+def test_cached_values_match_a_direct_backbone_run(tmp_path, make_video, embedder):
+    from lrcn.features import decode_sampled
+
+    video = make_video("v.avi", 40)
+    cache = EmbeddingCache(tmp_path / "cache", SPEC)
+    extract([Request(str(video), ("center",))], cache, embedder=embedder, workers=0, progress=False)
+    frames = make_views(decode_sampled(video, SPEC), ("center",))[0]
+    direct = embedder(torch.from_numpy(frames)).numpy()
+    cached = cache.load(Request(str(video), ("center",)))[0].astype(np.float32)
+    assert np.abs(direct).mean() > 1e-2  # real magnitudes, not float16 underflow
+    np.testing.assert_allclose(cached, direct, rtol=2e-3, atol=2e-3 * np.abs(direct).max())
+
+
+def test_sharded_extraction_equals_one_run(tmp_path, make_video, embedder):
+    videos = [make_video(f"v{i}.avi", 30 + i) for i in range(5)]
+    requests = [Request(str(v), ("center",)) for v in videos]
+    whole = EmbeddingCache(tmp_path / "whole", SPEC)
+    extract(requests, whole, embedder=embedder, workers=0, progress=False)
+    sharded = EmbeddingCache(tmp_path / "sharded", SPEC)
+    done = [extract(requests, sharded, embedder=embedder, workers=0, shard=(i, 2), progress=False)["computed"]
+            for i in range(2)]
+    assert done == [3, 2]
+    for r in requests:
+        np.testing.assert_array_equal(whole.load(r), sharded.load(r))
+
+
+def test_damaged_entry_is_detected_and_removed(tmp_path, make_video, embedder):
+    from lrcn.errors import CacheError
+
+    video = make_video("v.avi", 30)
+    cache = EmbeddingCache(tmp_path / "cache", SPEC)
+    request = Request(str(video), ("center",))
+    extract([request], cache, embedder=embedder, workers=0, progress=False)
+    path = cache.entry_path(cache.key(str(video), ("center",)))
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CacheError, match="damaged"):
+        cache.load(request)
+    assert not path.exists()
+
+
+def test_precision_choice():
+    assert choose_precision(torch.device("cpu"), "fp32") == "fp32"
+    assert choose_precision(torch.device("cpu"), "auto") in ("fp32", "bf16")
+    with pytest.raises(Exception, match="CUDA"):
+        choose_precision(torch.device("cpu"), "fp16")
+
+
+def test_missing_weights_file_is_one_clear_line(tmp_path):
+    with pytest.raises(WeightsError, match="weights file not found"):
+        FrameEmbedder(BackboneSpec("resnet18", str(tmp_path / "missing.pth")))
+
+
+def test_imagenet_weights_missing_says_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    import torch.hub
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
+    with pytest.raises(WeightsError) as err:
+        FrameEmbedder(BackboneSpec("resnet152", "imagenet"))
+    message = str(err.value)
+    assert "resnet152-394f9c45.pth" in message and str(tmp_path) in message and "--weights PATH" in message
+
+
+def test_wrong_architecture_weights(tmp_path):
+    import torchvision
+
+    path = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    with pytest.raises(WeightsError, match="does not fit mobilenet_v2"):
+        FrameEmbedder(BackboneSpec("mobilenet_v2", str(path)))
+
+
+def test_hash_check(tmp_path):
+    good = tmp_path / "w-00000000.pth"
+    good.write_bytes(b"x")
+    with pytest.raises(WeightsError, match="does not match"):
+        verify_hash(good)

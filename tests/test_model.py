@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from lrcn.errors import ConfigError
+from lrcn.model import LRCNHead, ModelConfig
+
+
+def test_logits_shape_and_no_softmax():
+    torch.manual_seed(0)
+    head = LRCNHead(ModelConfig(feature_dim=32, num_classes=7)).eval()
+    logits = head(torch.randn(4, 5, 32))
+    assert logits.shape == (4, 7)
+    # Raw logits: not probabilities (CrossEntropyLoss applies log-softmax itself).
+    assert not torch.allclose(logits.sum(1), torch.ones(4))
+    assert (logits < 0).any()
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_classifier_reads_final_states_of_both_directions(bidirectional):
+    torch.manual_seed(0)
+    cfg = ModelConfig(feature_dim=16, num_classes=3, latent_dim=8, hidden_size=6, lstm_layers=2,
+                      bidirectional=bidirectional)
+    head = LRCNHead(cfg).eval()
+    x = torch.randn(2, 5, 16)
+    seen = {}
+    head.classifier.register_forward_hook(lambda m, i, o: seen.setdefault("input", i[0]))
+    head(x)
+    out, _ = head.lstm(head.project(x))  # (B, T, dirs * H)
+    if bidirectional:
+        # forward after the last frame, backward after the first frame: both have seen all 5 frames
+        expected = torch.cat([out[:, -1, :6], out[:, 0, 6:]], dim=1)
+    else:
+        expected = out[:, -1]
+    torch.testing.assert_close(seen["input"], expected)
+
+
+def test_backward_direction_sees_the_whole_clip():
+    """The seed read output[:, -1]: its backward half depended on the last frame only."""
+    torch.manual_seed(0)
+    head = LRCNHead(ModelConfig(feature_dim=8, num_classes=2, latent_dim=8, hidden_size=4, lstm_layers=1)).eval()
+    seen = []
+    head.classifier.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    x = torch.randn(1, 5, 8)
+    y = x.clone()
+    y[:, 0] += 5.0  # change only the first frame
+    head(x), head(y)
+    backward_half = slice(4, 8)
+    assert not torch.allclose(seen[0][:, backward_half], seen[1][:, backward_half])
+
+
+def test_gradients_reach_every_parameter():
+    head = LRCNHead(ModelConfig(feature_dim=8, num_classes=3))
+    loss = torch.nn.functional.cross_entropy(head(torch.randn(3, 5, 8)), torch.tensor([0, 1, 2]))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+
+
+@pytest.mark.parametrize("kw", [{"num_classes": 1}, {"hidden_size": 0}, {"dropout": 1.0}])
+def test_bad_model_config(kw):
+    with pytest.raises(ConfigError):
+        ModelConfig(**{"feature_dim": 8, "num_classes": 3, **kw})

@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import lrcn.train as train_mod
+from lrcn.checkpoint import load_checkpoint
+from lrcn.errors import CheckpointError, ConfigError, TrainingDiverged
+from lrcn.evaluate import EvalConfig
+from lrcn.evaluate import run as run_test
+from lrcn.train import TrainConfig, run
+
+
+def _cfg(data, tmp_path, name, **kw):
+    base = dict(backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path.parent / "shared_cache"),
+                run_dir=str(tmp_path / name), epochs=4, batch_size=4, num_workers=0, checkpoint_interval=2,
+                val_check_interval=2, val_split=0.25, views=("center", "flip"))
+    base.update(kw)
+    return TrainConfig(str(data), **base)
+
+
+def _weights(path):
+    return load_checkpoint(path)["model"]
+
+
+def test_train_writes_checkpoints_logs_plots(tiny_dataset, tmp_path):
+    run_dir = run(_cfg(tiny_dataset, tmp_path, "run"), progress=False)
+    ckpts = run_dir / "Saved_model_checkpoints"
+    for name in ("epoch_2.pth.tar", "epoch_4.pth.tar", "last.pth.tar", "best.pth.tar"):
+        assert (ckpts / name).is_file(), name
+    ckpt = load_checkpoint(ckpts / "last.pth.tar")
+    assert ckpt["epoch"] == 4 and len(ckpt["class_names"]) == 4
+    assert set(ckpt) >= {"model", "optimizer", "lr_scheduler", "model_config", "train_config", "feature_spec"}
+    assert len((run_dir / "log.csv").read_text().splitlines()) == 5
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["lr"] == 5e-4 and config["items"]["val"] > 0
+    for plot in ("class_frequency_train_val.png", "class_frequency_test.png", "training_curves.png"):
+        assert (run_dir / plot).stat().st_size > 1000
+    assert list((run_dir / "tensorboard").iterdir())
+
+
+def test_resume_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
+    straight = run(_cfg(tiny_dataset, tmp_path, "straight"), progress=False)
+    real_epoch = train_mod.train_one_epoch
+
+    def crash_at_3(*args, **kwargs):
+        if args[4] == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_one_epoch", crash_at_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tiny_dataset, tmp_path, "interrupted"), progress=False)
+    monkeypatch.setattr(train_mod, "train_one_epoch", real_epoch)
+    assert load_checkpoint(tmp_path / "interrupted/Saved_model_checkpoints/last.pth.tar")["epoch"] == 2
+    resumed = run(_cfg(tiny_dataset, tmp_path, "interrupted", resume="auto"), progress=False)
+    a = _weights(straight / "Saved_model_checkpoints/last.pth.tar")
+    b = _weights(resumed / "Saved_model_checkpoints/last.pth.tar")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
+def test_resume_with_other_head_says_what_differs(tiny_dataset, tmp_path):
+    run(_cfg(tiny_dataset, tmp_path, "r", epochs=2), progress=False)
+    with pytest.raises(CheckpointError, match="hidden_size"):
+        run(_cfg(tiny_dataset, tmp_path, "r", epochs=3, hidden_size=32, resume="auto"), progress=False)
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good(tiny_dataset, tmp_path, monkeypatch):
+    run(_cfg(tiny_dataset, tmp_path, "nan", epochs=2), progress=False)
+    good = _weights(tmp_path / "nan/Saved_model_checkpoints/last.pth.tar")
+    real_batches = train_mod.train_batches
+
+    def poisoned(*args, **kwargs):
+        for x, y in real_batches(*args, **kwargs):
+            yield x * float("nan"), y
+
+    monkeypatch.setattr(train_mod, "train_batches", poisoned)
+    with pytest.raises(TrainingDiverged, match="epoch 3, step 0"):
+        run(_cfg(tiny_dataset, tmp_path, "nan", epochs=4, resume="auto"), progress=False)
+    after = _weights(tmp_path / "nan/Saved_model_checkpoints/last.pth.tar")
+    for k in good:
+        torch.testing.assert_close(good[k], after[k])
+
+
+def test_bad_train_settings_are_refused(tiny_dataset):
+    for kw, flag in [({"num_frames": 0}, "--num-frames"), ({"lr": 0}, "--lr"), ({"val_split": 1.0}, "--val-split"),
+                     ({"views": ("center", "zoom")}, "--views"), ({"epochs": 0}, "--epochs")]:
+        with pytest.raises(ConfigError, match=flag):
+            TrainConfig(str(tiny_dataset), **kw)
+
+
+def test_basic_test_mode_report(tiny_dataset, tmp_path):
+    run_dir = run(_cfg(tiny_dataset, tmp_path, "t"), progress=False)
+    report = run_test(EvalConfig(str(run_dir / "Saved_model_checkpoints/best.pth.tar"), str(tiny_dataset),
+                                 cache_dir=str(tmp_path.parent / "shared_cache"), num_workers=0), progress=False)
+    assert report["test_videos"] == 12 and report["test_clips"] == 12  # 4 classes x 3 test groups
+    assert report["windows"] >= 12
+    for key in ("clip_accuracy", "video_accuracy", "clip_top5_accuracy", "mean_class_accuracy"):
+        assert 0.0 <= report[key] <= 1.0
+    assert report["clip_top5_accuracy"] == 1.0  # 4 classes: the label is always in the top 5
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (4, 4) and cm.sum() == 12
+    assert report["clip_accuracy"] == pytest.approx(np.trace(cm) / 12)
+    on_disk = json.loads((run_dir / "test" / "report.json").read_text())
+    assert on_disk["clip_accuracy"] == report["clip_accuracy"]
+    for plot in report["plots"]:
+        assert (run_dir / "test" / plot.split("/")[-1]).stat().st_size > 1000
