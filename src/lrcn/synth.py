@@ -1,8 +1,8 @@
 """``lrcn synth``: a small synthetic action dataset in UCF-101's layout.
 
 Ten classes. Eight come in pairs that differ **only in the order of their
-frames** (a circle growing vs shrinking, dots appearing one by one vs
-vanishing, a bar filling up vs draining, a scene fading in vs out): each is a
+frames** (a circle growing vs shrinking, a bar stretching vs
+squeezing sideways, a bar filling up vs draining, a scene fading in vs out): each is a
 periodic sawtooth with a random phase, so the *set* of frames of a clip has
 the same distribution in both classes of a pair and a model that ignores
 order is at chance on them. Two classes are static (a cross, stripes) and
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 CLASSES = (
     "CircleGrow", "CircleShrink",
-    "DotsAppear", "DotsVanish",
+    "Stretch", "Squeeze",
     "FillUp", "DrainDown",
     "FadeIn", "FadeOut",
     "Cross", "Stripes",
@@ -92,12 +92,9 @@ def _render(label: int, t: np.ndarray, rng: np.random.Generator, bg: np.ndarray)
             s = saw if label == 0 else 1.0 - saw
             radius = scale * (0.08 + 0.32 * s)
             img[(x - cx) ** 2 + (y - cy) ** 2 <= radius**2] = colour
-        elif label in (2, 3):  # dots appearing one by one / vanishing one by one (1..6)
-            count = min(6, 1 + int(6 * (saw if label == 2 else 1.0 - saw)))
-            for k in range(count):
-                dx = (k % 3 - 1) * 0.15 * width
-                dy = (k // 3 - 0.5) * 0.35 * height
-                img[(x - cx - dx) ** 2 + (y - cy - dy) ** 2 <= (scale * 0.08) ** 2] = colour
+        elif label in (2, 3):  # a horizontal bar stretching / squeezing sideways
+            half_width = scale * (0.06 + 0.5 * (saw if label == 2 else 1.0 - saw))
+            img[(abs(x - cx) <= half_width) & (abs(y - cy) <= scale * 0.12)] = colour
         elif label in (4, 5):  # a bar filling up / draining
             level = 0.1 + 0.85 * (saw if label == 4 else 1.0 - saw)
             top = height * (1.0 - level)

