@@ -166,6 +166,34 @@ def _test_summary(r: dict) -> str:
             f"mean class accuracy {r['mean_class_accuracy']:.1%}; report: {r['report']}")
 
 
+def cmd_test_continuous(a) -> int:
+    from .continuous import ContinuousConfig, run
+
+    r = run(ContinuousConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.cache_dir, a.out_dir, a.num_clips,
+                             a.repeats, a.seed, a.num_workers, a.precision, not a.no_video, a.device),
+            progress=not a.no_progress)
+    by_k = ", ".join(f"{k}: {v['mean']:.0%}" for k, v in r["accuracy_by_frames_from_first_action"].items())
+    print(f"window accuracy {r['window_accuracy_mean']:.1%} +- {r['window_accuracy_std']:.1%} over {r['repeats']} "
+          f"videos of {r['frames']} frames; by frames from the first action: {by_k}; mixed windows follow the "
+          f"first action {r['mixed_follows_first_mean']:.0%}, the last {r['mixed_follows_last_mean']:.0%}; "
+          f"report: {r['report']}")
+    return 0
+
+
+def cmd_predict(a) -> int:
+    from .predict import PredictConfig, run
+
+    results, failures = run(PredictConfig(a.checkpoint, tuple(a.videos), a.out_dir, a.mode, a.crop, a.top_k,
+                                          a.stride, a.batch_size, a.precision, not a.no_video, a.device))
+    for r in results:
+        segs = r["segments"]
+        main_label = max(segs, key=lambda s: s["end"] - s["start"])["label"] if segs else "-"
+        print(f"{r['video']}: {len(segs)} segments, mostly {main_label}; {r['out_dir']}")
+    for f in failures:
+        print(f"lrcn: error: {f['reason']}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def cmd_demo(a) -> int:
     from .demo import DemoConfig, run
 
@@ -183,6 +211,8 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "features": (cmd_features, "embed every sampled frame once with the frozen CNN and cache it"),
     "train": (cmd_train, "train the LSTM head on cached embeddings"),
     "test": (cmd_test, "basic test mode: clip/video accuracy, top-5, confusion matrix, per-class plot"),
+    "test-continuous": (cmd_test_continuous, "diverse-actions test: a sliding window over test clips laid end to end"),
+    "predict": (cmd_predict, "label the actions along any video(s): segments, SRT subtitles, annotated MP4"),
 }
 
 
@@ -298,6 +328,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", help="backbone precision for embeddings not yet cached")
     p.add_argument("--shuffle-frames", action=argparse.BooleanOptionalAction, default=None,
                    help="shuffle frame order (default: as the checkpoint was trained)")
+    _add_runtime(p)
+
+    p = add("test-continuous")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train")
+    _add_data(p)
+    p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
+    p.add_argument("--out-dir", default=None, help="report folder (default: RUN_DIR/test_continuous)")
+    p.add_argument("--num-clips", type=int, default=16, help="clips laid end to end (the seed: 16 x 5 = 80 frames)")
+    p.add_argument("--repeats", type=int, default=5, help="random concatenations (mean and spread reported)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the clip draws")
+    p.add_argument("--num-workers", type=int, default=4, help="decoding processes")
+    p.add_argument("--precision", default="auto", help="backbone precision for embeddings not yet cached")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated MP4/GIF")
+    _add_runtime(p)
+
+    p = add("predict")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train")
+    p.add_argument("videos", metavar="VIDEO", nargs="+", help="video files or folders (every video inside)")
+    p.add_argument("--out-dir", default="predictions", help="one folder per video is written here")
+    p.add_argument("--mode", default="live", choices=("live", "preprocessed"),
+                   help="live: sample any video by time at the training fps; preprocessed: lrcn preprocess clips "
+                        "(or its output folder), every frame")
+    p.add_argument("--crop", default=None, choices=("center", "full"),
+                   help="center 224 crop (the seed: misses off-centre action) or the full frame (default: as trained)")
+    p.add_argument("--top-k", type=int, default=5, help="classes listed per window")
+    p.add_argument("--stride", type=int, default=1, help="windows advance this many sampled frames")
+    p.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
+    p.add_argument("--precision", default="auto", help="backbone precision")
+    p.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (it re-encodes the whole video)")
     _add_runtime(p)
     return parser
 

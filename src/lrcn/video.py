@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -74,7 +75,7 @@ def _open(path: str | os.PathLike) -> tuple["av.container.InputContainer", "av.v
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     # PyAV puts "[Errno N] msg: 'path'" -- the path is already in our message.
-    return text.split(": '")[0]
+    return re.sub(r"^\[Errno -?\d+\] ", "", text.split(": '")[0])
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -177,7 +178,7 @@ def read_frames(
 
 def iter_frames_at_fps(
     path: str | os.PathLike,
-    target_fps: float,
+    target_fps: float | None,
     size: tuple[int, int] | None = None,
 ) -> Iterator[SampledFrame]:
     """Stream the frames of ``path`` sampled by time at ``target_fps``.
@@ -186,8 +187,10 @@ def iter_frames_at_fps(
     (k / target_fps, with half a source frame of tolerance), so any source
     fps -- 25, 29.97, 10 or variable -- yields the same effective rate. For a
     25-fps video and 2.5 fps this keeps frames 0, 10, 20 ... exactly. Only
-    one frame is held at a time.
+    one frame is held at a time. ``target_fps=None`` keeps every frame.
     """
+    if target_fps is None:
+        target_fps = 1e6  # every frame passes the time test
     if target_fps <= 0:
         raise ValueError(f"target fps must be positive, got {target_fps}")
     container, stream = _open(path)
@@ -232,20 +235,36 @@ def write_video(
     quality: int = 2,
     max_b_frames: int = 0,
 ) -> None:
-    """Write RGB frames ``(N, H, W, 3)`` uint8 to ``path``. Not atomic: see ``preprocess``.
+    """Write RGB frames ``(N, H, W, 3)`` uint8 to ``path``. See :func:`write_video_stream`."""
+    if len(frames) == 0:
+        raise ValueError("no frames to write")
+    write_video_stream(path, iter(frames), fps, codec, quality, max_b_frames)
+
+
+def write_video_stream(
+    path: str | os.PathLike,
+    frames: Iterator[np.ndarray],
+    fps: float,
+    codec: str = "mpeg4",
+    quality: int = 2,
+    max_b_frames: int = 0,
+) -> int:
+    """Encode RGB frames from an iterator (one held at a time). Not atomic: wrap in ``atomic_path``.
 
     ``codec`` is ``mpeg4`` (the UCF-101 codec, in .avi), ``libx264`` (.mp4),
     ``ffv1`` (lossless, .mkv/.avi) or ``gif``. ``quality`` is the MPEG-4
-    quantiser (1 best .. 31) or the x264 CRF scaled by 1 (0 = lossless).
-    Odd widths/heights lose their last column/row (4:2:0 needs even sizes).
+    quantiser (1 best .. 31) or the x264 CRF (0 = lossless). 4:2:0 codecs
+    need even sizes: an odd width/height loses its last column/row.
+    Returns the number of frames written.
     """
-    frames = list(frames)
-    if not frames:
+    first = next(frames, None)
+    if first is None:
         raise ValueError("no frames to write")
-    height, width = frames[0].shape[:2]
+    height, width = first.shape[:2]
     out_w, out_h = (width, height) if codec in ("ffv1", "gif") else (_even(width), _even(height))
     rate = Fraction(fps).limit_denominator(1001)
     container = av.open(str(path), mode="w", format=_container_format(path))
+    count = 0
     try:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = out_w, out_h
@@ -261,15 +280,21 @@ def write_video(
             stream.options = {"qmin": str(quality), "qmax": str(quality), "bf": str(max_b_frames), "g": "12"}
         elif codec == "libx264":
             stream.options = {"crf": str(quality), "preset": "veryfast"}
-        for rgb in frames:
+        for rgb in _chain(first, frames):
             rgb = np.ascontiguousarray(rgb[:out_h, :out_w])
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            for packet in stream.encode(frame):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 container.mux(packet)
+            count += 1
         for packet in stream.encode():
             container.mux(packet)
     finally:
         container.close()
+    return count
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def _container_format(path: str | os.PathLike) -> str | None:
