@@ -69,3 +69,16 @@ def tiny_dataset(tmp_path_factory):
     generate(SynthConfig(str(root), num_classes=4, groups=6, clips_per_group=1, width=64, height=48,
                          min_seconds=2.2, max_seconds=2.6, workers=1), progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_dataset, tmp_path_factory):
+    """A 2-epoch checkpoint on ``tiny_dataset`` (random MobileNetV2): (checkpoint path, cache dir)."""
+    from lrcn.train import TrainConfig, run
+
+    base = tmp_path_factory.mktemp("trained")
+    cfg = TrainConfig(str(tiny_dataset), backbone="mobilenet_v2", weights="none", cache_dir=str(base / "cache"),
+                      run_dir=str(base / "run"), epochs=2, batch_size=4, num_workers=0, val_split=0.25,
+                      views=("center",), precision="fp32")
+    run_dir = run(cfg, progress=False)
+    return run_dir / "Saved_model_checkpoints" / "last.pth.tar", base / "cache"

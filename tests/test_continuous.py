@@ -1,0 +1,45 @@
+import json
+
+import numpy as np
+import pytest
+
+from lrcn.continuous import ContinuousConfig, analyse, choose_clips, run
+
+
+def test_choose_clips_never_repeats_an_action_back_to_back():
+    labels = [0, 0, 1, 1, 2, 2, 2]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        chosen = choose_clips(labels, 16, rng)
+        assert len(chosen) == 16
+        assert all(labels[a] != labels[b] for a, b in zip(chosen, chosen[1:]))
+
+
+def test_analyse_table():
+    frame_labels = [0] * 5 + [1] * 5  # windows: 5,4,3,2,1 frames of the first action, then 5
+    # truth: 0,0,0,1,1,1 ; the model follows the last frame
+    predictions = np.array([0, 1, 1, 1, 1, 1])
+    r = analyse(frame_labels, predictions, 5)
+    assert r["truth"] == [0, 0, 0, 1, 1, 1]
+    assert r["window_accuracy"] == pytest.approx(4 / 6)
+    assert r["accuracy_by_frames_from_first_action"] == {1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0, 5: 1.0}
+    assert r["mixed_windows"] == 4
+    assert r["mixed_follows_last"] == 1.0 and r["mixed_follows_first"] == 0.0
+
+
+def test_run_reports_and_plots(trained, tiny_dataset, tmp_path):
+    ckpt, cache = trained
+    r = run(ContinuousConfig(str(ckpt), str(tiny_dataset), cache_dir=str(cache), out_dir=str(tmp_path / "out"),
+                             num_clips=6, repeats=3, num_workers=0, precision="fp32"), progress=False)
+    assert r["frames"] == 30 and r["windows_per_video"] == 26 and len(r["runs"]) == 3
+    assert 0 <= r["window_accuracy_mean"] <= 1
+    assert set(r["accuracy_by_frames_from_first_action"]) == {"1", "2", "3", "4", "5"}
+    for run_ in r["runs"]:
+        assert len(run_["predictions"]) == 26
+        labels = [c["label"] for c in run_["clips"]]
+        assert all(a != b for a, b in zip(labels, labels[1:]))
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"report.json", "analysis_of_predicted_labels_in_sliding_window.png",
+            "change_in_accuracy_with_the_movment_of_sliding_window.png",
+            "Video_with_prediction_vs_true_labels.mp4", "Video_with_prediction_vs_true_labels.gif"} <= names
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["repeats"] == 3

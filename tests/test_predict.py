@@ -1,0 +1,117 @@
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from lrcn.errors import VideoError
+from lrcn.predict import PredictConfig, Segment, run, segments_from_windows, srt
+from lrcn.preprocess import PreprocessConfig
+from lrcn.preprocess import run as preprocess
+from lrcn.datasets import read_clip_records
+
+
+def test_segments_merge_consecutive_windows():
+    classes = ["a", "b"]
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]])
+    starts = np.arange(5) * 0.4
+    segs = segments_from_windows(starts, probs, classes, window_seconds=2.0, step_seconds=0.4)
+    assert [(s.label, s.start, s.end) for s in segs] == [("a", 0.0, 0.8), ("b", 0.8, 1.6), ("a", 1.6, 3.6)]
+    assert segs[0].confidence == pytest.approx(0.85)
+    assert segments_from_windows(np.array([]), np.zeros((0, 2)), classes, 2.0, 0.4) == []
+
+
+def test_srt_format():
+    text = srt([Segment(0.0, 2.0, "Archery", 0.9), Segment(61.5, 3725.25, "Rowing", 0.5)])
+    assert text == ("1\n00:00:00,000 --> 00:00:02,000\nArchery (90%)\n\n"
+                    "2\n00:01:01,500 --> 01:02:05,250\nRowing (50%)\n\n")
+
+
+def test_predict_writes_every_artefact(trained, tiny_dataset, tmp_path):
+    ckpt, _ = trained
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    results, failures = run(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "out"), precision="fp32"))
+    assert failures == []
+    (r,) = results
+    out = tmp_path / "out" / video.stem
+    for name in ("predictions.json", "segments.csv", f"{video.stem}.srt", "timeline.png", f"{video.stem}_annotated.mp4"):
+        assert (out / name).is_file(), name
+    # 2.2-2.6 s at 2.5 fps: 6 or 7 sampled frames -> 2 or 3 windows of 5
+    assert r["sampled_frames"] in (6, 7) and len(r["windows"]) == r["sampled_frames"] - 4
+    for w in r["windows"]:
+        assert sum(t["probability"] for t in w["top"]) == pytest.approx(1.0, abs=1e-4)  # 4 classes, top-5
+    with av.open(str(out / f"{video.stem}_annotated.mp4")) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.width, s.codec_context.height) == (64, 48)  # original resolution
+    assert r["segments"][0]["start"] == 0.0
+
+
+def test_predict_on_preprocessed_clip_equals_lrcn_test(trained, tiny_dataset, tmp_path):
+    """The same clip gives the same probabilities in `lrcn predict --mode preprocessed` and `lrcn test`."""
+    from lrcn.evaluate import EvalConfig
+    from lrcn.evaluate import run as run_test
+    from lrcn.train import TrainConfig
+    from lrcn.train import run as train
+
+    clips = tmp_path / "clips"
+    preprocess(PreprocessConfig(str(tiny_dataset), str(clips), workers=1), progress=False)
+    run_dir = train(TrainConfig(str(clips), backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "c"),
+                                run_dir=str(tmp_path / "run"), epochs=1, batch_size=4, num_workers=0,
+                                views=("center",), precision="fp32", val_split=0.25), progress=False)
+    ckpt = run_dir / "Saved_model_checkpoints" / "last.pth.tar"
+    report = run_test(EvalConfig(str(ckpt), str(clips), cache_dir=str(tmp_path / "c"), num_workers=0,
+                                 precision="fp32"), progress=False)
+    test_clips = [r for r in read_clip_records(clips) if r["split"] == "test"][:3]
+    results, _ = run(PredictConfig(str(ckpt), tuple(str(clips / r["clip"]) for r in test_clips),
+                                   str(tmp_path / "pred"), mode="preprocessed", precision="fp32", annotate=False))
+    by_clip = {c["video"]: c for c in report["clips"]}
+    for record, result in zip(test_clips, results):
+        (window,) = result["windows"]  # a 5-frame clip is one window
+        expected = by_clip[record["clip"]]
+        assert window["top"][0]["label"] == expected["predicted"]
+        assert window["top"][0]["probability"] == pytest.approx(expected["confidence"], abs=1e-5)
+
+
+def _audio_only(path):
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=8000)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for p in s.encode(frame):
+            c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_bad_inputs_each_one_line_and_the_others_finish(trained, tiny_dataset, tmp_path, make_video):
+    ckpt, _ = trained
+    good = sorted(tiny_dataset.rglob("*.avi"))[0]
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    audio = tmp_path / "sound.wav"
+    _audio_only(audio)
+    short = make_video("short.avi", 20)  # 0.8 s: 2 sampled frames < one window of 5
+    proc = subprocess.run([sys.executable, "-m", "lrcn.cli", "predict", str(ckpt), str(text), str(audio), str(short),
+                           str(good), "--out-dir", str(tmp_path / "out"), "--no-video", "--precision", "fp32"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 3 and all(e.startswith("lrcn: error: ") for e in errors), proc.stderr
+    assert "not a readable video" in errors[0] and "notes.mp4" in errors[0]
+    assert "no video stream" in errors[1]
+    assert "shorter than one window" in errors[2]
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / good.stem / "predictions.json").is_file()
+
+
+def test_not_an_lrcn_checkpoint(tmp_path, tiny_dataset):
+    import torch
+
+    bad = tmp_path / "x.pth.tar"
+    torch.save({"hello": 1}, bad)
+    proc = subprocess.run([sys.executable, "-m", "lrcn.cli", "predict", str(bad), str(tiny_dataset)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not an lrcn checkpoint" in proc.stderr
