@@ -53,6 +53,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def describe_mismatch(expected: dict, found: dict, what: str) -> str | None:
     """A one-line account of the settings that differ, or None."""
-    diffs = [f"{k}: {found.get(k)!r} vs {expected.get(k)!r}" for k in sorted(set(expected) | set(found))
+    diffs = [f"{k}: checkpoint {found.get(k)!r}, now {expected.get(k)!r}" for k in sorted(set(expected) | set(found))
              if expected.get(k) != found.get(k)]
     return f"{what} differs ({'; '.join(diffs)})" if diffs else None

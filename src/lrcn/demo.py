@@ -1,7 +1,8 @@
 """``lrcn demo``: the whole pipeline on the synthetic dataset, ending with its numbers.
 
 synth -> preprocess -> features -> train (LRCN) -> train (bag-of-frames
-control: the same head on clips whose frames are shuffled) -> test both. The
+control: the same head on clips whose frames are shuffled) -> test both ->
+test-continuous -> predict on a long video made of four test videos. The
 control shows what the LSTM's reading of frame order is worth: on the class
 pairs that differ only in order it should be near chance (50 %), the LRCN
 near perfect.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import evaluate, features, preprocess, synth, train
+from . import continuous, evaluate, features, predict, preprocess, synth, train
 from .backbone import BackboneSpec, FrameEmbedder, imagenet_cache_path, install_weights
 from .clips import target_fps
 from .datasets import load_dataset
@@ -32,7 +33,7 @@ class DemoConfig:
     """Settings of ``lrcn demo``."""
 
     out_dir: str = "lrcn-demo"
-    epochs: int = 60
+    epochs: int = 80
     backbone: str = "mobilenet_v2"  # the ImageNet file that can be installed offline
     weights: str = "imagenet"
     precision: str = "auto"
@@ -89,7 +90,8 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
     results = {}
     for name, shuffle in (("lrcn", False), ("bag_of_frames", True)):
         t = time.perf_counter()
-        run_dir = train.run(train.TrainConfig(str(clips_dir), run_dir=str(out / "runs" / name), resume="auto",
+        run_dir = train.run(train.TrainConfig(str(clips_dir), run_dir=str(out / "runs" / f"{name}-{cfg.epochs}ep"),
+                                              resume="auto",
                                               shuffle_frames=shuffle, **common), progress)
         timings[f"train_{name}"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -102,8 +104,25 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
                          "order_pairs_accuracy": order_acc, "other_classes_accuracy": other_acc,
                          "report": report["report"], "run_dir": str(run_dir)}
 
+    # The two sliding-window modes, on the LRCN.
+    best = Path(results["lrcn"]["run_dir"]) / "Saved_model_checkpoints" / "best.pth.tar"
+    t = time.perf_counter()
+    cont = continuous.run(continuous.ContinuousConfig(str(best), str(clips_dir), cache_dir=str(out / "cache"),
+                                                      num_workers=2, precision=cfg.precision), progress)
+    timings["test_continuous"] = time.perf_counter() - t
+    t = time.perf_counter()
+    long_video, truth = make_long_video(data, dataset, out / "long_video.mp4")
+    (pred,), _ = predict.run(predict.PredictConfig(str(best), (str(long_video),), str(out / "predictions"),
+                                                   precision=cfg.precision))
+    timings["predict"] = time.perf_counter() - t
+
     summary = {
         "config": cfg.__dict__,
+        "test_continuous": {k: cont[k] for k in ("window_accuracy_mean", "window_accuracy_std",
+                                                 "accuracy_by_frames_from_first_action", "mixed_follows_first_mean",
+                                                 "mixed_follows_last_mean", "report")},
+        "predict": {"video": str(long_video), "truth": truth, "segments": pred["segments"],
+                    "out_dir": pred["out_dir"]},
         "backbone": f"{cfg.backbone} ({cfg.weights}, {embedder.precision} on {embedder.device})",
         "videos": pre["videos"], "clips": pre["clips"], "embedded_videos": feat["requested"],
         "results": results, "seconds": {k: round(v, 1) for k, v in timings.items()},
@@ -111,6 +130,31 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
     write_json_atomic(out / "demo_report.json", summary)
     print(format_summary(summary, out))
     return summary
+
+
+def make_long_video(data: Path, dataset, path: Path) -> tuple[Path, list[dict]]:
+    """One MP4 of four test videos of different actions back to back, and its true segments."""
+    from .video import probe, read_frames, write_video
+
+    seen, parts = set(), []
+    for item in dataset.subset("test"):
+        label = dataset.classes[item.label]
+        if label not in seen and len(parts) < 4:
+            seen.add(label)
+            parts.append((data / item.source, label))
+    frames, truth, t = [], [], 0.0
+    for source, label in parts:
+        info = probe(source)
+        clip = read_frames(source, list(range(info.num_frames)))
+        frames.extend(clip)
+        truth.append({"start": round(t, 2), "end": round(t + len(clip) / info.fps, 2), "label": label})
+        t += len(clip) / info.fps
+    if not path.is_file():
+        from .io import atomic_path
+
+        with atomic_path(path) as tmp:
+            write_video(tmp, frames, 25.0, codec="libx264", quality=18)
+    return path, truth
 
 
 def format_summary(s: dict, out: Path) -> str:
@@ -123,14 +167,25 @@ def format_summary(s: dict, out: Path) -> str:
     for name, r in s["results"].items():
         lines.append(f"{name:<16}{r['clip_accuracy']:>10.1%}{r['video_accuracy']:>11.1%}"
                      f"{r['order_pairs_accuracy']:>13.1%}{r['other_classes_accuracy']:>15.1%}")
+    c = s["test_continuous"]
+    by_k = ", ".join(f"{k}: {v['mean']:.0%}" for k, v in c["accuracy_by_frames_from_first_action"].items())
+    lines += ["", f"test-continuous (16 clips end to end, 5 repeats): window accuracy {c['window_accuracy_mean']:.1%} "
+                  f"+- {c['window_accuracy_std']:.1%}; by frames from the first action {by_k}"]
+    p = s["predict"]
+    lines += ["", f"predict on {p['video']} (4 test videos back to back):",
+              "  truth:     " + "  ".join(f"{x['start']:.1f}-{x['end']:.1f}s {x['label']}" for x in p["truth"]),
+              "  predicted: " + "  ".join(f"{x['start']:.1f}-{x['end']:.1f}s {x['label']}" for x in p["segments"])]
     lines += ["", "seconds: " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()), "", "written:"]
     lines += [f"  {p}" for p in _artefacts(out)]
     return "\n".join(lines)
 
 
 def _artefacts(out: Path) -> list[str]:
-    keep = [out / "demo_report.json", out / "data", out / "clips" / "manifest.jsonl", out / "cache"]
+    keep = [out / "demo_report.json", out / "data", out / "clips" / "manifest.jsonl", out / "cache",
+            out / "long_video.mp4"]
+    keep += sorted((out / "predictions").glob("*/*"))
     for run_dir in sorted((out / "runs").glob("*")):
         keep += [run_dir / "Saved_model_checkpoints" / "best.pth.tar", run_dir / "log.csv", run_dir / "tensorboard"]
         keep += sorted(run_dir.glob("*.png")) + sorted((run_dir / "test").glob("*"))
+        keep += sorted((run_dir / "test_continuous").glob("*"))
     return [str(p) for p in keep if p.exists()]

@@ -292,6 +292,14 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
         from .checkpoint import describe_mismatch
 
         raise CheckpointError(f"{path}: {describe_mismatch(_spec_dict(cfg), ckpt['feature_spec'], 'feature setting')}")
+    run_keys = ("epochs", "batch_size", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames")
+    ours = {k: getattr(cfg, k) for k in run_keys}
+    theirs = {k: ckpt.get("train_config", {}).get(k) for k in run_keys}
+    if ours != theirs:
+        from .checkpoint import describe_mismatch
+
+        raise CheckpointError(f"{path}: {describe_mismatch(ours, theirs, 'training setting')}; resume with the "
+                              f"same settings, or start a new --run-dir")
     head.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["lr_scheduler"])
