@@ -194,6 +194,16 @@ def cmd_predict(a) -> int:
     return 1 if failures else 0
 
 
+def cmd_check(a) -> int:
+    from .check import CheckConfig, format_report, run
+
+    report = run(CheckConfig(a.data_dir, a.ucf_list_dir, a.split, a.number_of_classes, a.sampling_rate,
+                             a.reference_fps, a.num_frames, a.full_decode, a.workers, a.report),
+                 progress=not a.no_progress)
+    print(format_report(report))
+    return 0 if report["ok"] else 1
+
+
 def cmd_demo(a) -> int:
     from .demo import DemoConfig, run
 
@@ -205,6 +215,7 @@ def cmd_demo(a) -> int:
 
 COMMANDS: dict[str, tuple[Callable, str]] = {
     "demo": (cmd_demo, "run the whole pipeline on a synthetic dataset and print the report (start here)"),
+    "check": (cmd_check, "scan a dataset before a long job: split files, missing/undecodable videos, group overlap"),
     "synth": (cmd_synth, "write a small synthetic action dataset in UCF-101's layout"),
     "preprocess": (cmd_preprocess, "cut seeded 5-frame clips at 2.5 fps out of every video (the seed's pre-processing)"),
     "weights": (cmd_weights, "put ImageNet weights into torch's cache (offline MobileNetV2) or show where they go"),
@@ -328,6 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", help="backbone precision for embeddings not yet cached")
     p.add_argument("--shuffle-frames", action=argparse.BooleanOptionalAction, default=None,
                    help="shuffle frame order (default: as the checkpoint was trained)")
+    _add_runtime(p)
+
+    p = add("check")
+    _add_data(p)
+    _add_sampling(p)
+    p.add_argument("--full-decode", action="store_true", help="decode every frame of every video (slow; default: "
+                                                              "open each and decode its first frame)")
+    p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    p.add_argument("--report", default=None, help="JSON report path (default: DATA_DIR/lrcn_check.json)")
     _add_runtime(p)
 
     p = add("test-continuous")

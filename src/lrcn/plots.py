@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
+# A file name in a script the font lacks (e.g. CJK) loses those glyphs in a title: not worth a warning each time.
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -26,7 +26,9 @@ from .errors import VideoError
 
 log = logging.getLogger(__name__)
 
-av.logging.set_level(av.logging.PANIC)  # FFmpeg's own chatter would drown our one-line errors
+# FFmpeg messages would drown our one-line errors, and PyAV's log callback into Python can deadlock
+# multi-threaded decoders (PyAV issues 751, 909): switch it off entirely.
+av.logging.set_level(None)
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 

@@ -1,0 +1,137 @@
+"""``lrcn check DATA_DIR``: find what would break or bias a long job before it starts.
+
+Errors (exit 1): split files that do not parse, listed videos that do not
+exist, a video in both the train and the test list, no training videos.
+Warnings (exit 0): videos that do not decode or are shorter than one clip
+(pre-processing skips them), groups on both sides of the train/test split,
+classes without training or test videos.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import clips as clipmath
+from .datasets import load_dataset
+from .errors import SplitError, VideoError
+from .io import write_json_atomic
+from .video import probe, read_frames
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Settings of ``lrcn check``."""
+
+    data_dir: str
+    ucf_list_dir: str | None = None
+    split: int = 1
+    number_of_classes: int | None = None
+    sampling_rate: int = 10
+    reference_fps: float = 25.0
+    num_frames: int = 5
+    full_decode: bool = False  # decode every frame (slow); default: probe + first frame
+    workers: int = 0
+    report: str | None = None  # JSON report path (default: DATA_DIR/lrcn_check.json, or ./ if read-only)
+
+
+def check_video(job: tuple[str, float, int, bool]) -> str | None:
+    """None if the video is usable, else the reason."""
+    path, fps, num_frames, full = job
+    try:
+        info = probe(path)
+        if info.num_frames <= 0:
+            return f"{path}: no frames"
+        if full:
+            read_frames(path, [max(0, info.num_frames - 1)])
+        else:
+            read_frames(path, [0])
+        sampled = clipmath.sample_indices(info.num_frames, info.fps or 25.0, fps)
+        if len(sampled) < num_frames:
+            return f"{path}: too short ({len(sampled)} frames at {fps:g} fps < {num_frames})"
+    except VideoError as exc:
+        return str(exc)
+    return None
+
+
+def run(cfg: CheckConfig, progress: bool = True) -> dict:
+    errors: list[str] = []
+    warnings: list[str] = []
+    try:
+        dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
+    except SplitError as exc:
+        return _finish(cfg, {"ok": False, "errors": [str(exc)], "warnings": [], "counts": {}})
+    items = dataset.items
+    by_split = Counter(i.split for i in items)
+    if not by_split["train"]:
+        errors.append(f"{cfg.data_dir}: no training videos")
+    if not by_split["test"]:
+        warnings.append(f"{cfg.data_dir}: no test videos")
+    # The same video listed in train and test.
+    sides: dict[str, set[str]] = {}
+    for i in items:
+        sides.setdefault(i.path, set()).add(i.split)
+    errors += [f"{p}: in both the train and the test list" for p, s in sides.items() if len(s) > 1]
+    # Groups (actor/scene) on both sides leak test information into training.
+    groups: dict[tuple[int, str], set[str]] = {}
+    for i in items:
+        groups.setdefault((i.label, i.group), set()).add(i.split)
+    leaked = sorted(f"{dataset.classes[c]}/{g}" for (c, g), s in groups.items() if len(s) > 1)
+    if leaked:
+        warnings.append(f"{len(leaked)} groups are in both train and test (e.g. {', '.join(leaked[:3])})")
+    for label, name in enumerate(dataset.classes):
+        for split in ("train", "test"):
+            if by_split[split] and not any(i.label == label and i.split == split for i in items):
+                warnings.append(f"class {name}: no {split} videos")
+    missing = [i for i in items if not (dataset.root / i.path).is_file()]
+    errors += [f"{dataset.root / i.path}: listed in the {i.split} list but not found" for i in missing]
+    present = [i for i in items if (dataset.root / i.path).is_file()]
+    fps = clipmath.target_fps(cfg.reference_fps, cfg.sampling_rate)
+    jobs = [(str(dataset.root / i.path), fps, cfg.num_frames, cfg.full_decode) for i in present]
+    bad: list[str] = []
+    if jobs:
+        with ProcessPoolExecutor(max_workers=cfg.workers or os.cpu_count()) as pool:
+            for reason in tqdm(pool.map(check_video, jobs, chunksize=8), total=len(jobs), desc="check",
+                               disable=not progress):
+                if reason:
+                    bad.append(reason)
+    warnings += bad
+    counts = {"classes": len(dataset.classes), "train": by_split["train"], "test": by_split["test"],
+              "missing": len(missing), "unusable": len(bad), "groups_in_both": len(leaked), "kind": dataset.kind}
+    return _finish(cfg, {"ok": not errors, "errors": errors, "warnings": warnings, "counts": counts})
+
+
+def _finish(cfg: CheckConfig, report: dict) -> dict:
+    path = Path(cfg.report) if cfg.report else Path(cfg.data_dir) / "lrcn_check.json"
+    try:
+        write_json_atomic(path, report)
+    except OSError:
+        path = Path("lrcn_check.json")
+        write_json_atomic(path, report)
+    report["report"] = str(path)
+    return report
+
+
+def format_report(report: dict) -> str:
+    c = report["counts"]
+    lines = []
+    if c:
+        lines.append(f"{'classes':<22}{c['classes']:>8}")
+        for key in ("train", "test", "missing", "unusable", "groups_in_both"):
+            lines.append(f"{key.replace('_', ' ') + ' videos' if key in ('train', 'test') else key.replace('_', ' '):<22}"
+                         f"{c[key]:>8}")
+    for e in report["errors"][:20]:
+        lines.append(f"ERROR   {e}")
+    for w in report["warnings"][:20]:
+        lines.append(f"warning {w}")
+    more = len(report["errors"]) + len(report["warnings"]) - min(20, len(report["errors"])) - min(20, len(report["warnings"]))
+    if more > 0:
+        lines.append(f"... {more} more in {report['report']}")
+    lines.append(("OK: nothing would break training" if report["ok"] else
+                  f"{len(report['errors'])} errors would break training") + f"; report: {report['report']}")
+    return "\n".join(lines)
