@@ -61,14 +61,26 @@ def test_resume_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
-def test_resume_with_other_head_says_what_differs(tiny_dataset, tmp_path):
+def test_resume_with_other_settings_says_what_differs(tiny_dataset, tmp_path):
     run(_cfg(tiny_dataset, tmp_path, "r", epochs=2), progress=False)
-    with pytest.raises(CheckpointError, match="hidden_size"):
-        run(_cfg(tiny_dataset, tmp_path, "r", epochs=3, hidden_size=32, resume="auto"), progress=False)
+    with pytest.raises(CheckpointError, match="hidden_size: checkpoint 256, now 32"):
+        run(_cfg(tiny_dataset, tmp_path, "r", epochs=2, hidden_size=32, resume="auto"), progress=False)
+    with pytest.raises(CheckpointError, match="epochs: checkpoint 2, now 3"):
+        run(_cfg(tiny_dataset, tmp_path, "r", epochs=3, resume="auto"), progress=False)
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good(tiny_dataset, tmp_path, monkeypatch):
-    run(_cfg(tiny_dataset, tmp_path, "nan", epochs=2), progress=False)
+    real_epoch = train_mod.train_one_epoch
+
+    def stop_at_3(*args, **kwargs):
+        if args[4] == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_one_epoch", stop_at_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(tiny_dataset, tmp_path, "nan"), progress=False)
+    monkeypatch.setattr(train_mod, "train_one_epoch", real_epoch)
     good = _weights(tmp_path / "nan/Saved_model_checkpoints/last.pth.tar")
     real_batches = train_mod.train_batches
 
@@ -78,7 +90,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_good(tiny_dataset, tmp_path, mo
 
     monkeypatch.setattr(train_mod, "train_batches", poisoned)
     with pytest.raises(TrainingDiverged, match="epoch 3, step 0"):
-        run(_cfg(tiny_dataset, tmp_path, "nan", epochs=4, resume="auto"), progress=False)
+        run(_cfg(tiny_dataset, tmp_path, "nan", resume="auto"), progress=False)
     after = _weights(tmp_path / "nan/Saved_model_checkpoints/last.pth.tar")
     for k in good:
         torch.testing.assert_close(good[k], after[k])
