@@ -8,7 +8,6 @@ traceback. Ctrl-C says how to resume.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from typing import Callable
@@ -103,7 +102,7 @@ def _env_shard() -> tuple[int, int]:
 
 
 def cmd_features(a) -> int:
-    from .backbone import BackboneSpec, FrameEmbedder, default_device
+    from .backbone import BackboneSpec, FrameEmbedder
     from .clips import target_fps
     from .datasets import load_dataset
     from .embedded import requests_for
@@ -112,7 +111,9 @@ def cmd_features(a) -> int:
     dataset = load_dataset(a.data_dir, a.ucf_list_dir, a.split, a.number_of_classes)
     spec = FeatureSpec(BackboneSpec(a.backbone, a.weights), target_fps(a.reference_fps, a.sampling_rate), a.crop)
     cache = EmbeddingCache(a.cache_dir, spec)
-    device = default_device() if a.device is None else __import__("torch").device(a.device)
+    from .distributed import local_device
+
+    device = local_device(a.device)
     embedder = FrameEmbedder(spec.backbone, device=device, precision=a.precision, compile=a.compile)
     summary = extract(requests_for(dataset, dataset.items, a.views), cache, embedder=embedder,
                       batch_size=a.batch_size, workers=a.num_workers, shard=a.shard or _env_shard(),

@@ -26,7 +26,7 @@ import torch
 from . import clips as clipmath
 from . import plots
 from .datasets import load_dataset
-from .distributed import Distributed
+from .distributed import local_device
 from .embedded import Embedded, eval_start, load_embedded
 from .errors import ConfigError
 from .evaluate import feature_spec_of, load_head
@@ -114,7 +114,7 @@ def one_concatenation(head, data: list[Embedded], chosen: list[int], num_frames:
 
 
 def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
-    device = Distributed.from_env(cfg.device).device
+    device = local_device(cfg.device)
     head, ckpt = load_head(cfg.checkpoint, device)
     classes = list(ckpt["class_names"])
     num_frames = ckpt["feature_spec"]["num_frames"]

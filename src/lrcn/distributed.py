@@ -70,6 +70,14 @@ class Distributed:
             torch_dist.destroy_process_group()
 
 
+def local_device(device: str | None = None) -> torch.device:
+    """This process's device: ``cuda:LOCAL_RANK`` under torchrun on GPUs, else as asked (default cuda if present)."""
+    wanted = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count()))
+    return torch.device(wanted)
+
+
 def shard_from_env() -> tuple[int, int]:
     """``(rank, world size)`` under torchrun, else ``(0, 1)``: how ``features``/``preprocess`` split work."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))

@@ -114,8 +114,7 @@ def train_batches(
         if xs:
             yield torch.from_numpy(np.stack(xs)), torch.tensor(ys)
         else:  # this rank has no share of a short last batch; it still steps (DDP needs every rank)
-            d = data[0].embeddings.shape[2]
-            yield torch.zeros((0, num_frames, d)), torch.zeros((0,), dtype=torch.long)
+            yield torch.zeros((0, num_frames, data[0].embeddings.shape[2])), torch.zeros((0,), dtype=torch.long)
 
 
 def eval_windows(

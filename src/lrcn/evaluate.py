@@ -20,7 +20,7 @@ from . import metrics, plots
 from .backbone import BackboneSpec, FrameEmbedder
 from .checkpoint import load_checkpoint
 from .datasets import load_dataset
-from .distributed import Distributed
+from .distributed import local_device
 from .embedded import eval_windows, load_embedded, predict_windows
 from .errors import ConfigError
 from .features import EmbeddingCache, FeatureSpec, TEST_VIEWS
@@ -62,7 +62,7 @@ def feature_spec_of(ckpt: dict) -> FeatureSpec:
 
 def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Evaluate on the test list; writes plots and report.json, returns the report."""
-    device = Distributed.from_env(cfg.device).device
+    device = local_device(cfg.device)
     head, ckpt = load_head(cfg.checkpoint, device)
     trained = ckpt["train_config"]
     spec_info = ckpt["feature_spec"]

@@ -26,7 +26,7 @@ from . import plots
 from .backbone import BackboneSpec, FrameEmbedder
 from .clips import target_fps
 from .datasets import read_clip_records
-from .distributed import Distributed
+from .distributed import local_device
 from .errors import ConfigError, LrcnError, VideoError
 from .evaluate import load_head
 from .features import FeatureSpec, decode_size, make_views
@@ -229,7 +229,7 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
 
 def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     """Predict every input. Returns results and failures ``{"video", "reason"}`` (the rest go on)."""
-    device = Distributed.from_env(cfg.device).device
+    device = local_device(cfg.device)
     head, ckpt = load_head(cfg.checkpoint, device)
     s = ckpt["feature_spec"]
     spec = FeatureSpec(BackboneSpec(s["arch"], s["weights"]), s["fps"], cfg.crop or s["crop"])

@@ -116,12 +116,12 @@ def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device,
     for step, (x, y) in enumerate(train_batches(data, cfg.num_frames, cfg.batch_size, rng, cfg.shuffle_frames,
                                                 dist.rank, dist.world_size)):
         x, y = x.to(device), y.to(device)
-        if len(y) == 0:  # see train_batches: a zero loss that still joins DDP's gradient all-reduce
-            loss_sum = sum(p.sum() for p in head.parameters()) * 0.0
-            logits = torch.zeros((0, 1), device=device)
-        else:
-            logits = head(x)  # (B, C)
-            loss_sum = loss_fn(logits, y)
+        empty = len(y) == 0
+        if empty:  # see train_batches: a zero loss through the model, so DDP's all-reduce still matches up
+            x = torch.zeros((1, cfg.num_frames, data[0].embeddings.shape[2]), device=device)
+            y = torch.zeros((1,), dtype=torch.long, device=device)
+        logits = head(x)  # (B, C)
+        loss_sum = loss_fn(logits, y) * (0.0 if empty else 1.0)
         # Mean over the *global* batch, so N ranks step exactly like one process with the same batch.
         global_count = dist.global_batch_count(len(data), step, cfg.batch_size)
         loss = loss_sum / global_count * dist.world_size
@@ -131,9 +131,10 @@ def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device,
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += loss_sum.item()
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+        if not empty:
+            total_loss += loss_sum.item()
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
     total_loss, correct, seen = dist.all_reduce_sum([total_loss, correct, seen])
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
 
@@ -208,7 +209,7 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     state = RunState()
     if resume_path is not None:
-        state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg)
+        state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg, dist.world_size)
         log.info("resumed from %s at epoch %d", resume_path, state.epoch)
     model = dist.wrap(head)
 
@@ -226,7 +227,7 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
         writer = SummaryWriter(str(run_dir / "tensorboard"))
 
     base = {"model_config": model_cfg.to_dict(), "feature_spec": _spec_dict(cfg), "class_names": list(dataset.classes),
-            "train_config": asdict(cfg),
+            "train_config": asdict(cfg), "global_batch_size": cfg.batch_size * dist.world_size,
             "train_class_counts": class_counts([e.item for e in train], len(dataset.classes)).tolist()}
     epochs = range(state.epoch + 1, cfg.epochs + 1)
     bar = _progress(epochs, progress and dist.is_main)
@@ -280,7 +281,8 @@ def _spec_dict(cfg: TrainConfig) -> dict:
             "reference_fps": cfg.reference_fps, "seed": cfg.seed}
 
 
-def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, cfg: TrainConfig) -> RunState:
+def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, cfg: TrainConfig,
+             world_size: int) -> RunState:
     ckpt = load_checkpoint(path)
     if ckpt["model_config"] != model_cfg.to_dict():
         from .checkpoint import describe_mismatch
@@ -292,9 +294,12 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
         from .checkpoint import describe_mismatch
 
         raise CheckpointError(f"{path}: {describe_mismatch(_spec_dict(cfg), ckpt['feature_spec'], 'feature setting')}")
-    run_keys = ("epochs", "batch_size", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames")
+    run_keys = ("epochs", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames")
     ours = {k: getattr(cfg, k) for k in run_keys}
     theirs = {k: ckpt.get("train_config", {}).get(k) for k in run_keys}
+    # The global batch decides the result; the number of processes it is split over does not.
+    ours["global_batch_size"] = cfg.batch_size * world_size
+    theirs["global_batch_size"] = ckpt.get("global_batch_size")
     if ours != theirs:
         from .checkpoint import describe_mismatch
 

@@ -1,0 +1,39 @@
+"""DDP on CPU with gloo: 2 processes reach the weights of 1 process with the same global batch."""
+
+import os
+import subprocess
+import sys
+
+import torch
+
+from lrcn.checkpoint import load_checkpoint
+from lrcn.train import TrainConfig, run
+
+
+def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_path):
+    common = dict(backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "cache"), epochs=3,
+                  num_workers=0, val_split=0.25, views=("center", "flip"), dropout=0.0, precision="fp32",
+                  checkpoint_interval=1, val_check_interval=1)
+    # 15 training clips: the last global batch of 6 has 3, all on rank 0 -- rank 1 steps with an empty share.
+    six = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "six"), **common), progress=False)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "lrcn.cli",
+           "train", str(tiny_dataset), "--backbone", "mobilenet_v2", "--weights", "none", "--cache-dir",
+           str(tmp_path / "cache"), "--epochs", "3", "--num-workers", "0", "--val-split", "0.25", "--views",
+           "center,flip", "--dropout", "0", "--precision", "fp32", "--batch-size", "3", "--run-dir",
+           str(tmp_path / "two"), "--checkpoint-interval", "1", "--val-check-interval", "1", "--no-progress",
+           "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = load_checkpoint(six / "Saved_model_checkpoints" / "last.pth.tar")
+    two = load_checkpoint(tmp_path / "two" / "Saved_model_checkpoints" / "last.pth.tar")
+    assert two["global_batch_size"] == 6 == one["global_batch_size"]
+    for key in one["model"]:
+        torch.testing.assert_close(two["model"][key], one["model"][key], rtol=1e-4, atol=1e-5)
+    # Metrics are reduced over both ranks: the same training loss as the single process.
+    for a, b in zip(one["history"], two["history"]):
+        assert abs(a["train_loss"] - b["train_loss"]) < 1e-4 and a["train_acc"] == b["train_acc"]
+    # Written by rank 0 only, loadable by one process: resume it with one process and global batch 6.
+    resumed = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "two"), resume="auto",
+                              **{**common, "epochs": 3}), progress=False)
+    assert load_checkpoint(resumed / "Saved_model_checkpoints" / "last.pth.tar")["epoch"] == 3
