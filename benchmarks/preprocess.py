@@ -1,7 +1,7 @@
 """Pre-processing speed: lrcn's decoder path against the seed's way, same files, same run.
 
-Builds UCF-like videos (320x240, 25 fps, MPEG-4 part 2 in AVI with B-frames,
-4-10 s), then times cutting one 5-frame clip at 2.5 fps per video:
+Builds UCF-like videos (320x240, 25 fps, MPEG-4 part 2 in AVI with B-frames and
+xvid's keyframe interval of 300, 4-10 s), then times cutting one 5-frame clip at 2.5 fps per video:
 
 * ``lrcn``: ``lrcn.preprocess.process_video`` (decode straight through to the
   last needed frame, convert only the 5 kept frames), one process;
@@ -42,7 +42,8 @@ def make_videos(root: Path, count: int) -> list[Path]:
         frames = [np.roll(base, shift=4 * k, axis=1) for k in range(n)]  # moving texture: real motion to code
         path = root / "data" / f"Class{i % 4}" / f"v_Class{i % 4}_g{i // 4 + 1:02d}_c01.avi"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_video(path, frames, 25, codec="mpeg4", quality=4, max_b_frames=2)
+        # xvid (UCF-101's encoder) puts a keyframe every 300 frames at most: seeking must decode from it.
+        write_video(path, frames, 25, codec="mpeg4", quality=4, max_b_frames=2, gop=300)
         paths.append(path)
     return paths
 

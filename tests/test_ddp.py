@@ -14,7 +14,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_pa
     common = dict(backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "cache"), epochs=3,
                   num_workers=0, val_split=0.25, views=("center", "flip"), dropout=0.0, precision="fp32",
                   checkpoint_interval=1, val_check_interval=1)
-    # 15 training clips: the last global batch of 6 has 3, all on rank 0 -- rank 1 steps with an empty share.
+    # 8 training clips: the last global batch of 6 has 2, both on rank 0 -- rank 1 steps with an empty share.
     six = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "six"), **common), progress=False)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "lrcn.cli",

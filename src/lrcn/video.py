@@ -236,11 +236,12 @@ def write_video(
     codec: str = "mpeg4",
     quality: int = 2,
     max_b_frames: int = 0,
+    gop: int = 12,
 ) -> None:
     """Write RGB frames ``(N, H, W, 3)`` uint8 to ``path``. See :func:`write_video_stream`."""
     if len(frames) == 0:
         raise ValueError("no frames to write")
-    write_video_stream(path, iter(frames), fps, codec, quality, max_b_frames)
+    write_video_stream(path, iter(frames), fps, codec, quality, max_b_frames, gop)
 
 
 def write_video_stream(
@@ -250,13 +251,15 @@ def write_video_stream(
     codec: str = "mpeg4",
     quality: int = 2,
     max_b_frames: int = 0,
+    gop: int = 12,
 ) -> int:
     """Encode RGB frames from an iterator (one held at a time). Not atomic: wrap in ``atomic_path``.
 
     ``codec`` is ``mpeg4`` (the UCF-101 codec, in .avi), ``libx264`` (.mp4),
     ``ffv1`` (lossless, .mkv/.avi) or ``gif``. ``quality`` is the MPEG-4
     quantiser (1 best .. 31) or the x264 CRF (0 = lossless). 4:2:0 codecs
-    need even sizes: an odd width/height loses its last column/row.
+    need even sizes: an odd width/height loses its last column/row. ``gop`` is
+    the MPEG-4 keyframe interval (xvid, UCF-101's encoder, defaults to 300).
     Returns the number of frames written.
     """
     first = next(frames, None)
@@ -279,7 +282,7 @@ def write_video_stream(
         if codec == "mpeg4":
             # A fixed quantiser (qmin = qmax) is FFmpeg's ``-q:v``; bit_rate only lifts the cap.
             stream.bit_rate = 50_000_000
-            stream.options = {"qmin": str(quality), "qmax": str(quality), "bf": str(max_b_frames), "g": "12"}
+            stream.options = {"qmin": str(quality), "qmax": str(quality), "bf": str(max_b_frames), "g": str(gop)}
         elif codec == "libx264":
             stream.options = {"crf": str(quality), "preset": "veryfast"}
         for rgb in _chain(first, frames):

@@ -1,0 +1,104 @@
+"""Killing real processes at random moments loses nothing: a rerun finishes with the uninterrupted result."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from lrcn.checkpoint import load_checkpoint
+from lrcn.errors import LrcnError
+from lrcn.io import write_bytes_atomic
+
+TRAIN = ["--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0", "--val-split", "0.25",
+         "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress"]
+
+
+def start(args):
+    return subprocess.Popen([sys.executable, "-m", "lrcn.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for(predicate, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.01)
+    return False
+
+
+def epoch_of(path):
+    try:
+        return load_checkpoint(path)["epoch"]
+    except Exception:
+        return 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_path, sig):
+    cache = tmp_path / "cache"
+    epochs = ["--epochs", "40", "--cache-dir", cache]
+    straight = subprocess.run([sys.executable, "-m", "lrcn.cli", "train", tiny_dataset, *TRAIN, *epochs, "--run-dir",
+                               tmp_path / "straight"], capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    last = tmp_path / "killed" / "Saved_model_checkpoints" / "last.pth.tar"
+    proc = start(["train", tiny_dataset, *TRAIN, *epochs, "--run-dir", tmp_path / "killed"])
+    assert wait_for(lambda: epoch_of(last) >= 3, proc), "training ended before it could be interrupted"
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
+    assert epoch_of(last) < 40
+    resumed = subprocess.run([sys.executable, "-m", "lrcn.cli", "train", tiny_dataset, *TRAIN, *epochs, "--run-dir",
+                              tmp_path / "killed", "--resume", "auto"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = load_checkpoint(tmp_path / "straight" / "Saved_model_checkpoints" / "last.pth.tar")
+    b = load_checkpoint(last)
+    assert a["epoch"] == b["epoch"] == 40
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
+
+
+def test_killed_feature_extraction_completes_to_the_same_cache(tiny_dataset, tmp_path):
+    args = ["features", tiny_dataset, "--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0",
+            "--views", "center,flip,top_left,bottom_right", "--precision", "fp32", "--no-progress"]
+    whole = subprocess.run([sys.executable, "-m", "lrcn.cli", *map(str, args), "--cache-dir", tmp_path / "whole"],
+                           capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = tmp_path / "killed"
+    proc = start([*args, "--cache-dir", killed])
+    assert wait_for(lambda: len(list(killed.rglob("*.npy"))) >= 3, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(killed.rglob("*.npy")))
+    assert done < 24, "extraction finished before it could be killed"
+    rerun = subprocess.run([sys.executable, "-m", "lrcn.cli", *map(str, args), "--cache-dir", killed],
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0 and f"{24 - done} computed, {done} already cached" in rerun.stdout
+    names = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*.npy"))
+    assert names == sorted(p.relative_to(killed) for p in killed.rglob("*.npy"))
+    for name in names:
+        np.testing.assert_array_equal(np.load(tmp_path / "whole" / name), np.load(killed / name))
+
+
+def test_disk_full_is_reported_and_the_old_file_survives(tmp_path, monkeypatch):
+    target = tmp_path / "checkpoint.pth.tar"
+    target.write_bytes(b"previous good version")
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(LrcnError, match="no space left on device; nothing was overwritten") as err:
+        write_bytes_atomic(target, b"new" * 1000)
+    assert "\n" not in str(err.value)
+    assert target.read_bytes() == b"previous good version"
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pth.tar"]  # no temporary left behind
