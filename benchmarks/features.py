@@ -3,11 +3,10 @@
 Speed: frames/s of the frozen CNN at 224x224 for
   * baseline: fp32, eager, batch 1 (the seed's way of running a frozen CNN);
   * fp32 channels_last, batch B;
-  * as shipped: ``FrameEmbedder`` with ``--precision auto`` (bf16 autocast +
-    channels_last where the CPU has native bf16), batch B;
-  * as shipped + ``--compile`` (optional, ``--compile``: tens of seconds once).
-Fidelity: cosine similarity of shipped vs fp32 embeddings on real video frames
-with the real ImageNet weights (MobileNetV2 offline file), min and mean.
+  * bf16 autocast + channels_last, batch B;
+  * both with ``torch.compile`` (``--compile``: tens of seconds once each).
+Fidelity: cosine similarity of each against the fp32 baseline on real video
+frames with the real ImageNet weights (MobileNetV2 offline file), min and mean.
 
     python benchmarks/features.py [--arch mobilenet_v2|resnet152] [--batch 16] [--compile]
 
@@ -70,31 +69,27 @@ def main() -> None:
             x = x.permute(0, 3, 1, 2).float()
             return base_fwd((x - base.mean) / base.std)
 
-    shipped = FrameEmbedder(spec, device=cpu, precision="auto")
-    cl_fp32 = FrameEmbedder(spec, device=cpu, precision="fp32")
-    rates = {
-        "fp32 eager, batch 1 (baseline)": frames_per_second(eager_fp32, frames, 1, args.seconds),
-        f"fp32 channels_last, batch {args.batch}": frames_per_second(cl_fp32, frames, args.batch, args.seconds),
-        f"as shipped ({shipped.precision} + channels_last), batch {args.batch}":
-            frames_per_second(shipped, frames, args.batch, args.seconds),
-    }
+    variants = {f"fp32 channels_last, batch {args.batch}": FrameEmbedder(spec, device=cpu, precision="fp32"),
+                f"bf16 autocast + channels_last, batch {args.batch}": FrameEmbedder(spec, device=cpu, precision="bf16")}
     if args.compile:
-        compiled = FrameEmbedder(spec, device=cpu, precision="auto", compile=True)
-        t = time.perf_counter()
-        compiled(frames[: args.batch])
-        compile_s = time.perf_counter() - t
-        rates[f"as shipped + torch.compile, batch {args.batch} (compile {compile_s:.0f} s once)"] = \
-            frames_per_second(compiled, frames, args.batch, args.seconds)
-    reference = torch.cat([cl_fp32(frames[s : s + 16]) for s in range(0, len(frames), 16)])
-    fast = torch.cat([shipped(frames[s : s + 16]) for s in range(0, len(frames), 16)])
-    cosine = torch.nn.functional.cosine_similarity(reference, fast, dim=1)
+        for precision in ("fp32", "bf16"):
+            compiled = FrameEmbedder(spec, device=cpu, precision=precision, compile=True)
+            t = time.perf_counter()
+            compiled(frames[: args.batch])
+            variants[f"{precision} + channels_last + torch.compile, batch {args.batch} "
+                     f"(compile {time.perf_counter() - t:.0f} s)"] = compiled
+    shipped = FrameEmbedder(spec, device=cpu, precision="auto")
+    reference = torch.cat([eager_fp32(frames[s : s + 1]) for s in range(len(frames))]).float()
     print(f"{args.arch} ({weights} weights) at 224x224 on {torch.get_num_threads()} threads, "
-          f"{torch.backends.cpu.get_cpu_capability()}")
-    baseline = next(iter(rates.values()))
-    for name, rate in rates.items():
-        print(f"  {name:<62} {rate:7.1f} frames/s  {rate / baseline:5.2f}x")
-    print(f"fidelity of shipped vs fp32 ({len(frames)} real frames): cosine min {cosine.min():.5f}, "
-          f"mean {cosine.mean():.5f}")
+          f"{torch.backends.cpu.get_cpu_capability()}; --precision auto picks {shipped.precision}")
+    baseline = frames_per_second(eager_fp32, frames, 1, args.seconds)
+    print(f"  {'fp32 eager, batch 1 (baseline)':<66} {baseline:7.1f} frames/s  1.00x  cosine 1.00000")
+    for name, embedder in variants.items():
+        rate = frames_per_second(embedder, frames, args.batch, args.seconds)
+        out = torch.cat([embedder(frames[s : s + args.batch]) for s in range(0, len(frames), args.batch)])
+        cosine = torch.nn.functional.cosine_similarity(reference, out, dim=1)
+        print(f"  {name:<66} {rate:7.1f} frames/s  {rate / baseline:4.2f}x  cosine min {cosine.min():.5f} "
+              f"mean {cosine.mean():.5f}", flush=True)
 
 
 if __name__ == "__main__":

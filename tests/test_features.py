@@ -104,7 +104,8 @@ def test_damaged_entry_is_detected_and_removed(tmp_path, make_video, embedder):
 
 def test_precision_choice():
     assert choose_precision(torch.device("cpu"), "fp32") == "fp32"
-    assert choose_precision(torch.device("cpu"), "auto") in ("fp32", "bf16")
+    assert choose_precision(torch.device("cpu"), "auto", "resnet152") in ("fp32", "bf16")
+    assert choose_precision(torch.device("cpu"), "auto", "mobilenet_v2") == "fp32"  # bf16 not faithful for it
     with pytest.raises(Exception, match="CUDA"):
         choose_precision(torch.device("cpu"), "fp16")
 
@@ -133,6 +134,19 @@ def test_wrong_architecture_weights(tmp_path):
     torch.save(torchvision.models.resnet18().state_dict(), path)
     with pytest.raises(WeightsError, match="does not fit mobilenet_v2"):
         FrameEmbedder(BackboneSpec("mobilenet_v2", str(path)))
+
+
+def test_compiled_embedder_pads_to_one_static_batch(monkeypatch):
+    embedder = FrameEmbedder(SPEC.backbone, device=torch.device("cpu"), precision="fp32")
+    seen = []
+    embedder.compiled, embedder.compile_batch = True, 4
+    real = embedder._embed
+    monkeypatch.setattr(embedder, "_embed", lambda x: (seen.append(x.shape[0]), real(x))[1])
+    frames = torch.randint(0, 255, (6, 224, 224, 3), dtype=torch.uint8)
+    out = embedder(frames)
+    assert seen == [4, 4] and out.shape == (6, embedder.dim)
+    embedder.compiled = False
+    torch.testing.assert_close(out, embedder(frames), rtol=1e-4, atol=1e-4)
 
 
 def test_hash_check(tmp_path):

@@ -95,8 +95,9 @@ def _load_state_dict(spec: BackboneSpec) -> dict | None:
 
 def create_cnn(spec: BackboneSpec) -> tuple[nn.Module, int]:
     """The torchvision CNN without its ImageNet classifier, and its embedding size."""
-    torch.manual_seed(0)  # "none" weights are random but reproducible
-    model = torchvision.models.get_model(spec.arch, weights=None)
+    with torch.random.fork_rng():  # "none" weights are random but reproducible; the caller's RNG is untouched
+        torch.manual_seed(0)
+        model = torchvision.models.get_model(spec.arch, weights=None)
     state = _load_state_dict(spec)
     if state is not None:
         try:
@@ -132,16 +133,25 @@ def _calibrate_random_batchnorm(model: nn.Module) -> None:
     model.eval()
 
 
-def choose_precision(device: torch.device, requested: str = "auto") -> str:
-    """bf16 where the hardware runs it natively (CUDA, or a CPU with AVX512-BF16/AMX), else fp32."""
+# Measured cosine similarity of bf16-autocast embeddings to fp32 ones on real frames
+# (benchmarks/features.py): MobileNetV2 with its ImageNet weights 0.977 (min) -- not faithful,
+# so "auto" keeps it in fp32. ResNets stay within 0.9999 (random weights here: the ResNet-152
+# ImageNet file could not be fetched to check; run the benchmark with it to confirm).
+BF16_FAITHFUL = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}
+
+
+def choose_precision(device: torch.device, requested: str = "auto", arch: str = "resnet152") -> str:
+    """bf16 where it is native (CUDA, or a CPU with AVX512-BF16/AMX) and faithful for ``arch``, else fp32."""
     if requested not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}")
     if requested != "auto":
         if requested == "fp16" and device.type != "cuda":
             raise ConfigError("--precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
         return requested
+    if arch not in BF16_FAITHFUL:
+        return "fp32"
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     try:
         native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     except (AttributeError, RuntimeError):
@@ -162,21 +172,36 @@ class FrameEmbedder(nn.Module):
     """
 
     def __init__(self, spec: BackboneSpec, device: torch.device | None = None, precision: str = "auto",
-                 compile: bool = False):
+                 compile: bool = False, compile_batch: int = 32):
         super().__init__()
         self.spec = spec
         self.device = device or default_device()
-        self.precision = choose_precision(self.device, precision)
+        self.precision = choose_precision(self.device, precision, spec.arch)
         cnn, self.dim = create_cnn(spec)
         cnn.eval().requires_grad_(False)
         self.cnn = cnn.to(self.device, memory_format=torch.channels_last)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
         self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
+        self.compiled = compile
+        self.compile_batch = compile_batch
         self._forward = torch.compile(self.cnn, dynamic=False) if compile else self.cnn
 
     @torch.inference_mode()
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.compiled and frames.shape[0] != self.compile_batch:
+            # One static shape: a new batch size would cost a new compilation (tens of seconds).
+            out = []
+            for s in range(0, frames.shape[0], self.compile_batch):
+                chunk = frames[s : s + self.compile_batch]
+                pad = self.compile_batch - chunk.shape[0]
+                if pad:
+                    chunk = torch.cat([chunk, chunk[-1:].expand(pad, *chunk.shape[1:])])
+                out.append(self._embed(chunk)[: self.compile_batch - pad])
+            return torch.cat(out)
+        return self._embed(frames)
+
+    def _embed(self, frames: torch.Tensor) -> torch.Tensor:
         x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()  # (N, 3, H, W)
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         if self.precision == "fp32":

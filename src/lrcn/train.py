@@ -204,6 +204,7 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
 
     model_cfg = ModelConfig(feature_dim, len(dataset.classes), cfg.latent_dim, cfg.hidden_size, cfg.lstm_layers,
                             cfg.bidirectional, cfg.dropout)
+    torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
     head = LRCNHead(model_cfg).to(device)
     optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
