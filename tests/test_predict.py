@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from lrcn.errors import VideoError
+from corpus import _audio_only
 from lrcn.predict import PredictConfig, Segment, run, segments_from_windows, srt
 from lrcn.preprocess import PreprocessConfig
 from lrcn.preprocess import run as preprocess
@@ -72,18 +72,6 @@ def test_predict_on_preprocessed_clip_equals_lrcn_test(trained, tiny_dataset, tm
         expected = by_clip[record["clip"]]
         assert window["top"][0]["label"] == expected["predicted"]
         assert window["top"][0]["probability"] == pytest.approx(expected["confidence"], abs=1e-5)
-
-
-def _audio_only(path):
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("pcm_s16le", rate=8000)
-        s.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), format="s16", layout="mono")
-        frame.sample_rate = 8000
-        for p in s.encode(frame):
-            c.mux(p)
-        for p in s.encode():
-            c.mux(p)
 
 
 def test_bad_inputs_each_one_line_and_the_others_finish(trained, tiny_dataset, tmp_path, make_video):

@@ -40,8 +40,8 @@ def test_train_writes_checkpoints_logs_plots(tiny_dataset, tmp_path):
     assert list((run_dir / "tensorboard").iterdir())
 
 
-def test_resume_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
-    straight = run(_cfg(tiny_dataset, tmp_path, "straight"), progress=False)
+def _interrupt_at_epoch_3(cfg, monkeypatch):
+    """Run ``cfg`` until Ctrl-C arrives at the start of epoch 3 (epochs 1-2 checkpointed)."""
     real_epoch = train_mod.train_one_epoch
 
     def crash_at_3(*args, **kwargs):
@@ -51,8 +51,13 @@ def test_resume_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_mod, "train_one_epoch", crash_at_3)
     with pytest.raises(KeyboardInterrupt):
-        run(_cfg(tiny_dataset, tmp_path, "interrupted"), progress=False)
+        run(cfg, progress=False)
     monkeypatch.setattr(train_mod, "train_one_epoch", real_epoch)
+
+
+def test_resume_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
+    straight = run(_cfg(tiny_dataset, tmp_path, "straight"), progress=False)
+    _interrupt_at_epoch_3(_cfg(tiny_dataset, tmp_path, "interrupted"), monkeypatch)
     assert load_checkpoint(tmp_path / "interrupted/Saved_model_checkpoints/last.pth.tar")["epoch"] == 2
     resumed = run(_cfg(tiny_dataset, tmp_path, "interrupted", resume="auto"), progress=False)
     a = _weights(straight / "Saved_model_checkpoints/last.pth.tar")
@@ -70,17 +75,7 @@ def test_resume_with_other_settings_says_what_differs(tiny_dataset, tmp_path):
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good(tiny_dataset, tmp_path, monkeypatch):
-    real_epoch = train_mod.train_one_epoch
-
-    def stop_at_3(*args, **kwargs):
-        if args[4] == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_one_epoch", stop_at_3)
-    with pytest.raises(KeyboardInterrupt):
-        run(_cfg(tiny_dataset, tmp_path, "nan"), progress=False)
-    monkeypatch.setattr(train_mod, "train_one_epoch", real_epoch)
+    _interrupt_at_epoch_3(_cfg(tiny_dataset, tmp_path, "nan"), monkeypatch)
     good = _weights(tmp_path / "nan/Saved_model_checkpoints/last.pth.tar")
     real_batches = train_mod.train_batches
 
