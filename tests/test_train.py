@@ -114,3 +114,26 @@ def test_basic_test_mode_report(tiny_dataset, tmp_path):
     assert on_disk["clip_accuracy"] == report["clip_accuracy"]
     for plot in report["plots"]:
         assert (run_dir / "test" / plot.split("/")[-1]).stat().st_size > 1000
+
+
+def test_train_backbone_last_fine_tunes_only_the_last_stage(tiny_dataset, tmp_path):
+    from lrcn.backbone import BackboneSpec, create_cnn
+
+    cfg = _cfg(tiny_dataset, tmp_path, "ft", epochs=2, train_backbone="last", precision="fp32", lr=1e-2,
+               checkpoint_interval=1)
+    run_dir = run(cfg, progress=False)
+    ckpt = load_checkpoint(run_dir / "Saved_model_checkpoints" / "last.pth.tar")
+    backbone_file = ckpt["feature_spec"]["weights"]
+    assert backbone_file.endswith("backbone_last.pth")
+    tuned, _ = create_cnn(BackboneSpec("mobilenet_v2", backbone_file))
+    original, _ = create_cnn(BackboneSpec("mobilenet_v2", "none"))
+    t, o = tuned.state_dict(), original.state_dict()
+    changed = {k for k in o if not torch.equal(t[k], o[k])}
+    assert changed and all(k.startswith("features.18.") for k in changed), sorted(changed)[:5]
+    # test mode uses the fine-tuned CNN through the checkpoint alone
+    report = run_test(EvalConfig(str(run_dir / "Saved_model_checkpoints" / "last.pth.tar"), str(tiny_dataset),
+                                 cache_dir=str(tmp_path / "ft_cache"), num_workers=0, precision="fp32"),
+                      progress=False)
+    assert report["test_clips"] == 12
+    with pytest.raises(ConfigError, match="--train-backbone"):
+        TrainConfig(str(tiny_dataset), train_backbone="all")

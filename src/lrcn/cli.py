@@ -328,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=None, help="explicit run folder (overrides the two above)")
     p.add_argument("--resume", default=None, help="checkpoint to continue from, or 'auto' (RUN_DIR's last.pth.tar)")
     p.add_argument("--shuffle-frames", action="store_true", help="bag-of-frames control: shuffle frame order of every clip")
+    p.add_argument("--train-backbone", default="none", choices=("none", "last"),
+                   help="last: fine-tune the CNN's last stage end to end (decodes every epoch, no cache; random "
+                        "crop + flip as the seed)")
     _add_runtime(p)
 
     p = add("test")

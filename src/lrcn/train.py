@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import finetune as finetune_mod
 from . import plots
 from .backbone import BackboneSpec, FrameEmbedder, default_device
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -73,6 +74,7 @@ class TrainConfig:
     run_dir: str | None = None  # an explicit run folder (overrides the two above)
     resume: str | None = None  # a checkpoint path, or "auto" = RUN_DIR's last.pth.tar
     shuffle_frames: bool = False  # the bag-of-frames control: frames of every clip in random order
+    train_backbone: str = "none"  # "last": fine-tune the CNN's last stage end to end (no cache)
     device: str | None = None  # cuda / cpu; default: cuda when present
 
     def __post_init__(self) -> None:
@@ -91,6 +93,8 @@ class TrainConfig:
         unknown = [v for v in self.views if v not in VIEWS]
         if unknown or not self.views:
             raise ConfigError(f"--views takes a comma list of {', '.join(VIEWS)}; got {','.join(self.views)}")
+        if self.train_backbone not in ("none", "last"):
+            raise ConfigError(f"--train-backbone must be none or last, got {self.train_backbone!r}")
         if self.number_of_classes is not None and self.number_of_classes < 2:
             raise ConfigError("--number-of-classes must be >= 2")
 
@@ -198,7 +202,22 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     run_dir = make_run_dir(cfg)
     ckpt_dir = run_dir / "Saved_model_checkpoints"
     resume_path = _resume_path(cfg, ckpt_dir)
-    train, val, problems, feature_dim = prepare_data(cfg, dataset, progress, dist)
+    finetune = cfg.train_backbone == "last"
+    embedder, backbone_params = None, []
+    if finetune:  # frames through the CNN every epoch: no cache
+        if dist.world_size > 1:
+            raise ConfigError("--train-backbone last runs in one process (no torchrun) for now")
+        items = split_train_val(dataset.items, cfg.val_split, cfg.seed)
+        train = [i for i in items if i.split == "train"]
+        val = [i for i in items if i.split == "val"]
+        problems: list[dict] = []
+        embedder = FrameEmbedder(cfg.feature_spec().backbone, device=device, precision=cfg.precision)
+        backbone_params = finetune_mod.unfreeze_last_stage(embedder)
+        feature_dim = embedder.dim
+        train_items, val_items = train, val
+    else:
+        train, val, problems, feature_dim = prepare_data(cfg, dataset, progress, dist)
+        train_items, val_items = [e.item for e in train], [e.item for e in val]
     for p in problems:
         log.warning("left out %s: %s", p["video"], p["reason"])
 
@@ -206,11 +225,19 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
                             cfg.bidirectional, cfg.dropout)
     torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
     head = LRCNHead(model_cfg).to(device)
-    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = [{"params": list(head.parameters())}]
+    if backbone_params:  # the pretrained stage moves ten times slower than the new head
+        groups.append({"params": backbone_params, "lr": cfg.lr * 0.1})
+    optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     state = RunState()
     if resume_path is not None:
         state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg, dist.world_size)
+        if embedder is not None:
+            backbone_file = Path(load_checkpoint(resume_path)["feature_spec"]["weights"])
+            embedder.cnn.load_state_dict({k: v for k, v in torch.load(backbone_file, map_location="cpu",
+                                                                      weights_only=True).items()
+                                          if k in embedder.cnn.state_dict()})
         log.info("resumed from %s at epoch %d", resume_path, state.epoch)
     model = dist.wrap(head)
 
@@ -222,23 +249,31 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
             "classes": list(dataset.classes), "world_size": dist.world_size, "device": str(device),
             "items": {"train": len(train), "val": len(val), "left_out": problems},
         })
-        _frequency_plots(dataset, train, val, run_dir)
+        _frequency_plots(dataset, train_items, val_items, run_dir)
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-    base = {"model_config": model_cfg.to_dict(), "feature_spec": _spec_dict(cfg), "class_names": list(dataset.classes),
+    base = {"model_config": model_cfg.to_dict(), "feature_spec": _spec_dict(cfg), "base_feature_spec": _spec_dict(cfg),
+            "class_names": list(dataset.classes),
             "train_config": asdict(cfg), "global_batch_size": cfg.batch_size * dist.world_size,
-            "train_class_counts": class_counts([e.item for e in train], len(dataset.classes)).tolist()}
+            "train_class_counts": class_counts(train_items, len(dataset.classes)).tolist()}
     epochs = range(state.epoch + 1, cfg.epochs + 1)
     bar = _progress(epochs, progress and dist.is_main)
     for epoch in bar:
         t0 = time.perf_counter()
-        metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, train, cfg, epoch, device, dist)}
+        if finetune:
+            metrics = {"epoch": epoch, **finetune_mod.train_epoch(embedder, head, optimizer, dataset.root, train, cfg,
+                                                                  epoch)}
+        else:
+            metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, train, cfg, epoch, device, dist)}
         scheduler.step()
         metrics["lr"] = scheduler.get_last_lr()[0]
         if epoch % cfg.val_check_interval == 0 or epoch == cfg.epochs:
-            metrics.update(evaluate_clips(head, val, cfg, device))
+            if finetune:
+                metrics.update(finetune_mod.evaluate(embedder, head, dataset.root, val, cfg))
+            else:
+                metrics.update(evaluate_clips(head, val, cfg, device))
         metrics["seconds"] = time.perf_counter() - t0
         state.epoch = epoch
         state.history.append(metrics)
@@ -253,11 +288,17 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
         ckpt = {**base, "model": head.state_dict(), "optimizer": optimizer.state_dict(),
                 "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "best_val_acc": state.best_val_acc,
                 "history": state.history}
-        save_checkpoint(ckpt_dir / "last.pth.tar", ckpt)
+        names = ["last"]
         if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
-            save_checkpoint(ckpt_dir / f"epoch_{epoch}.pth.tar", ckpt)
+            names.append(f"epoch_{epoch}")
         if improved or (not val and epoch == cfg.epochs):
-            save_checkpoint(ckpt_dir / "best.pth.tar", ckpt)
+            names.append("best")
+        for name in names:
+            if finetune:  # the fine-tuned CNN beside the checkpoint; test/predict load it as --weights PATH
+                backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
+                finetune_mod.save_backbone(embedder, backbone_file)
+                ckpt["feature_spec"] = {**_spec_dict(cfg), "weights": str(backbone_file)}
+            save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt)
     if dist.is_main:
         writer.close()
         if state.history:
@@ -291,10 +332,11 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
         raise CheckpointError(f"{path}: {describe_mismatch(model_cfg.to_dict(), ckpt['model_config'], 'head shape')}")
     if list(ckpt["class_names"]) != list(classes):
         raise CheckpointError(f"{path}: trained on other classes ({len(ckpt['class_names'])} vs {len(classes)})")
-    if ckpt["feature_spec"] != _spec_dict(cfg):
+    trained_spec = ckpt.get("base_feature_spec", ckpt["feature_spec"])
+    if trained_spec != _spec_dict(cfg):
         from .checkpoint import describe_mismatch
 
-        raise CheckpointError(f"{path}: {describe_mismatch(_spec_dict(cfg), ckpt['feature_spec'], 'feature setting')}")
+        raise CheckpointError(f"{path}: {describe_mismatch(_spec_dict(cfg), trained_spec, 'feature setting')}")
     run_keys = ("epochs", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames")
     ours = {k: getattr(cfg, k) for k in run_keys}
     theirs = {k: ckpt.get("train_config", {}).get(k) for k in run_keys}
@@ -312,10 +354,10 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
     return RunState(ckpt["epoch"], ckpt.get("best_val_acc", -1.0), list(ckpt.get("history", [])))
 
 
-def _frequency_plots(dataset: Dataset, train, val, run_dir: Path) -> None:
+def _frequency_plots(dataset: Dataset, train_items, val_items, run_dir: Path) -> None:
     n = len(dataset.classes)
     plots.class_frequencies(
-        {"train": class_counts([e.item for e in train], n), "validation": class_counts([e.item for e in val], n)},
+        {"train": class_counts(train_items, n), "validation": class_counts(val_items, n)},
         dataset.classes, "Class frequency: train / validation", run_dir / "class_frequency_train_val.png")
     plots.class_frequencies({"test": class_counts(dataset.subset("test"), n)}, dataset.classes,
                             "Class frequency: test", run_dir / "class_frequency_test.png")
