@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class LrcnError(Exception):
     """Base class: the message is shown to the user as one line, without a traceback."""
@@ -37,3 +39,10 @@ class TrainingDiverged(LrcnError):
     """The loss became NaN or infinite."""
 
     exit_code = 3
+
+
+def raise_if_diverged(loss: float, epoch: int, step: int) -> None:
+    """Stop training at the first NaN/inf loss, naming where (the last checkpoint stays the good one)."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"loss is {loss} at epoch {epoch}, step {step}; the last good checkpoint is kept "
+                               f"(lower --lr?)")

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from .backbone import CROP, FrameEmbedder
 from .datasets import VideoItem
 from .embedded import eval_start
-from .errors import ConfigError, VideoError
+from .errors import ConfigError, VideoError, raise_if_diverged
 from .features import FeatureSpec, decode_sampled
 from .io import atomic_path
 
@@ -48,13 +48,7 @@ def unfreeze_last_stage(embedder: FrameEmbedder) -> list[nn.Parameter]:
 
 def embed_with_grad(embedder: FrameEmbedder, frames: torch.Tensor) -> torch.Tensor:
     """Like ``FrameEmbedder.forward`` but recording gradients (BatchNorm stays in eval mode)."""
-    x = frames.to(embedder.device).permute(0, 3, 1, 2).float()
-    x = ((x - embedder.mean) / embedder.std).contiguous(memory_format=torch.channels_last)
-    if embedder.precision == "fp32":
-        return embedder.cnn(x).float()
-    dtype = torch.bfloat16 if embedder.precision == "bf16" else torch.float16
-    with torch.autocast(embedder.device.type, dtype=dtype):
-        return embedder.cnn(x).float()
+    return embedder._embed(frames)  # forward() is the same computation under inference_mode
 
 
 class RawClips(Dataset):
@@ -136,11 +130,7 @@ def train_epoch(embedder: FrameEmbedder, head: nn.Module, optimizer, root: Path,
         y = y.to(embedder.device)
         logits = clip_logits(embedder, head, frames, grad=True)
         loss = loss_fn(logits, y)
-        if not torch.isfinite(loss):
-            from .errors import TrainingDiverged
-
-            raise TrainingDiverged(f"loss is {loss.item()} at epoch {epoch}, step {step}; the last good "
-                                   f"checkpoint is kept (lower --lr?)")
+        raise_if_diverged(loss.item(), epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

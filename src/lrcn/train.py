@@ -29,7 +29,7 @@ from .clips import target_fps
 from .datasets import Dataset, load_dataset, split_train_val
 from .distributed import Distributed
 from .embedded import Embedded, eval_windows, load_embedded, predict_windows, train_batches
-from .errors import CheckpointError, ConfigError, TrainingDiverged
+from .errors import CheckpointError, ConfigError, raise_if_diverged
 from .features import TRAIN_VIEWS, VIEWS, EmbeddingCache, FeatureSpec
 from .io import write_json_atomic
 from .model import LRCNHead, ModelConfig
@@ -129,9 +129,7 @@ def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device,
         # Mean over the *global* batch, so N ranks step exactly like one process with the same batch.
         global_count = dist.global_batch_count(len(data), step, cfg.batch_size)
         loss = loss_sum / global_count * dist.world_size
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss is {loss.item()} at epoch {epoch}, step {step}; the last good "
-                                   f"checkpoint is kept (lower --lr?)")
+        raise_if_diverged(loss.item(), epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
