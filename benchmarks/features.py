@@ -73,7 +73,7 @@ def main() -> None:
                 f"bf16 autocast + channels_last, batch {args.batch}": FrameEmbedder(spec, device=cpu, precision="bf16")}
     if args.compile:
         for precision in ("fp32", "bf16"):
-            compiled = FrameEmbedder(spec, device=cpu, precision=precision, compile=True)
+            compiled = FrameEmbedder(spec, device=cpu, precision=precision, compile=True, compile_batch=args.batch)
             t = time.perf_counter()
             compiled(frames[: args.batch])
             variants[f"{precision} + channels_last + torch.compile, batch {args.batch} "
