@@ -137,3 +137,19 @@ def test_train_backbone_last_fine_tunes_only_the_last_stage(tiny_dataset, tmp_pa
     assert report["test_clips"] == 12
     with pytest.raises(ConfigError, match="--train-backbone"):
         TrainConfig(str(tiny_dataset), train_backbone="all")
+
+
+def test_complete_cache_needs_no_backbone(tiny_dataset, tmp_path, monkeypatch):
+    run_dir = run(_cfg(tiny_dataset, tmp_path, "cached", epochs=1), progress=False)
+    cfg = EvalConfig(str(run_dir / "Saved_model_checkpoints/last.pth.tar"), str(tiny_dataset),
+                     cache_dir=str(tmp_path.parent / "shared_cache"), num_workers=0)
+    first = run_test(cfg, progress=False)  # embeds the test videos once
+    import lrcn.embedded
+
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the backbone was built although every embedding is cached")
+
+    monkeypatch.setattr(lrcn.embedded, "FrameEmbedder", no_backbone)
+    again = run_test(cfg, progress=False)
+    assert again["clip_accuracy"] == first["clip_accuracy"]
+    run(_cfg(tiny_dataset, tmp_path, "cached2", epochs=1), progress=False)  # training from the cache too

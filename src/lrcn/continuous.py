@@ -27,7 +27,7 @@ from . import clips as clipmath
 from . import plots
 from .datasets import load_dataset
 from .distributed import local_device
-from .embedded import Embedded, eval_start, load_embedded
+from .embedded import Embedded, embedder_if_needed, eval_start, load_embedded
 from .errors import ConfigError
 from .evaluate import feature_spec_of, load_head
 from .features import TEST_VIEWS, EmbeddingCache
@@ -121,11 +121,10 @@ def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
     seed = ckpt["feature_spec"]["seed"]
     dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, ckpt["train_config"].get("split", 1), len(classes))
     test_items = dataset.subset("test")
-    from .backbone import FrameEmbedder
-
     spec = feature_spec_of(ckpt)
-    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
-    data, problems = load_embedded(dataset, test_items, EmbeddingCache(cfg.cache_dir, spec), TEST_VIEWS, num_frames,
+    cache = EmbeddingCache(cfg.cache_dir, spec)
+    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, cfg.precision)
+    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, num_frames,
                                    embedder=embedder, workers=cfg.num_workers, progress=progress)
     labels = [e.item.label for e in data]
     rng = np.random.default_rng(cfg.seed)

@@ -47,6 +47,14 @@ def requests_for(dataset: Dataset, items: Sequence[VideoItem], train_views: Sequ
     ]
 
 
+def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: EmbeddingCache,
+                       train_views: Sequence[str], device, precision: str) -> FrameEmbedder | None:
+    """A backbone only when some entry is missing: a complete cache needs no weights file at all."""
+    if all(cache.has(r) for r in requests_for(dataset, items, train_views)):
+        return None
+    return FrameEmbedder(cache.spec.backbone, device=device, precision=precision)
+
+
 def load_embedded(
     dataset: Dataset,
     items: Sequence[VideoItem],

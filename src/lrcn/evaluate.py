@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from . import metrics, plots
-from .backbone import BackboneSpec, FrameEmbedder
+from .backbone import BackboneSpec
 from .checkpoint import load_checkpoint
 from .datasets import load_dataset
 from .distributed import local_device
-from .embedded import eval_windows, load_embedded, predict_windows
+from .embedded import embedder_if_needed, eval_windows, load_embedded, predict_windows
 from .errors import ConfigError
 from .features import EmbeddingCache, FeatureSpec, TEST_VIEWS
 from .io import write_json_atomic
@@ -76,7 +76,7 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         raise ConfigError(f"{cfg.data_dir}: no test videos in split {cfg.split or trained.get('split', 1)}")
     spec = feature_spec_of(ckpt)
     cache = EmbeddingCache(cfg.cache_dir, spec)
-    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
+    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, cfg.precision)
     num_frames = spec_info["num_frames"]
     data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, num_frames, embedder=embedder,
                                    workers=cfg.num_workers, progress=progress)

@@ -28,7 +28,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .clips import target_fps
 from .datasets import Dataset, load_dataset, split_train_val
 from .distributed import Distributed
-from .embedded import Embedded, eval_windows, load_embedded, predict_windows, train_batches
+from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows, train_batches
 from .errors import CheckpointError, ConfigError, raise_if_diverged
 from .features import TRAIN_VIEWS, VIEWS, EmbeddingCache, FeatureSpec
 from .io import write_json_atomic
@@ -173,13 +173,8 @@ def prepare_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distr
     val_items = [i for i in items if i.split == "val"]
     if not train_items:
         raise ConfigError(f"{cfg.data_dir}: no training videos")
-    embedder = None
-    if dist.is_main:
-        needed = [i for i in items if i.split != "test"]
-        from .embedded import requests_for  # local: only needed here
-
-        if any(not cache.has(r) for r in requests_for(dataset, needed, cfg.views)):
-            embedder = FrameEmbedder(spec.backbone, device=dist.device, precision=cfg.precision)
+    needed = [i for i in items if i.split != "test"]
+    embedder = embedder_if_needed(dataset, needed, cache, cfg.views, dist.device, cfg.precision) if dist.is_main else None
     common = dict(cache=cache, train_views=cfg.views, num_frames=cfg.num_frames, embedder=embedder,
                   workers=cfg.num_workers, to_ram=cfg.load_all_data_to_ram, progress=progress and dist.is_main)
     train, problems = load_embedded(dataset, train_items, compute_missing=dist.is_main, **common)
