@@ -15,7 +15,6 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_pa
                   num_workers=0, val_split=0.25, views=("center", "flip"), dropout=0.0, precision="fp32",
                   checkpoint_interval=1, val_check_interval=1)
     # 8 training clips: the last global batch of 6 has 2, both on rank 0 -- rank 1 steps with an empty share.
-    six = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "six"), **common), progress=False)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "lrcn.cli",
            "train", str(tiny_dataset), "--backbone", "mobilenet_v2", "--weights", "none", "--cache-dir",
@@ -25,6 +24,8 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_pa
            "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # The cache was cold: rank 0 embedded while rank 1 waited at the barrier. One process reads it now.
+    six = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "six"), **common), progress=False)
     one = load_checkpoint(six / "Saved_model_checkpoints" / "last.pth.tar")
     two = load_checkpoint(tmp_path / "two" / "Saved_model_checkpoints" / "last.pth.tar")
     assert two["global_batch_size"] == 6 == one["global_batch_size"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -81,6 +80,10 @@ def load_embedded(
     out = []
     for item, request in zip(items, requests):
         if item.path in failed:
+            continue
+        if not compute_missing and not cache.has(request):
+            # Another process computed the cache; a video it could not decode has no entry.
+            problems.append({"video": item.path, "reason": "no cached embeddings (not decodable?)"})
             continue
         embeddings = cache.load(request, mmap=not to_ram)
         if embeddings.shape[1] < num_frames:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -23,7 +21,7 @@ from torch import nn
 
 from . import finetune as finetune_mod
 from . import plots
-from .backbone import BackboneSpec, FrameEmbedder, default_device
+from .backbone import BackboneSpec, FrameEmbedder
 from .checkpoint import load_checkpoint, save_checkpoint
 from .clips import target_fps
 from .datasets import Dataset, load_dataset, split_train_val
@@ -177,10 +175,11 @@ def prepare_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distr
     embedder = embedder_if_needed(dataset, needed, cache, cfg.views, dist.device, cfg.precision) if dist.is_main else None
     common = dict(cache=cache, train_views=cfg.views, num_frames=cfg.num_frames, embedder=embedder,
                   workers=cfg.num_workers, to_ram=cfg.load_all_data_to_ram, progress=progress and dist.is_main)
-    train, problems = load_embedded(dataset, train_items, compute_missing=dist.is_main, **common)
-    val, more = load_embedded(dataset, val_items, compute_missing=dist.is_main, **common)
+    if dist.is_main:  # rank 0 fills the cache; the others wait, then read what it wrote
+        train, problems = load_embedded(dataset, train_items, compute_missing=True, **common)
+        val, more = load_embedded(dataset, val_items, compute_missing=True, **common)
     dist.barrier()
-    if not dist.is_main:  # other ranks read what rank 0 wrote
+    if not dist.is_main:
         train, problems = load_embedded(dataset, train_items, compute_missing=False, **common)
         val, more = load_embedded(dataset, val_items, compute_missing=False, **common)
     return train, val, problems + more, (embedder.dim if embedder else train[0].embeddings.shape[2])
