@@ -25,12 +25,10 @@ import torch
 
 from . import clips as clipmath
 from . import plots
-from .datasets import load_dataset
 from .distributed import local_device
-from .embedded import Embedded, embedder_if_needed, eval_start, load_embedded
+from .embedded import Embedded, eval_start
 from .errors import ConfigError
-from .evaluate import feature_spec_of, load_head
-from .features import TEST_VIEWS, EmbeddingCache
+from .evaluate import load_test_data
 from .io import atomic_path, write_json_atomic
 from .metrics import softmax
 
@@ -115,17 +113,12 @@ def one_concatenation(head, data: list[Embedded], chosen: list[int], num_frames:
 
 def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
     device = local_device(cfg.device)
-    head, ckpt = load_head(cfg.checkpoint, device)
+    t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, None, cfg.cache_dir, device, cfg.precision,
+                       cfg.num_workers, progress)
+    head, ckpt, dataset, spec, data, problems = t.head, t.ckpt, t.dataset, t.spec, t.data, t.problems
     classes = list(ckpt["class_names"])
     num_frames = ckpt["feature_spec"]["num_frames"]
     seed = ckpt["feature_spec"]["seed"]
-    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, ckpt["train_config"].get("split", 1), len(classes))
-    test_items = dataset.subset("test")
-    spec = feature_spec_of(ckpt)
-    cache = EmbeddingCache(cfg.cache_dir, spec)
-    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, cfg.precision)
-    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, num_frames,
-                                   embedder=embedder, workers=cfg.num_workers, progress=progress)
     labels = [e.item.label for e in data]
     rng = np.random.default_rng(cfg.seed)
     runs = []

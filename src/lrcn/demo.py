@@ -19,7 +19,6 @@ import numpy as np
 
 from . import continuous, evaluate, features, predict, preprocess, synth, train
 from .backbone import BackboneSpec, FrameEmbedder, imagenet_cache_path, install_weights
-from .clips import target_fps
 from .datasets import load_dataset
 from .embedded import requests_for
 from .errors import WeightsError

@@ -19,9 +19,9 @@ import torch
 from . import metrics, plots
 from .backbone import BackboneSpec
 from .checkpoint import load_checkpoint
-from .datasets import load_dataset
+from .datasets import Dataset, load_dataset
 from .distributed import local_device
-from .embedded import embedder_if_needed, eval_windows, load_embedded, predict_windows
+from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows
 from .errors import ConfigError
 from .features import EmbeddingCache, FeatureSpec, TEST_VIEWS
 from .io import write_json_atomic
@@ -60,26 +60,49 @@ def feature_spec_of(ckpt: dict) -> FeatureSpec:
     return FeatureSpec(BackboneSpec(s["arch"], s["weights"]), s["fps"], s["crop"])
 
 
-def run(cfg: EvalConfig, progress: bool = True) -> dict:
-    """Evaluate on the test list; writes plots and report.json, returns the report."""
-    device = local_device(cfg.device)
-    head, ckpt = load_head(cfg.checkpoint, device)
-    trained = ckpt["train_config"]
-    spec_info = ckpt["feature_spec"]
+@dataclass
+class TestData:
+    """A checkpoint's head and the cached embeddings of the test list it is evaluated on."""
+
+    head: LRCNHead
+    ckpt: dict
+    dataset: Dataset
+    spec: FeatureSpec
+    data: list[Embedded]
+    problems: list[dict]  # test videos left out, with the reason
+
+
+def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, split: int | None, cache_dir: str,
+                   device: torch.device, precision: str, workers: int, progress: bool) -> TestData:
+    """Everything the test modes share: the head, the matching dataset, the test embeddings (computed if missing)."""
+    head, ckpt = load_head(checkpoint, device)
     classes = list(ckpt["class_names"])
-    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split or trained.get("split", 1), len(classes))
+    split = split or ckpt["train_config"].get("split", 1)
+    dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes))
     if list(dataset.classes) != classes:
-        raise ConfigError(f"{cfg.data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
+        raise ConfigError(f"{data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
                           f"{classes[:3]}...)")
     test_items = dataset.subset("test")
     if not test_items:
-        raise ConfigError(f"{cfg.data_dir}: no test videos in split {cfg.split or trained.get('split', 1)}")
+        raise ConfigError(f"{data_dir}: no test videos in split {split}")
     spec = feature_spec_of(ckpt)
-    cache = EmbeddingCache(cfg.cache_dir, spec)
-    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, cfg.precision)
+    cache = EmbeddingCache(cache_dir, spec)
+    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, precision)
+    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, ckpt["feature_spec"]["num_frames"],
+                                   embedder=embedder, workers=workers, progress=progress)
+    return TestData(head, ckpt, dataset, spec, data, problems)
+
+
+def run(cfg: EvalConfig, progress: bool = True) -> dict:
+    """Evaluate on the test list; writes plots and report.json, returns the report."""
+    device = local_device(cfg.device)
+    t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.cache_dir, device,
+                       cfg.precision, cfg.num_workers, progress)
+    head, ckpt, data, problems = t.head, t.ckpt, t.data, t.problems
+    trained = ckpt["train_config"]
+    spec_info = ckpt["feature_spec"]
+    classes = list(ckpt["class_names"])
     num_frames = spec_info["num_frames"]
-    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, num_frames, embedder=embedder,
-                                   workers=cfg.num_workers, progress=progress)
     shuffle = trained.get("shuffle_frames", False) if cfg.shuffle_frames is None else cfg.shuffle_frames
     seed = spec_info["seed"]
 

@@ -15,7 +15,7 @@ import csv
 import io
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -23,12 +23,11 @@ import numpy as np
 import torch
 
 from . import plots
-from .backbone import BackboneSpec, FrameEmbedder
-from .clips import target_fps
+from .backbone import FrameEmbedder
 from .datasets import read_clip_records
 from .distributed import local_device
 from .errors import ConfigError, LrcnError, VideoError
-from .evaluate import load_head
+from .evaluate import feature_spec_of, load_head
 from .features import FeatureSpec, decode_size, make_views
 from .io import atomic_path, write_json_atomic, write_text_atomic
 from .metrics import softmax
@@ -231,8 +230,9 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     """Predict every input. Returns results and failures ``{"video", "reason"}`` (the rest go on)."""
     device = local_device(cfg.device)
     head, ckpt = load_head(cfg.checkpoint, device)
-    s = ckpt["feature_spec"]
-    spec = FeatureSpec(BackboneSpec(s["arch"], s["weights"]), s["fps"], cfg.crop or s["crop"])
+    spec = feature_spec_of(ckpt)
+    if cfg.crop:
+        spec = replace(spec, crop=cfg.crop)
     embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
     results, failures = [], []
     for path in expand_inputs(cfg.inputs, cfg.mode):

@@ -10,6 +10,7 @@ FFmpeg (swscale) does the resize during that conversion.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -285,7 +286,7 @@ def write_video_stream(
             stream.options = {"qmin": str(quality), "qmax": str(quality), "bf": str(max_b_frames), "g": str(gop)}
         elif codec == "libx264":
             stream.options = {"crf": str(quality), "preset": "veryfast"}
-        for rgb in _chain(first, frames):
+        for rgb in itertools.chain([first], frames):
             rgb = np.ascontiguousarray(rgb[:out_h, :out_w])
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 container.mux(packet)
@@ -295,11 +296,6 @@ def write_video_stream(
     finally:
         container.close()
     return count
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def _container_format(path: str | os.PathLike) -> str | None:
