@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 
 from lrcn.checkpoint import load_checkpoint
 from lrcn.errors import LrcnError
-from lrcn.io import write_bytes_atomic
+from lrcn.io import atomic_path, remove_stale_temporaries, write_bytes_atomic
 
 TRAIN = ["--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0", "--val-split", "0.25",
          "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress"]
@@ -67,6 +68,11 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_
         torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
 
 
+def entries(cache):
+    """Finished cache entries (a killed writer's ``*.npy.tmp-*`` is not one)."""
+    return sorted(p.relative_to(cache) for p in cache.rglob("*.npy"))
+
+
 def test_killed_feature_extraction_completes_to_the_same_cache(tiny_dataset, tmp_path):
     args = ["features", tiny_dataset, "--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0",
             "--views", "center,flip,top_left,bottom_right", "--precision", "fp32", "--no-progress"]
@@ -75,16 +81,17 @@ def test_killed_feature_extraction_completes_to_the_same_cache(tiny_dataset, tmp
     assert whole.returncode == 0, whole.stderr[-2000:]
     killed = tmp_path / "killed"
     proc = start([*args, "--cache-dir", killed])
-    assert wait_for(lambda: len(list(killed.rglob("*.npy"))) >= 3, proc)
+    assert wait_for(lambda: len(entries(killed)) >= 3, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = len(list(killed.rglob("*.npy")))
+    done = len(entries(killed))
     assert done < 24, "extraction finished before it could be killed"
     rerun = subprocess.run([sys.executable, "-m", "lrcn.cli", *map(str, args), "--cache-dir", killed],
                            capture_output=True, text=True)
     assert rerun.returncode == 0 and f"{24 - done} computed, {done} already cached" in rerun.stdout
-    names = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*.npy"))
-    assert names == sorted(p.relative_to(killed) for p in killed.rglob("*.npy"))
+    names = entries(tmp_path / "whole")
+    assert len(names) == 24 and names == entries(killed)
+    assert not list(killed.rglob("*.tmp-*")), "the killed writer's temporary file was left behind"
     for name in names:
         np.testing.assert_array_equal(np.load(tmp_path / "whole" / name), np.load(killed / name))
 
@@ -102,3 +109,20 @@ def test_disk_full_is_reported_and_the_old_file_survives(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
     assert target.read_bytes() == b"previous good version"
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pth.tar"]  # no temporary left behind
+
+
+def test_stale_temporaries_of_dead_writers_go_and_live_ones_stay(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with atomic_path(tmp_path / "mine.npy", keep_suffix=False) as live:
+        Path(live).write_bytes(b"being written")
+        orphan = Path(live.replace(f"-{os.getpid()}-", f"-{dead.pid}-"))
+        orphan.write_bytes(b"left by a killed writer")
+        foreign = tmp_path / "other.npy.tmp-zzzzzz-1-0123abcd"
+        foreign.write_bytes(b"another host, still fresh")
+        assert remove_stale_temporaries(tmp_path) == 1
+        assert Path(live).exists() and foreign.exists() and not orphan.exists()
+    assert (tmp_path / "mine.npy").read_bytes() == b"being written"
+    old = time.time() - 7 * 3600
+    os.utime(foreign, (old, old))
+    assert remove_stale_temporaries(tmp_path) == 1 and not foreign.exists()

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from .backbone import CROP, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
 from .errors import CacheError, ConfigError, VideoError
-from .io import atomic_path
+from .io import atomic_path, remove_stale_temporaries
 from .video import iter_frames_at_fps, probe
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class EmbeddingCache:
 
     def store(self, request: Request, embeddings: np.ndarray) -> None:
         path = self.entry_path(self.key(request.path, request.views))
-        with atomic_path(path) as tmp:
+        with atomic_path(path, keep_suffix=False) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, embeddings.astype(np.float16))
 
@@ -231,6 +231,8 @@ def extract(
     """
     i, n = shard
     requests = [r for k, r in enumerate(requests) if k % n == i]
+    if cache.root.is_dir() and (stale := remove_stale_temporaries(cache.root)):
+        log.info("removed %d half-written cache entries of an interrupted run", stale)
     missing = [r for r in requests if not cache.has(r)]
     summary = {"requested": len(requests), "cached": len(requests) - len(missing), "computed": 0, "failed": []}
     if not missing:

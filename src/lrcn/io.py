@@ -3,15 +3,21 @@
 Every writer of lrcn writes to a temporary name in the same folder, flushes
 it to disk, then renames it over the final name (atomic on POSIX). A job
 killed at any moment leaves at worst a stray ``*.tmp-*`` file, never a
-half-written file under a real name.
+half-written file under a real name. The temporary name carries the writer's
+host and process id, so a later run removes the leftovers of dead writers
+without touching files that a concurrent shard is still writing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
+import re
+import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,16 +25,25 @@ from typing import Any, Iterator
 from .errors import LrcnError
 
 
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+_TMP = re.compile(r"\.tmp-([0-9a-f]{6})-(\d+)-[0-9a-f]{8}")
+#: A leftover of another host is removed only when it is older than this (seconds).
+FOREIGN_TMP_AGE = 6 * 3600
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
 
-    The temporary name keeps the final extension (``clip.tmp-ab12.avi``) so
-    that writers choosing a format by extension still work.
+    With ``keep_suffix`` the temporary name keeps the final extension
+    (``clip.tmp-<host>-<pid>-<rand>.avi``) so that writers choosing a format by
+    extension still work; without it the extension is hidden
+    (``key.npy.tmp-…``) so that globbing for finished files never sees it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    tag = f".tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = path.with_name(f"{path.stem}{tag}{path.suffix}" if keep_suffix else f"{path.name}{tag}")
     try:
         yield str(tmp)
         with open(tmp, "rb+") as fh:
@@ -70,11 +85,31 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def _writer_is_gone(tmp: Path) -> bool:
+    match = _TMP.search(tmp.name)
+    if match is None or match.group(1) != _HOST:
+        with contextlib.suppress(FileNotFoundError):
+            return time.time() - tmp.stat().st_mtime > FOREIGN_TMP_AGE
+        return False
+    try:
+        os.kill(int(match.group(2)), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:
-    """Delete ``*.tmp-*`` leftovers of killed writers below ``folder``; returns how many."""
+    """Delete the ``*.tmp-*`` leftovers of dead writers below ``folder``; returns how many.
+
+    A temporary file whose writer (this host, its pid) is still alive is kept,
+    so concurrent shards writing into the same folder are safe; one written on
+    another host is removed once it is :data:`FOREIGN_TMP_AGE` seconds old.
+    """
     count = 0
     for tmp in Path(folder).rglob("*.tmp-*"):
-        if tmp.is_file():
+        if tmp.is_file() and _writer_is_gone(tmp):
             _remove(tmp)
             count += 1
     return count
