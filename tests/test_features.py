@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrcn.backbone import BackboneSpec, FrameEmbedder, choose_precision, verify_hash
+from lrcn.backbone import BackboneSpec, FrameEmbedder, choose_precision, verify_hash, worth_compiling
+from lrcn.embedded import frames_to_embed
 from lrcn.errors import WeightsError
 from lrcn.features import (EmbeddingCache, FeatureSpec, Request, decode_size, entry_key, extract, fingerprint,
                            make_views)
@@ -136,17 +137,48 @@ def test_wrong_architecture_weights(tmp_path):
         FrameEmbedder(BackboneSpec("mobilenet_v2", str(path)))
 
 
-def test_compiled_embedder_pads_to_one_static_batch(monkeypatch):
-    embedder = FrameEmbedder(SPEC.backbone, device=torch.device("cpu"), precision="fp32")
+def test_embedder_runs_micro_batches_padded_to_one_static_shape_when_compiled(monkeypatch):
+    embedder = FrameEmbedder(SPEC.backbone, device=torch.device("cpu"), precision="fp32", micro_batch=4)
     seen = []
-    embedder.compiled, embedder.compile_batch = True, 4
     real = embedder._embed
     monkeypatch.setattr(embedder, "_embed", lambda x: (seen.append(x.shape[0]), real(x))[1])
     frames = torch.randint(0, 255, (6, 224, 224, 3), dtype=torch.uint8)
-    out = embedder(frames)
-    assert seen == [4, 4] and out.shape == (6, embedder.dim)
-    embedder.compiled = False
-    torch.testing.assert_close(out, embedder(frames), rtol=1e-4, atol=1e-4)
+    whole = torch.cat([real(frames[i : i + 1]) for i in range(6)])
+    eager = embedder(frames)
+    assert seen == [4, 2] and eager.shape == (6, embedder.dim)
+    seen.clear()
+    embedder.compiled = True
+    padded = embedder(frames)
+    assert seen == [4, 4]
+    torch.testing.assert_close(eager, whole, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(padded, whole, rtol=1e-4, atol=1e-4)
+
+
+def test_compiling_is_chosen_by_the_frames_to_embed(make_video, tmp_path):
+    videos = [make_video(f"v{i}.avi", 25 * 4) for i in range(6)]  # 4 s at 2.5 fps: 10 frames each
+    (tmp_path / "bad.avi").write_bytes(b"")
+    requests = [Request(str(v), ("center", "flip")) for v in videos] + [Request(str(tmp_path / "bad.avi"), ("center",))]
+    assert frames_to_embed(requests, 2.5) == 10 * 13
+    assert frames_to_embed(requests, 2.5, sample=2) == 10 * 13
+    assert not worth_compiling(10 * 13, torch.device("cpu"))
+    assert worth_compiling(10_000, torch.device("cpu")) and not worth_compiling(10_000, torch.device("cuda"))
+
+
+def test_a_failed_compilation_falls_back_to_eager(monkeypatch, caplog):
+    def broken(model, **kw):
+        def run(x):
+            raise RuntimeError("InductorError: no C++ compiler found\nlong trace")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    embedder = FrameEmbedder(SPEC.backbone, device=torch.device("cpu"), precision="fp32", compile=True, micro_batch=4)
+    frames = torch.randint(0, 255, (6, 224, 224, 3), dtype=torch.uint8)
+    with caplog.at_level("WARNING"):
+        out = embedder(frames)
+    assert "torch.compile failed (InductorError: no C++ compiler found)" in caplog.text
+    assert not embedder.compiled and out.shape == (6, embedder.dim)
+    eager = FrameEmbedder(SPEC.backbone, device=torch.device("cpu"), precision="fp32", micro_batch=4)
+    torch.testing.assert_close(out, eager(frames), rtol=1e-4, atol=1e-4)
 
 
 def test_hash_check(tmp_path):

@@ -163,16 +163,41 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+#: Frames per CNN call on CPU, measured with ``benchmarks/features.py --batches 2,4,8,16`` (2-core EPYC):
+#: MobileNetV2 runs about twice as fast 4 frames at a time as 16 at a time (its activations stay in
+#: cache); ResNet-18 is best at 4 and the larger ResNets are flat from 4 to 16.
+CPU_MICRO_BATCH = {"mobilenet_v2": 4, "resnet18": 4}
+
+
+#: ``--compile`` left to auto compiles the backbone on CPU when at least this many frames are to be
+#: embedded: compiling costs 7 s (MobileNetV2) to 21 s (ResNet-152) here and then runs 1.5x / 1.2x
+#: faster, which pays back after 2,000-2,700 frames (``benchmarks/features.py --compile``).
+COMPILE_MIN_FRAMES = 4000
+
+
+def worth_compiling(frames: int, device: torch.device) -> bool:
+    return device.type == "cpu" and frames >= COMPILE_MIN_FRAMES
+
+
+def default_micro_batch(arch: str, device: torch.device, compiled: bool = False) -> int | None:
+    """How many frames one CNN call takes: a cache-sized chunk on CPU; on CUDA all that are given
+    (32 when compiled, which needs one static shape)."""
+    if device.type == "cpu":
+        return CPU_MICRO_BATCH.get(arch, 16)
+    return 32 if compiled else None
+
+
 class FrameEmbedder(nn.Module):
     """uint8 frames ``(N, H, W, 3)`` already cropped -> float embeddings ``(N, D)``.
 
     Frozen and in eval mode. Runs channels_last under bf16/fp16 autocast when
-    chosen (see :func:`choose_precision`); ``compile=True`` adds
-    ``torch.compile`` (tens of seconds once, then the fastest on CPU).
+    chosen (see :func:`choose_precision`), ``micro_batch`` frames per call
+    (:func:`default_micro_batch`); ``compile=True`` adds ``torch.compile``
+    (seconds to tens of seconds once, then the fastest on CPU).
     """
 
     def __init__(self, spec: BackboneSpec, device: torch.device | None = None, precision: str = "auto",
-                 compile: bool = False, compile_batch: int = 32):
+                 compile: bool = False, micro_batch: int | None = None):
         super().__init__()
         self.spec = spec
         self.device = device or default_device()
@@ -183,8 +208,9 @@ class FrameEmbedder(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)
         self.mean, self.std = self.mean.to(self.device), self.std.to(self.device)
+        self.micro_batch = micro_batch or default_micro_batch(spec.arch, self.device, compile)
         self.compiled = compile
-        self.compile_batch = compile_batch
+        self._compile_checked = not compile
         if compile:
             # Freezing treats the weights as constants: BatchNorm folds into the convolutions and oneDNN
             # pre-packs them. Valid because this CNN never trains; ResNet-152 bf16 on CPU: 8.3 -> 18.5 frames/s.
@@ -195,26 +221,41 @@ class FrameEmbedder(nn.Module):
 
     @torch.inference_mode()
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        if self.compiled and frames.shape[0] != self.compile_batch:
-            # One static shape: a new batch size would cost a new compilation (tens of seconds).
-            out = []
-            for s in range(0, frames.shape[0], self.compile_batch):
-                chunk = frames[s : s + self.compile_batch]
-                pad = self.compile_batch - chunk.shape[0]
-                if pad:
-                    chunk = torch.cat([chunk, chunk[-1:].expand(pad, *chunk.shape[1:])])
-                out.append(self._embed(chunk)[: self.compile_batch - pad])
-            return torch.cat(out)
-        return self._embed(frames)
+        """Any number of frames, run ``micro_batch`` at a time (padded to it when compiled)."""
+        size, n = self.micro_batch, frames.shape[0]
+        if size is None or n == size or (n < size and not self.compiled):
+            return self._embed(frames)
+        out = []
+        for s in range(0, n, size):
+            chunk = frames[s : s + size]
+            # Compiled: one static shape, since a new batch size would cost a new compilation.
+            pad = size - chunk.shape[0] if self.compiled else 0
+            if pad:
+                chunk = torch.cat([chunk, chunk[-1:].expand(pad, *chunk.shape[1:])])
+            out.append(self._embed(chunk)[: size - pad])
+        return torch.cat(out)
 
     def _embed(self, frames: torch.Tensor) -> torch.Tensor:
         x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()  # (N, 3, H, W)
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         if self.precision == "fp32":
-            return self._forward(x).float()
+            return self._run(x).float()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         with torch.autocast(self.device.type, dtype=dtype):
-            return self._forward(x).float()
+            return self._run(x).float()
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self._compile_checked:
+            return self._forward(x)
+        try:  # the first compiled call compiles; a machine without a C++ compiler fails here
+            out = self._forward(x)
+        except Exception as exc:  # noqa: BLE001 - torch.compile's failures share no type
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            log.warning("torch.compile failed (%s); the backbone runs without it", reason)
+            self._forward, self.compiled = self.cnn, False
+            out = self.cnn(x)
+        self._compile_checked = True
+        return out
 
     def train(self, mode: bool = True) -> "FrameEmbedder":
         return super().train(False)  # frozen: always eval (BatchNorm statistics stay ImageNet's)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from . import continuous, evaluate, features, predict, preprocess, synth, train
-from .backbone import BackboneSpec, FrameEmbedder, imagenet_cache_path, install_weights
+from .backbone import default_device, imagenet_cache_path, install_weights
 from .datasets import load_dataset
-from .embedded import requests_for
+from .embedded import embedder_if_needed, requests_for
 from .errors import WeightsError
 from .io import write_json_atomic
 
@@ -80,8 +80,9 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
                   epochs=cfg.epochs, lr=1e-3, num_workers=2, seed=cfg.seed)
     spec = train.TrainConfig(str(clips_dir), **common).feature_spec()
     dataset = load_dataset(clips_dir)
-    embedder = FrameEmbedder(BackboneSpec(cfg.backbone, cfg.weights), precision=cfg.precision)
     cache = features.EmbeddingCache(out / "cache", spec)
+    embedder = embedder_if_needed(dataset, dataset.items, cache, features.TRAIN_VIEWS, default_device(),
+                                  cfg.precision)
     feat = features.extract(requests_for(dataset, dataset.items, features.TRAIN_VIEWS), cache, embedder=embedder,
                             workers=2, progress=progress)
     timings["features"] = time.perf_counter() - t

@@ -10,6 +10,7 @@ item: the same start ``lrcn preprocess`` picks for that video.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ import numpy as np
 import torch
 
 from . import clips as clipmath
+from .backbone import FrameEmbedder, worth_compiling
 from .datasets import Dataset, VideoItem
+from .errors import VideoError
 from .features import TEST_VIEWS, EmbeddingCache, Request, extract
-from .backbone import FrameEmbedder
+from .video import probe
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,33 @@ def requests_for(dataset: Dataset, items: Sequence[VideoItem], train_views: Sequ
     ]
 
 
+def frames_to_embed(requests: Sequence[Request], fps: float, sample: int = 20) -> int:
+    """About how many frames ``requests`` hold at ``fps``, all views counted, from the durations
+    of up to ``sample`` of them (probing reads headers only)."""
+    step = max(1, len(requests) // sample)
+    durations = []
+    for r in requests[::step][:sample]:
+        with contextlib.suppress(VideoError):
+            durations.append(probe(r.path).duration)
+    if not durations:
+        return 0
+    return int(sum(durations) / len(durations) * fps * sum(len(r.views) for r in requests))
+
+
 def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: EmbeddingCache,
-                       train_views: Sequence[str], device, precision: str) -> FrameEmbedder | None:
-    """A backbone only when some entry is missing: a complete cache needs no weights file at all."""
-    if all(cache.has(r) for r in requests_for(dataset, items, train_views)):
+                       train_views: Sequence[str], device, precision: str,
+                       compile: bool | None = None) -> FrameEmbedder | None:
+    """A backbone only when some entry is missing: a complete cache needs no weights file at all.
+
+    ``compile=None`` compiles it when there is enough to embed for compilation to pay back
+    (:func:`lrcn.backbone.worth_compiling`).
+    """
+    missing = [r for r in requests_for(dataset, items, train_views) if not cache.has(r)]
+    if not missing:
         return None
-    return FrameEmbedder(cache.spec.backbone, device=device, precision=precision)
+    if compile is None:
+        compile = worth_compiling(frames_to_embed(missing, cache.spec.fps), torch.device(device))
+    return FrameEmbedder(cache.spec.backbone, device=device, precision=precision, compile=compile)
 
 
 def load_embedded(
