@@ -54,7 +54,8 @@ def main() -> None:
             optimizer.step()
 
         # The seed's way: backbone on every frame of every clip, every epoch (fp32 eager as the seed ran it).
-        seed_embedder = FrameEmbedder(spec.backbone, precision="fp32")
+        # The whole batch of clips in one CNN call, as the seed did (no micro-batching).
+        seed_embedder = FrameEmbedder(spec.backbone, precision="fp32", micro_batch=args.batch * 5)
         t = time.perf_counter()
         for b in range(0, len(items), args.batch):
             batch = items[b : b + args.batch]

@@ -217,6 +217,8 @@ class FrameEmbedder(nn.Module):
             import torch._inductor.config as inductor_config
 
             inductor_config.freezing = True
+            # Inductor's C++ toolchain lookup warns "No CUDA runtime is found" on every CPU-only machine.
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         self._forward = torch.compile(self.cnn, dynamic=False) if compile else self.cnn
 
     @torch.inference_mode()

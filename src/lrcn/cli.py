@@ -209,7 +209,8 @@ def cmd_check(a) -> int:
 def cmd_demo(a) -> int:
     from .demo import DemoConfig, run
 
-    run(DemoConfig(a.out_dir, a.epochs, a.backbone, a.weights, a.precision, a.seed), progress=not a.no_progress)
+    run(DemoConfig(a.out_dir, a.epochs, a.backbone, a.weights, a.precision, a.seed, device=a.device),
+        progress=not a.no_progress)
     return 0
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from . import continuous, evaluate, features, predict, preprocess, synth, train
-from .backbone import default_device, imagenet_cache_path, install_weights
+from .backbone import choose_precision, imagenet_cache_path, install_weights
 from .datasets import load_dataset
+from .distributed import local_device
 from .embedded import embedder_if_needed, requests_for
 from .errors import WeightsError
 from .io import write_json_atomic
@@ -39,6 +40,7 @@ class DemoConfig:
     seed: int = 42
     clips_per_video: int = 3
     clips_per_group: int = 4  # 10 classes x 10 groups x 4 = 400 videos
+    device: str | None = None  # cuda / cpu; default: cuda when present
 
 
 def _ensure_weights(cfg: DemoConfig) -> None:
@@ -77,12 +79,12 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
 
     t = time.perf_counter()
     common = dict(cache_dir=str(out / "cache"), backbone=cfg.backbone, weights=cfg.weights, precision=cfg.precision,
-                  epochs=cfg.epochs, lr=1e-3, num_workers=2, seed=cfg.seed)
+                  epochs=cfg.epochs, lr=1e-3, num_workers=2, seed=cfg.seed, device=cfg.device)
     spec = train.TrainConfig(str(clips_dir), **common).feature_spec()
     dataset = load_dataset(clips_dir)
     cache = features.EmbeddingCache(out / "cache", spec)
-    embedder = embedder_if_needed(dataset, dataset.items, cache, features.TRAIN_VIEWS, default_device(),
-                                  cfg.precision)
+    device = local_device(cfg.device)
+    embedder = embedder_if_needed(dataset, dataset.items, cache, features.TRAIN_VIEWS, device, cfg.precision)
     feat = features.extract(requests_for(dataset, dataset.items, features.TRAIN_VIEWS), cache, embedder=embedder,
                             workers=2, progress=progress)
     timings["features"] = time.perf_counter() - t
@@ -97,7 +99,7 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
         t = time.perf_counter()
         report = evaluate.run(evaluate.EvalConfig(str(run_dir / "Saved_model_checkpoints" / "best.pth.tar"),
                                                   str(clips_dir), cache_dir=str(out / "cache"), num_workers=2,
-                                                  precision=cfg.precision), progress)
+                                                  precision=cfg.precision, device=cfg.device), progress)
         timings[f"test_{name}"] = time.perf_counter() - t
         order_acc, other_acc = pair_accuracy(report, list(dataset.classes))
         results[name] = {"clip_accuracy": report["clip_accuracy"], "video_accuracy": report["video_accuracy"],
@@ -108,12 +110,13 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
     best = Path(results["lrcn"]["run_dir"]) / "Saved_model_checkpoints" / "best.pth.tar"
     t = time.perf_counter()
     cont = continuous.run(continuous.ContinuousConfig(str(best), str(clips_dir), cache_dir=str(out / "cache"),
-                                                      num_workers=2, precision=cfg.precision), progress)
+                                                      num_workers=2, precision=cfg.precision, device=cfg.device),
+                                  progress)
     timings["test_continuous"] = time.perf_counter() - t
     t = time.perf_counter()
     long_video, truth = make_long_video(data, dataset, out / "long_video.mp4")
     (pred,), _ = predict.run(predict.PredictConfig(str(best), (str(long_video),), str(out / "predictions"),
-                                                   precision=cfg.precision))
+                                                   precision=cfg.precision, device=cfg.device))
     timings["predict"] = time.perf_counter() - t
 
     summary = {
@@ -123,7 +126,8 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
                                                  "mixed_follows_last_mean", "report")},
         "predict": {"video": str(long_video), "truth": truth, "segments": pred["segments"],
                     "out_dir": pred["out_dir"]},
-        "backbone": f"{cfg.backbone} ({cfg.weights}, {embedder.precision} on {embedder.device})",
+        "backbone": f"{cfg.backbone} ({cfg.weights}, {choose_precision(device, cfg.precision, cfg.backbone)} on {device}"
+                    f"{', compiled' if embedder and embedder.compiled else ''})",
         "videos": pre["videos"], "clips": pre["clips"], "embedded_videos": feat["requested"],
         "results": results, "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
