@@ -74,7 +74,8 @@ def test_features_handles_every_bad_input(corpus, tmp_path):
 def test_predict_handles_every_bad_input(corpus, trained, tmp_path):
     root, expected = corpus
     ckpt, _ = trained
-    proc = lrcn("predict", ckpt, root / "weird", "--out-dir", tmp_path / "p", "--no-video", "--precision", "fp32")
+    proc = lrcn("predict", ckpt, root / "weird", "--out-dir", tmp_path / "p", "--no-video", "--precision", "fp32",
+                "--no-progress")
     assert proc.returncode == 1  # some inputs failed; the others finished
     errors = proc.stderr.strip().splitlines()
     assert all(e.startswith("lrcn: error: ") for e in errors)

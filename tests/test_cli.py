@@ -25,6 +25,23 @@ def test_top_level_help_lists_every_subcommand(capsys):
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_flag_a_subcommand_accepts_is_read(name):
+    """A flag that is parsed and then ignored (demo's --device once was) misleads the user."""
+    import argparse
+    import inspect
+
+    from lrcn.train import TrainConfig
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    fn = COMMANDS[name][0]
+    body = inspect.getsource(fn)
+    read = set(TrainConfig.__dataclass_fields__) if "_train_config(a" in body else set()
+    ignored = [a.dest for a in sub.choices[name]._actions
+               if a.dest != "help" and f"a.{a.dest}" not in body and a.dest not in read]
+    assert not ignored, f"lrcn {name} accepts but never reads: {ignored}"
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
 def test_subcommand_help_states_defaults(name, capsys):
     with pytest.raises(SystemExit):
         main([name, "--help"])

@@ -82,7 +82,8 @@ def test_bad_inputs_each_one_line_and_the_others_finish(trained, tiny_dataset, t
     _audio_only(audio)
     short = make_video("short.avi", 20)  # 0.8 s: 2 sampled frames < one window of 5
     proc = subprocess.run([sys.executable, "-m", "lrcn.cli", "predict", str(ckpt), str(text), str(audio), str(short),
-                           str(good), "--out-dir", str(tmp_path / "out"), "--no-video", "--precision", "fp32"],
+                           str(good), "--out-dir", str(tmp_path / "out"), "--no-video", "--precision", "fp32",
+                           "--no-progress"],
                           capture_output=True, text=True)
     assert proc.returncode == 1
     errors = proc.stderr.strip().splitlines()

@@ -34,21 +34,26 @@ def _views(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-def _add_data(p: argparse.ArgumentParser, positional: bool = True) -> None:
-    if positional:
-        p.add_argument("data_dir", metavar="DATA_DIR",
-                       help="UCF-101 root (with ucfTrainTestlist/), a ROOT/<class>/<video> folder, or lrcn preprocess output")
+def _add_data(p: argparse.ArgumentParser, from_checkpoint: bool = False) -> None:
+    """The dataset arguments; ``from_checkpoint``: the test modes, whose split and classes are the checkpoint's."""
+    p.add_argument("data_dir", metavar="DATA_DIR",
+                   help="UCF-101 root (with ucfTrainTestlist/), a ROOT/<class>/<video> folder, or lrcn preprocess output")
     p.add_argument("--ucf-list-dir", default=None, help="folder of classInd.txt / trainlist0N.txt / testlist0N.txt "
                                                         "(default: DATA_DIR/ucfTrainTestlist or DATA_DIR)")
+    if from_checkpoint:
+        p.add_argument("--split", type=int, default=None, choices=(1, 2, 3),
+                       help="UCF-101 split whose test list is used (default: the one the checkpoint was trained on)")
+        return
     p.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="UCF-101 train/test split")
     p.add_argument("--number-of-classes", type=int, default=None, help="use the first N classes (default: all)")
 
 
-def _add_sampling(p: argparse.ArgumentParser) -> None:
+def _add_sampling(p: argparse.ArgumentParser, clip_length: bool = True) -> None:
     p.add_argument("--sampling-rate", type=int, default=10, help="keep every N-th frame of a --reference-fps video")
     p.add_argument("--reference-fps", type=float, default=25.0,
                    help="UCF-101's fps; videos of other fps are sampled by time to the same rate (25/10 = 2.5 fps)")
-    p.add_argument("--num-frames", type=int, default=5, help="frames per clip")
+    if clip_length:
+        p.add_argument("--num-frames", type=int, default=5, help="frames per clip")
 
 
 def _add_backbone(p: argparse.ArgumentParser) -> None:
@@ -65,8 +70,9 @@ def _add_backbone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
 
 
-def _add_runtime(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+def _add_runtime(p: argparse.ArgumentParser, device: bool = True) -> None:
+    if device:  # only commands that run a network
+        p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -172,7 +178,7 @@ def cmd_test_continuous(a) -> int:
     from .continuous import ContinuousConfig, run
 
     r = run(ContinuousConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.cache_dir, a.out_dir, a.num_clips,
-                             a.repeats, a.seed, a.num_workers, a.precision, not a.no_video, a.device),
+                             a.repeats, a.seed, a.num_workers, a.precision, not a.no_video, a.device, a.split),
             progress=not a.no_progress)
     by_k = ", ".join(f"{k}: {v['mean']:.0%}" for k, v in r["accuracy_by_frames_from_first_action"].items())
     print(f"window accuracy {r['window_accuracy_mean']:.1%} +- {r['window_accuracy_std']:.1%} over {r['repeats']} "
@@ -186,7 +192,8 @@ def cmd_predict(a) -> int:
     from .predict import PredictConfig, run
 
     results, failures = run(PredictConfig(a.checkpoint, tuple(a.videos), a.out_dir, a.mode, a.crop, a.top_k,
-                                          a.stride, a.batch_size, a.precision, not a.no_video, a.device))
+                                          a.stride, a.batch_size, a.precision, not a.no_video, a.device,
+                                          progress=not a.no_progress))
     for r in results:
         segs = r["segments"]
         main_label = max(segs, key=lambda s: s["end"] - s["start"])["label"] if segs else "-"
@@ -268,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=6.0, help="longest video")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
-    _add_runtime(p)
+    _add_runtime(p, device=False)
 
     p = add("preprocess")
     _add_data(p)
@@ -282,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clip codec: mpeg4 .avi (q2), libx264 .mp4 (lossless) or ffv1 .mkv (lossless)")
     p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
     p.add_argument("--shard", type=_shard, default=None, help="i/N: this job's share (default: torchrun's RANK/WORLD_SIZE)")
-    _add_runtime(p)
+    _add_runtime(p, device=False)
 
     p = add("weights")
     p.add_argument("action", choices=("install", "where"),
@@ -293,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("features")
     _add_data(p)
-    _add_sampling(p)
+    _add_sampling(p, clip_length=False)
     _add_backbone(p)
     p.add_argument("--views", type=_views, default=("center", "flip", "top_left", "bottom_right"),
                    help="cached views of train-list frames (test frames: center only)")
@@ -339,8 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("test")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train (best.pth.tar, epoch_<n>.pth.tar)")
-    _add_data(p)
-    p.set_defaults(split=None)
+    _add_data(p, from_checkpoint=True)
     p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
     p.add_argument("--out-dir", default=None, help="report folder (default: RUN_DIR/test)")
     p.add_argument("--num-workers", type=int, default=4, help="decoding processes")
@@ -356,11 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "open each and decode its first frame)")
     p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
     p.add_argument("--report", default=None, help="JSON report path (default: DATA_DIR/lrcn_check.json)")
-    _add_runtime(p)
+    _add_runtime(p, device=False)
 
     p = add("test-continuous")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train")
-    _add_data(p)
+    _add_data(p, from_checkpoint=True)
     p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
     p.add_argument("--out-dir", default=None, help="report folder (default: RUN_DIR/test_continuous)")
     p.add_argument("--num-clips", type=int, default=16, help="clips laid end to end (the seed: 16 x 5 = 80 frames)")

@@ -51,6 +51,7 @@ class ContinuousConfig:
     precision: str = "auto"
     annotate: bool = True  # write the annotated MP4 and GIF of the first concatenation
     device: str | None = None
+    split: int | None = None  # UCF-101 split whose test list is used; default: the checkpoint's
 
     def __post_init__(self) -> None:
         if self.num_clips < 2:
@@ -113,7 +114,7 @@ def one_concatenation(head, data: list[Embedded], chosen: list[int], num_frames:
 
 def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
     device = local_device(cfg.device)
-    t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, None, cfg.cache_dir, device, cfg.precision,
+    t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.cache_dir, device, cfg.precision,
                        cfg.num_workers, progress)
     head, ckpt, dataset, spec, data, problems = t.head, t.ckpt, t.dataset, t.spec, t.data, t.problems
     classes = list(ckpt["class_names"])

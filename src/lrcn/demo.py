@@ -116,7 +116,7 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
     t = time.perf_counter()
     long_video, truth = make_long_video(data, dataset, out / "long_video.mp4")
     (pred,), _ = predict.run(predict.PredictConfig(str(best), (str(long_video),), str(out / "predictions"),
-                                                   precision=cfg.precision, device=cfg.device))
+                                                   precision=cfg.precision, device=cfg.device, progress=progress))
     timings["predict"] = time.perf_counter() - t
 
     summary = {

@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from . import plots
 from .backbone import FrameEmbedder
@@ -51,6 +52,7 @@ class PredictConfig:
     precision: str = "auto"
     annotate: bool = True  # write the annotated MP4
     device: str | None = None
+    progress: bool = True  # a bar of sampled frames per video
 
     def __post_init__(self) -> None:
         if self.mode not in ("live", "preprocessed"):
@@ -85,7 +87,7 @@ def expand_inputs(inputs: tuple[str, ...], mode: str) -> list[Path]:
 
 
 def stream_embeddings(path: Path, embedder: FrameEmbedder, spec: FeatureSpec, mode: str,
-                      batch_size: int) -> Iterator[tuple[float, np.ndarray]]:
+                      batch_size: int, progress: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     """``(time, embedding)`` per sampled frame, in order; frames are embedded in batches, once each.
 
     Embeddings are rounded to float16 exactly as the cache stores them, so a
@@ -94,6 +96,8 @@ def stream_embeddings(path: Path, embedder: FrameEmbedder, spec: FeatureSpec, mo
     info = probe(path)
     size = decode_size(info.width, info.height, spec.crop)
     fps = spec.fps if mode == "live" else max(info.fps, spec.fps)  # preprocessed: every frame of the clip
+    bar = tqdm(total=round(info.duration * fps) or None, desc=path.name, unit="frame", disable=not progress,
+               leave=False)
     times: list[float] = []
     frames: list[np.ndarray] = []
 
@@ -105,13 +109,15 @@ def stream_embeddings(path: Path, embedder: FrameEmbedder, spec: FeatureSpec, mo
         frames.clear()
         return out
 
-    for sampled in iter_frames_at_fps(path, fps, size):
-        times.append(sampled.time)
-        frames.append(sampled.rgb)
-        if len(frames) == batch_size:
+    with bar:
+        for sampled in iter_frames_at_fps(path, fps, size):
+            times.append(sampled.time)
+            frames.append(sampled.rgb)
+            bar.update()
+            if len(frames) == batch_size:
+                yield from flush()
+        if frames:
             yield from flush()
-    if frames:
-        yield from flush()
 
 
 def window_probabilities(head, stream: Iterator[tuple[float, np.ndarray]], num_frames: int, stride: int,
@@ -197,7 +203,7 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
                 device: torch.device) -> dict:
     classes = list(ckpt["class_names"])
     num_frames = ckpt["feature_spec"]["num_frames"]
-    stream = stream_embeddings(path, embedder, spec, cfg.mode, cfg.batch_size)
+    stream = stream_embeddings(path, embedder, spec, cfg.mode, cfg.batch_size, cfg.progress)
     starts, probs, count = window_probabilities(head, stream, num_frames, cfg.stride, device)
     if len(probs) == 0:
         raise VideoError(f"{path}: {count} frames at {spec.fps:g} fps, shorter than one window of {num_frames}")
