@@ -25,6 +25,66 @@ def test_read_frames_exact_on_mpeg4_avi_with_b_frames(indexed_avi, indices):
     assert [read_index(f) for f in frames] == list(indices)
 
 
+def test_mpeg4_reads_drop_unneeded_b_frames_and_stay_exact(indexed_avi, monkeypatch):
+    """The B-frame-dropping path runs on an xvid-like AVI (no fallback) and returns the exact frames."""
+    import random
+
+    from lrcn import video
+
+    outcomes = []
+    real = video._read_dropping_b_frames
+
+    def spy(*args):
+        try:
+            result = real(*args)
+        except video._NotPlainMpeg4:
+            outcomes.append("fallback")
+            raise
+        outcomes.append("dropped")
+        return result
+
+    monkeypatch.setattr(video, "_read_dropping_b_frames", spy)
+    rng = random.Random(0)
+    for _ in range(40):
+        indices = sorted(rng.sample(range(120), rng.randint(1, 6)))
+        assert [read_index(f) for f in read_frames(indexed_avi, indices)] == indices
+    for start in range(0, 80, 7):  # the preprocessing pattern: every 10th frame from a start
+        indices = list(range(start, start + 41, 10))
+        assert [read_index(f) for f in read_frames(indexed_avi, indices)] == indices
+    assert outcomes and set(outcomes) == {"dropped"}
+    with pytest.raises(ShortVideoError) as short:
+        read_frames(indexed_avi, [3, 130])
+    assert short.value.frames_decoded == 120
+
+
+def test_mpeg4_stream_that_is_not_plain_is_decoded_straight_through(indexed_avi, monkeypatch):
+    from lrcn import video
+
+    calls = []
+
+    def packed_after_three(data):
+        calls.append(1)
+        if len(calls) > 3:
+            raise video._NotPlainMpeg4  # as a packed-B-frame packet would
+        return real(data)
+
+    real = video._vop_type
+    monkeypatch.setattr(video, "_vop_type", packed_after_three)
+    indices = [2, 12, 22, 32, 42]
+    assert [read_index(f) for f in read_frames(indexed_avi, indices)] == indices
+    assert len(calls) == 4
+
+
+def test_vop_types_are_read_from_the_packets(indexed_avi):
+    import av
+
+    from lrcn.video import _vop_type
+
+    with av.open(str(indexed_avi)) as c:
+        types = [_vop_type(bytes(p)) for p in c.demux(video=0) if p.size]
+    assert len(types) == 120 and types[0] == 0 and types.count(2) >= 60  # I first, two B-frames per anchor
+
+
 def test_read_frames_resizes_with_ffmpeg(indexed_avi):
     frames = read_frames(indexed_avi, [3, 64], size=(160, 120))
     assert frames.shape == (2, 120, 160, 3)

@@ -6,12 +6,21 @@ on UCF-101's xvid AVIs (B-frames, no reliable timestamps) it lands 1-3 frames
 off, while decoding straight through is both exact and, for clips of a few
 seconds, the fastest way. Only the frames kept are converted to RGB, and
 FFmpeg (swscale) does the resize during that conversion.
+
+On MPEG-4 part 2 (xvid, UCF-101's codec) :func:`read_frames` also leaves out
+the B-frames it does not need: no frame is predicted from a B-frame, so they
+can be dropped before the decoder. Each packet's frame type is read from its
+VOP header and the display index follows from the decode order (a B-frame
+shows before the anchor decoded just ahead of it). Any stream that is not one
+plain VOP per packet (xvid's "packed" B-frames, tiny not-coded placeholders)
+is decoded straight through instead.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections import deque
 import math
 import os
 import re
@@ -162,8 +171,16 @@ def read_frames(
     last = max(indices)
     kept: dict[int, np.ndarray] = {}
     container, stream = _open(path)
-    decoded = 0
     try:
+        if stream.codec_context.name == "mpeg4":
+            try:
+                decoded = _read_dropping_b_frames(container, stream, path, wanted, last, size, kept)
+                return _stack_or_short(path, kept, indices, decoded)
+            except _NotPlainMpeg4:
+                container.close()
+                container, stream = _open(path)
+                kept.clear()
+        decoded = 0
         for i, frame in enumerate(_decode(container, stream, path)):
             decoded = i + 1
             if i in wanted:
@@ -172,11 +189,86 @@ def read_frames(
                 break
     finally:
         container.close()
+    return _stack_or_short(path, kept, indices, decoded)
+
+
+def _stack_or_short(path, kept: dict[int, np.ndarray], indices: Sequence[int], decoded: int) -> np.ndarray:
+    last = max(indices)
     if last not in kept:
         raise ShortVideoError(
             f"{path}: video has {decoded} decodable frames, frame {last} was requested", decoded
         )
     return np.stack([kept[i] for i in indices])
+
+
+class _NotPlainMpeg4(Exception):
+    """The stream is not one plain VOP per packet: decode every frame instead."""
+
+
+_VOP_START = b"\x00\x00\x01\xb6"
+_B_VOP = 2
+#: A packet this small may be a not-coded VOP (a placeholder that yields no frame): not plain.
+_MIN_PLAIN_PACKET = 16
+
+
+def _vop_type(data: bytes) -> int:
+    start = data.find(_VOP_START)
+    if start < 0 or start + 4 >= len(data) or data.find(_VOP_START, start + 4) >= 0:
+        raise _NotPlainMpeg4  # no VOP, or several in one packet (packed B-frames)
+    return data[start + 4] >> 6  # vop_coding_type: 0 I, 1 P, 2 B, 3 S
+
+
+def _read_dropping_b_frames(container, stream, path, wanted: set[int], last: int,
+                            size: tuple[int, int] | None, kept: dict[int, np.ndarray]) -> int:
+    """Decode an MPEG-4 part 2 stream up to display index ``last``, sending the decoder only the
+    anchors (I/P/S) and the wanted B-frames; fills ``kept``. Returns how many frames the stream
+    has up to where it stopped. Raises :class:`_NotPlainMpeg4` where that cannot be done exactly."""
+    ctx = stream.codec_context
+    expected: deque[int] = deque()  # display indices of the frames sent, in the order they come out
+    next_index = 0  # display index of the next frame to be placed
+    held_anchor = False  # an anchor was sent whose display index waits for the next anchor
+
+    def receive(frames) -> bool:
+        for frame in frames:
+            if not expected:
+                raise _NotPlainMpeg4  # the decoder gave more frames than were sent
+            i = expected.popleft()
+            if i in wanted:
+                kept[i] = _to_rgb(frame, size)
+            if i >= last:
+                return True
+        return False
+
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                break  # end of stream
+            if packet.size < _MIN_PLAIN_PACKET:
+                raise _NotPlainMpeg4
+            if _vop_type(bytes(packet)) == _B_VOP:
+                if not held_anchor or next_index == 0:
+                    raise _NotPlainMpeg4  # a B-frame with no anchor before it
+                index, next_index = next_index, next_index + 1
+                if index not in wanted:
+                    continue  # nothing refers to a B-frame: never decoded
+                expected.append(index)
+            else:
+                if held_anchor:
+                    expected.append(next_index)
+                    next_index += 1
+                held_anchor = True
+            if receive(ctx.decode(packet)):
+                return next_index
+        if held_anchor:
+            expected.append(next_index)
+            next_index += 1
+        if receive(ctx.decode(None)):
+            return next_index
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path}: decoding failed ({_reason(exc)})") from None
+    if expected:
+        raise _NotPlainMpeg4  # the decoder gave fewer frames than were sent
+    return next_index
 
 
 def iter_frames_at_fps(
