@@ -38,3 +38,37 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_pa
     resumed = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "two"), resume="auto",
                               **{**common, "epochs": 3}), progress=False)
     assert load_checkpoint(resumed / "Saved_model_checkpoints" / "last.pth.tar")["epoch"] == 3
+
+
+def test_fine_tuning_under_torchrun_equals_one_process(tiny_dataset, tmp_path):
+    """--train-backbone last: the CNN's last stage and the head, 2 gloo processes vs 1 with the same global batch."""
+    args = ["train", str(tiny_dataset), "--backbone", "mobilenet_v2", "--weights", "none", "--train-backbone", "last",
+            "--epochs", "2", "--num-workers", "0", "--val-split", "0.25", "--dropout", "0", "--precision", "fp32",
+            "--checkpoint-interval", "1", "--val-check-interval", "1", "--no-progress", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "lrcn.cli", *args, "--batch-size", "3", "--run-dir", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run([sys.executable, "-m", "lrcn.cli", *args, "--batch-size", "6", "--run-dir",
+                          str(tmp_path / "one")], capture_output=True, text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    a = load_checkpoint(tmp_path / "one" / "Saved_model_checkpoints" / "last.pth.tar")
+    b = load_checkpoint(tmp_path / "two" / "Saved_model_checkpoints" / "last.pth.tar")
+    assert a["global_batch_size"] == b["global_batch_size"] == 6
+    for key in a["model"]:
+        torch.testing.assert_close(b["model"][key], a["model"][key], rtol=1e-4, atol=1e-5)
+    cnn_a = torch.load(a["feature_spec"]["weights"], weights_only=True)
+    cnn_b = torch.load(b["feature_spec"]["weights"], weights_only=True)
+    changed = [k for k in cnn_a if k.startswith("features.18.") and k.endswith("weight")]
+    assert changed
+    # Adam moves a weight by about lr per step whatever the gradient's size, so where a gradient is ~0 the
+    # float rounding of the all-reduce can flip its sign: a handful of weights may differ, by at most
+    # 2 x lr x steps (backbone lr 5e-5, 4 steps); all the rest agree to 1e-5.
+    for key in cnn_a:
+        diff = (cnn_b[key].float() - cnn_a[key].float()).abs()
+        assert diff.max() <= 2 * 5e-5 * 4, key
+        assert (diff > 1e-5).float().mean() < 1e-4, key
+    for x, y in zip(a["history"], b["history"]):
+        assert abs(x["train_loss"] - y["train_loss"]) < 1e-4 and x["train_acc"] == y["train_acc"]
+        assert x["val_acc"] == y["val_acc"]

@@ -9,6 +9,11 @@ epoch the CNN is written as a torchvision state dict beside the checkpoint,
 and the checkpoint's feature spec points at it, so ``lrcn test``,
 ``test-continuous`` and ``predict`` use the fine-tuned CNN (as ``--weights
 PATH``; the embedding cache keys change with it).
+
+Under ``torchrun`` the CNN and the head are one DistributedDataParallel
+module: every rank draws the same seeded epoch order, decodes its slice of
+each global batch, and the loss is the mean over the global batch, so N
+processes step like one process with N times the batch.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import numpy as np
 import torch
 import torchvision
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .backbone import CROP, FrameEmbedder
 from .datasets import VideoItem
+from .distributed import Distributed
 from .embedded import eval_start
 from .errors import ConfigError, VideoError, raise_if_diverged
 from .features import FeatureSpec, decode_sampled
@@ -93,10 +99,41 @@ def _collate(batch):
     return torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch])
 
 
-def loader(dataset: RawClips, batch_size: int, workers: int, shuffle_seed: int | None) -> DataLoader:
-    generator = torch.Generator().manual_seed(shuffle_seed) if shuffle_seed is not None else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle_seed is not None, generator=generator,
+class RankBatches(Sampler):
+    """This rank's slice of each global batch of a seeded permutation (all ranks draw the same one)."""
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.num_items, self.batch_size, self.seed = num_items, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+
+    def __iter__(self):
+        order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        step = self.batch_size * self.world_size
+        for b in range(0, self.num_items, step):
+            yield order[b + self.rank * self.batch_size : min(b + (self.rank + 1) * self.batch_size, b + step)]
+
+    def __len__(self) -> int:
+        return -(-self.num_items // (self.batch_size * self.world_size))
+
+
+def loader(dataset: RawClips, batch_size: int, workers: int, shuffle_seed: int | None,
+           dist: Distributed | None = None) -> DataLoader:
+    if shuffle_seed is None:
+        return DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
+    rank, world_size = (dist.rank, dist.world_size) if dist else (0, 1)
+    return DataLoader(dataset, batch_sampler=RankBatches(len(dataset), batch_size, shuffle_seed, rank, world_size),
                       num_workers=workers, collate_fn=_collate)
+
+
+class FineTuned(nn.Module):
+    """The CNN (its last stage trainable) and the head as one module, so DDP averages both gradients."""
+
+    def __init__(self, embedder: FrameEmbedder, head: nn.Module):
+        super().__init__()
+        self.embedder, self.head = embedder, head
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return clip_logits(self.embedder, self.head, frames, grad=True)
 
 
 def clip_logits(embedder: FrameEmbedder, head: nn.Module, frames: torch.Tensor, grad: bool) -> torch.Tensor:
@@ -116,37 +153,52 @@ def save_backbone(embedder: FrameEmbedder, path: Path) -> None:
         torch.save(full, tmp)
 
 
-def train_epoch(embedder: FrameEmbedder, head: nn.Module, optimizer, root: Path, items, cfg, epoch: int) -> dict:
-    """One epoch end to end through the CNN's last stage and the head."""
+def train_epoch(model: nn.Module, embedder: FrameEmbedder, head: nn.Module, optimizer, root: Path, items, cfg,
+                epoch: int, dist: Distributed) -> dict:
+    """One epoch end to end through the CNN's last stage and the head; ``model`` is
+    :class:`FineTuned` (DDP-wrapped under torchrun). Loss and accuracy are over all ranks."""
     head.train()
     torch.manual_seed(cfg.seed * 1000 + epoch)
     data = RawClips(root, items, embedder_spec(embedder, cfg), cfg.num_frames, cfg.seed, train=True, epoch=epoch)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
     total, correct, seen = 0.0, 0, 0
-    for step, batch in enumerate(loader(data, cfg.batch_size, cfg.num_workers, cfg.seed * 1000 + epoch)):
-        if batch is None:
-            continue
-        frames, y = batch
+    for step, batch in enumerate(loader(data, cfg.batch_size, cfg.num_workers, cfg.seed * 1000 + epoch, dist)):
+        local = 0 if batch is None else len(batch[1])
+        (global_count,) = dist.all_reduce_sum([local])
+        if global_count == 0:
+            continue  # nothing decodable in this global batch on any rank
+        if batch is None:  # no share here: a zero loss through the model, so DDP's all-reduce still matches up
+            frames = torch.zeros((1, cfg.num_frames, CROP, CROP, 3), dtype=torch.uint8)
+            y = torch.zeros((1,), dtype=torch.long)
+        else:
+            frames, y = batch
         y = y.to(embedder.device)
-        logits = clip_logits(embedder, head, frames, grad=True)
-        loss = loss_fn(logits, y)
+        logits = model(frames)
+        loss_sum = loss_fn(logits, y) * (1.0 if local else 0.0)
+        # Mean over the *global* batch (DDP averages gradients over ranks, hence the world size).
+        loss = loss_sum / global_count * dist.world_size
         raise_if_diverged(loss.item(), epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += loss.item() * len(y)
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+        if local:
+            total += loss_sum.item()
+            correct += int((logits.argmax(1) == y).sum())
+            seen += local
+    total, correct, seen = dist.all_reduce_sum([total, correct, seen])
     return {"train_loss": total / max(seen, 1), "train_acc": correct / max(seen, 1)}
 
 
 @torch.no_grad()
-def evaluate(embedder: FrameEmbedder, head: nn.Module, root: Path, items, cfg) -> dict:
-    """Loss and accuracy of the fixed centre clip of each item."""
+def evaluate(embedder: FrameEmbedder, head: nn.Module, root: Path, items, cfg,
+             dist: Distributed | None = None) -> dict:
+    """Loss and accuracy of the fixed centre clip of each item (each rank scores its share)."""
     if not items:
         return {"val_loss": None, "val_acc": None}
+    dist = dist or Distributed()
     head.eval()
-    data = RawClips(root, items, embedder_spec(embedder, cfg), cfg.num_frames, cfg.seed, train=False)
+    data = RawClips(root, list(items)[dist.rank :: dist.world_size], embedder_spec(embedder, cfg), cfg.num_frames,
+                    cfg.seed, train=False)
     losses, correct, seen = 0.0, 0, 0
     for batch in loader(data, cfg.batch_size, cfg.num_workers, None):
         if batch is None:
@@ -157,6 +209,7 @@ def evaluate(embedder: FrameEmbedder, head: nn.Module, root: Path, items, cfg) -
         losses += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
+    losses, correct, seen = dist.all_reduce_sum([losses, correct, seen])
     return {"val_loss": losses / max(seen, 1), "val_acc": correct / max(seen, 1)}
 
 

@@ -197,8 +197,6 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     finetune = cfg.train_backbone == "last"
     embedder, backbone_params = None, []
     if finetune:  # frames through the CNN every epoch: no cache
-        if dist.world_size > 1:
-            raise ConfigError("--train-backbone last runs in one process (no torchrun) for now")
         items = split_train_val(dataset.items, cfg.val_split, cfg.seed)
         train = [i for i in items if i.split == "train"]
         val = [i for i in items if i.split == "val"]
@@ -231,7 +229,7 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
                                                                       weights_only=True).items()
                                           if k in embedder.cnn.state_dict()})
         log.info("resumed from %s at epoch %d", resume_path, state.epoch)
-    model = dist.wrap(head)
+    model = dist.wrap(finetune_mod.FineTuned(embedder, head) if finetune else head)
 
     writer = None
     if dist.is_main:
@@ -255,15 +253,15 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     for epoch in bar:
         t0 = time.perf_counter()
         if finetune:
-            metrics = {"epoch": epoch, **finetune_mod.train_epoch(embedder, head, optimizer, dataset.root, train, cfg,
-                                                                  epoch)}
+            metrics = {"epoch": epoch, **finetune_mod.train_epoch(model, embedder, head, optimizer, dataset.root, train,
+                                                                  cfg, epoch, dist)}
         else:
             metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, train, cfg, epoch, device, dist)}
         scheduler.step()
         metrics["lr"] = scheduler.get_last_lr()[0]
         if epoch % cfg.val_check_interval == 0 or epoch == cfg.epochs:
             if finetune:
-                metrics.update(finetune_mod.evaluate(embedder, head, dataset.root, val, cfg))
+                metrics.update(finetune_mod.evaluate(embedder, head, dataset.root, val, cfg, dist))
             else:
                 metrics.update(evaluate_clips(head, val, cfg, device))
         metrics["seconds"] = time.perf_counter() - t0
