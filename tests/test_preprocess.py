@@ -49,8 +49,13 @@ def test_clip_frames_are_the_sampled_source_frames(tmp_path):
 def test_seeded_and_reproducible(tiny_dataset, tmp_path):
     run(_cfg(tiny_dataset, tmp_path / "a"), progress=False)
     run(_cfg(tiny_dataset, tmp_path / "b", workers=2), progress=False)
+    for i in (1, 0):  # two shards, the second first: manifest lines in another order
+        run(_cfg(tiny_dataset, tmp_path / "s", shard=(i, 2)), progress=False)
     key = lambda rs: sorted((r["source"], tuple(r["frame_indices"])) for r in rs)
     assert key(read_clip_records(tmp_path / "a")) == key(read_clip_records(tmp_path / "b"))
+    # The dataset's item order too: seeded training downstream must not depend on who finished first.
+    a = load_dataset(tmp_path / "a").items
+    assert a == load_dataset(tmp_path / "b").items == load_dataset(tmp_path / "s").items
     run(_cfg(tiny_dataset, tmp_path / "c", seed=7), progress=False)
     assert key(read_clip_records(tmp_path / "a")) != key(read_clip_records(tmp_path / "c"))
 

@@ -231,7 +231,9 @@ def read_manifest(path: Path) -> list[dict]:
 def read_clip_records(root: Path) -> list[dict]:
     """Records of every manifest (one per shard) of a preprocessed folder.
 
-    A video processed again (a rerun after a kill) keeps its latest record per clip.
+    A video processed again (a rerun after a kill) keeps its latest record per clip. Sorted by
+    source and clip: the order does not depend on which worker or shard finished first, so a
+    seeded run downstream (validation groups, epoch order) is the same every time.
     """
     latest: dict[tuple[str, str], dict] = {}
     for path in sorted(Path(root).glob("manifest*.jsonl")):
@@ -241,8 +243,9 @@ def read_clip_records(root: Path) -> list[dict]:
     for (source, _), record in latest.items():
         by_source.setdefault(source, []).append(record)
     out = []
-    for records in by_source.values():
-        ok = [r for r in records if r.get("status") == "ok"]
+    for source in sorted(by_source):
+        records = by_source[source]
+        ok = sorted((r for r in records if r.get("status") == "ok"), key=lambda r: r["clip"])
         out.extend(ok if ok else records[-1:])  # a video later done right drops its old 'skipped'
     return out
 
