@@ -19,7 +19,10 @@ log = logging.getLogger("lrcn")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if "(default:" in (action.help or ""):  # the help already says it in words
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -68,6 +71,19 @@ def _add_backbone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", default="center", choices=("center", "full"),
                    help="center: shorter side 256 then 224 crops (the seed); full: whole frame squashed to 224x224")
     p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
+
+
+def _add_test_mode(p: argparse.ArgumentParser, report_dir: str) -> None:
+    """What ``lrcn test`` and ``lrcn test-continuous`` share: a checkpoint, its data and the cache."""
+    from .backbone import PRECISIONS
+
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train (best.pth.tar, epoch_<n>.pth.tar)")
+    _add_data(p, from_checkpoint=True)
+    p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
+    p.add_argument("--out-dir", default=None, help=f"report folder (default: RUN_DIR/{report_dir})")
+    p.add_argument("--num-workers", type=int, default=4, help="decoding processes")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="backbone precision for embeddings not yet cached")
 
 
 def _add_runtime(p: argparse.ArgumentParser, device: bool = True) -> None:
@@ -345,12 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime(p)
 
     p = add("test")
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train (best.pth.tar, epoch_<n>.pth.tar)")
-    _add_data(p, from_checkpoint=True)
-    p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
-    p.add_argument("--out-dir", default=None, help="report folder (default: RUN_DIR/test)")
-    p.add_argument("--num-workers", type=int, default=4, help="decoding processes")
-    p.add_argument("--precision", default="auto", help="backbone precision for embeddings not yet cached")
+    _add_test_mode(p, "test")
     p.add_argument("--shuffle-frames", action=argparse.BooleanOptionalAction, default=None,
                    help="shuffle frame order (default: as the checkpoint was trained)")
     _add_runtime(p)
@@ -365,15 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime(p, device=False)
 
     p = add("test-continuous")
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train")
-    _add_data(p, from_checkpoint=True)
-    p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
-    p.add_argument("--out-dir", default=None, help="report folder (default: RUN_DIR/test_continuous)")
+    _add_test_mode(p, "test_continuous")
     p.add_argument("--num-clips", type=int, default=16, help="clips laid end to end (the seed: 16 x 5 = 80 frames)")
     p.add_argument("--repeats", type=int, default=5, help="random concatenations (mean and spread reported)")
     p.add_argument("--seed", type=int, default=42, help="seed of the clip draws")
-    p.add_argument("--num-workers", type=int, default=4, help="decoding processes")
-    p.add_argument("--precision", default="auto", help="backbone precision for embeddings not yet cached")
     p.add_argument("--no-video", action="store_true", help="skip the annotated MP4/GIF")
     _add_runtime(p)
 
