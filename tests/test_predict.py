@@ -47,6 +47,21 @@ def test_predict_writes_every_artefact(trained, tiny_dataset, tmp_path):
     assert r["segments"][0]["start"] == 0.0
 
 
+def test_predict_compiles_only_for_enough_frames(trained, tiny_dataset, tmp_path, monkeypatch):
+    from lrcn import predict
+
+    asked = []
+    monkeypatch.setattr(predict, "worth_compiling", lambda frames, device: asked.append(frames) or False)
+    ckpt, _ = trained
+    videos = sorted(tiny_dataset.rglob("*.avi"))[:3]  # 2.2-2.6 s each at 2.5 fps
+    run(PredictConfig(str(ckpt), tuple(map(str, videos)), str(tmp_path / "a"), precision="fp32", annotate=False,
+                      progress=False))
+    assert len(asked) == 1 and 3 * 5 <= asked[0] <= 3 * 7
+    run(PredictConfig(str(ckpt), (str(videos[0]),), str(tmp_path / "b"), precision="fp32", annotate=False,
+                      progress=False, compile=False))
+    assert len(asked) == 1  # an explicit choice is not second-guessed
+
+
 def test_predict_on_preprocessed_clip_equals_lrcn_test(trained, tiny_dataset, tmp_path):
     """The same clip gives the same probabilities in `lrcn predict --mode preprocessed` and `lrcn test`."""
     from lrcn.evaluate import EvalConfig

@@ -24,12 +24,13 @@ import torch
 from tqdm import tqdm
 
 from . import plots
-from .backbone import FrameEmbedder
+from .backbone import FrameEmbedder, worth_compiling
 from .datasets import read_clip_records
 from .distributed import local_device
+from .embedded import frames_to_embed
 from .errors import ConfigError, LrcnError, VideoError
 from .evaluate import feature_spec_of, load_head
-from .features import FeatureSpec, decode_size, make_views
+from .features import FeatureSpec, Request, decode_size, make_views
 from .io import atomic_path, write_json_atomic, write_text_atomic
 from .metrics import softmax
 from .video import is_video_file, iter_frames_at_fps, probe
@@ -53,6 +54,7 @@ class PredictConfig:
     annotate: bool = True  # write the annotated MP4
     device: str | None = None
     progress: bool = True  # a bar of sampled frames per video
+    compile: bool | None = None  # torch.compile the CNN; None: when the inputs are long enough to repay it
 
     def __post_init__(self) -> None:
         if self.mode not in ("live", "preprocessed"):
@@ -239,9 +241,14 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     spec = feature_spec_of(ckpt)
     if cfg.crop:
         spec = replace(spec, crop=cfg.crop)
-    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
+    inputs = expand_inputs(cfg.inputs, cfg.mode)
+    compile = cfg.compile
+    if compile is None:
+        frames = frames_to_embed([Request(str(path), ("center",)) for path in inputs], spec.fps)
+        compile = worth_compiling(frames, device)
+    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision, compile=compile)
     results, failures = [], []
-    for path in expand_inputs(cfg.inputs, cfg.mode):
+    for path in inputs:
         try:
             results.append(predict_one(path, head, ckpt, embedder, spec, cfg, device))
         except LrcnError as exc:
