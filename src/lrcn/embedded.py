@@ -62,20 +62,26 @@ def frames_to_embed(requests: Sequence[Request], fps: float, sample: int = 20) -
     return int(sum(durations) / len(durations) * fps * sum(len(r.views) for r in requests))
 
 
+def should_compile(compile: bool | None, requests: Sequence[Request], fps: float, device) -> bool:
+    """``compile`` as asked; ``None`` (auto): when ``requests`` hold enough frames for compiling to
+    pay back (:func:`lrcn.backbone.worth_compiling`)."""
+    if compile is not None:
+        return compile
+    return worth_compiling(frames_to_embed(requests, fps), torch.device(device))
+
+
 def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: EmbeddingCache,
                        train_views: Sequence[str], device, precision: str,
                        compile: bool | None = None) -> FrameEmbedder | None:
     """A backbone only when some entry is missing: a complete cache needs no weights file at all.
 
-    ``compile=None`` compiles it when there is enough to embed for compilation to pay back
-    (:func:`lrcn.backbone.worth_compiling`).
+    ``compile=None`` compiles it when there is enough to embed (:func:`should_compile`).
     """
     missing = [r for r in requests_for(dataset, items, train_views) if not cache.has(r)]
     if not missing:
         return None
-    if compile is None:
-        compile = worth_compiling(frames_to_embed(missing, cache.spec.fps), torch.device(device))
-    return FrameEmbedder(cache.spec.backbone, device=device, precision=precision, compile=compile)
+    return FrameEmbedder(cache.spec.backbone, device=device, precision=precision,
+                         compile=should_compile(compile, missing, cache.spec.fps, device))
 
 
 def load_embedded(

@@ -24,10 +24,10 @@ import torch
 from tqdm import tqdm
 
 from . import plots
-from .backbone import FrameEmbedder, worth_compiling
+from .backbone import FrameEmbedder
 from .datasets import read_clip_records
 from .distributed import local_device
-from .embedded import frames_to_embed
+from .embedded import should_compile
 from .errors import ConfigError, LrcnError, VideoError
 from .evaluate import feature_spec_of, load_head
 from .features import FeatureSpec, Request, decode_size, make_views
@@ -242,10 +242,7 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     if cfg.crop:
         spec = replace(spec, crop=cfg.crop)
     inputs = expand_inputs(cfg.inputs, cfg.mode)
-    compile = cfg.compile
-    if compile is None:
-        frames = frames_to_embed([Request(str(path), ("center",)) for path in inputs], spec.fps)
-        compile = worth_compiling(frames, device)
+    compile = should_compile(cfg.compile, [Request(str(path), ("center",)) for path in inputs], spec.fps, device)
     embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision, compile=compile)
     results, failures = [], []
     for path in inputs:
