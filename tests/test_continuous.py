@@ -43,3 +43,21 @@ def test_run_reports_and_plots(trained, tiny_dataset, tmp_path):
             "change_in_accuracy_with_the_movment_of_sliding_window.png",
             "Video_with_prediction_vs_true_labels.mp4", "Video_with_prediction_vs_true_labels.gif"} <= names
     assert json.loads((tmp_path / "out" / "report.json").read_text())["repeats"] == 3
+
+
+def test_segmentation_scores_before_and_after_decoding(trained, tiny_dataset, tmp_path):
+    from lrcn import metrics
+    from lrcn.decode import Decoding
+
+    ckpt, cache = trained
+    r = run(ContinuousConfig(str(ckpt), str(tiny_dataset), cache_dir=str(cache), out_dir=str(tmp_path / "out"),
+                             num_clips=6, repeats=2, num_workers=0, precision="fp32", annotate=False,
+                             decoding=Decoding("none")), progress=False)
+    for run_ in r["runs"]:
+        seg = run_["segmentation"]
+        assert seg["before_smoothing"]["true_segments"] == 6  # six clips, no action twice in a row
+        assert seg["before_smoothing"] == seg["after_smoothing"]  # smoothing "none" changes nothing
+    mean_edit = np.mean([x["segmentation"]["before_smoothing"]["edit"] for x in r["runs"]])
+    assert r["segmentation"]["before_smoothing"]["edit"] == pytest.approx(mean_edit)
+    assert set(r["segmentation"]["after_smoothing"]) >= {"frame_accuracy", "edit", "f1@10", "f1@25", "f1@50"}
+    assert metrics.edit_score([0] * 5 + [1] * 5, [0] * 5 + [1] * 5) == 100.0

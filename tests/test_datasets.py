@@ -54,6 +54,9 @@ def test_split_list_train_and_test_forms(tmp_path):
         ("Archery/v_Archery_g01_c01.avi x", "not a number"),
         ("v_Archery_g01_c01.avi", "no class"),
         ("Archery/a.avi 2\nArchery/a.avi 2", "already listed on line 2"),
+        ("Archery/../../../outside/v.avi 2", "path leaves DATA_DIR"),
+        ("/etc/Archery/v.avi 2", "path leaves DATA_DIR"),
+        ("Archery\\..\\..\\v.avi 2", "path leaves DATA_DIR"),
     ],
 )
 def test_split_list_errors(tmp_path, line, message):

@@ -186,3 +186,38 @@ def test_hash_check(tmp_path):
     good.write_bytes(b"x")
     with pytest.raises(WeightsError, match="does not match"):
         verify_hash(good)
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda a: a * np.float16("nan"), "non-finite"),
+    (lambda a: np.concatenate([a, a]), r"shape \(2, "),  # two views where one was asked for
+    (lambda a: a[:, :, :100], "shape"),  # another backbone's feature size
+    (lambda a: a.astype(np.float32), "float32"),
+])
+def test_wrong_or_non_finite_entries_are_refused_and_recomputed(tmp_path, make_video, embedder, spoil, message):
+    from lrcn.errors import CacheError
+
+    video = make_video("v.avi", 30)
+    cache = EmbeddingCache(tmp_path / "cache", SPEC)
+    request = Request(str(video), ("center",), "Class/v.avi")
+    extract([request], cache, embedder=embedder, workers=0, progress=False)
+    good = np.array(cache.load(request))
+    path = cache.entry_path(cache.key(str(video), ("center",)))
+    np.save(path, spoil(good))
+    with pytest.raises(CacheError, match=message) as err:
+        cache.load(request)
+    assert "Class/v.avi" in str(err.value)
+    assert not path.exists()  # removed, so the next run computes it again
+    extract([request], cache, embedder=embedder, workers=0, progress=False)
+    np.testing.assert_array_equal(cache.load(request), good)
+
+
+def test_feature_sizes_match_torchvision():
+    import torchvision
+
+    from lrcn.backbone import ARCHITECTURES, FEATURE_DIMS
+
+    for arch in ARCHITECTURES:
+        model = torchvision.models.get_model(arch, weights=None)
+        head = model.fc if arch.startswith("resnet") else model.classifier[-1]
+        assert head.in_features == FEATURE_DIMS[arch], arch

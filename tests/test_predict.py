@@ -6,20 +6,11 @@ import numpy as np
 import pytest
 
 from corpus import _audio_only
-from lrcn.predict import PredictConfig, Segment, run, segments_from_windows, srt
+from lrcn.decode import Segment
+from lrcn.predict import PredictConfig, read_truth, run, srt
 from lrcn.preprocess import PreprocessConfig
 from lrcn.preprocess import run as preprocess
 from lrcn.datasets import read_clip_records
-
-
-def test_segments_merge_consecutive_windows():
-    classes = ["a", "b"]
-    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]])
-    starts = np.arange(5) * 0.4
-    segs = segments_from_windows(starts, probs, classes, window_seconds=2.0, step_seconds=0.4)
-    assert [(s.label, s.start, s.end) for s in segs] == [("a", 0.0, 0.8), ("b", 0.8, 1.6), ("a", 1.6, 3.6)]
-    assert segs[0].confidence == pytest.approx(0.85)
-    assert segments_from_windows(np.array([]), np.zeros((0, 2)), classes, 2.0, 0.4) == []
 
 
 def test_srt_format():
@@ -118,3 +109,72 @@ def test_not_an_lrcn_checkpoint(tmp_path, tiny_dataset):
     proc = subprocess.run([sys.executable, "-m", "lrcn.cli", "predict", str(bad), str(tiny_dataset)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not an lrcn checkpoint" in proc.stderr
+
+
+def test_truth_file_parsing(tmp_path):
+    from lrcn.errors import ConfigError
+
+    good = tmp_path / "t.csv"
+    good.write_text("start,end,label\n0,2.5,Archery\n2.5,4,Rowing\n")
+    assert read_truth(good) == [(0.0, 2.5, "Archery"), (2.5, 4.0, "Rowing")]
+    bad = tmp_path / "b.csv"
+    bad.write_text("0,2,A\n3,1,B\n")
+    with pytest.raises(ConfigError, match=r"b.csv:2: need 0 <= start < end"):
+        read_truth(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_truth(tmp_path / "missing.csv")
+
+
+def test_predict_scores_against_the_truth_and_never_ends_past_the_video(trained, tiny_dataset, tmp_path):
+    from lrcn import metrics
+    from lrcn.video import probe, read_frames, write_video
+
+    ckpt, _ = trained
+    videos = [sorted((tiny_dataset / c).glob("*.avi"))[0] for c in ("CircleGrow", "Stretch")]
+    frames, rows, t = [], [], 0.0
+    names = ["CircleGrow", "Stretch"]
+    for name, v in zip(names, videos):
+        info = probe(v)
+        clip = read_frames(v, list(range(info.num_frames)))
+        frames += list(clip)
+        rows.append(f"{t},{t + len(clip) / info.fps},{name}")
+        t += len(clip) / info.fps
+    long = tmp_path / "long.mp4"
+    write_video(long, frames, 25.0, codec="libx264")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("\n".join(rows) + "\n")
+    (r,), failures = run(PredictConfig(str(ckpt), (str(long),), str(tmp_path / "out"), precision="fp32",
+                                       annotate=False, progress=False, truth=str(truth)))
+    assert failures == []
+    duration = probe(long).duration
+    assert r["segments"][-1]["end"] <= duration + 1e-6
+    assert r["segments"][0]["start"] == 0.0
+    assert len(r["frames"]) == r["sampled_frames"]
+    # the reported frame accuracy is the one computed from the written frame labels
+    truth_labels = [names[0] if f["time"] < float(rows[0].split(",")[1]) else names[1] for f in r["frames"]]
+    decoded = [f["label"] for f in r["frames"]]
+    assert r["scores"]["after_smoothing"]["frame_accuracy"] == pytest.approx(
+        100 * metrics.frame_accuracy(truth_labels, decoded))
+    assert r["scores"]["after_smoothing"]["true_segments"] == 2
+    assert (tmp_path / "out" / "long" / "timeline.png").stat().st_size > 1000
+    with pytest.raises(Exception, match="--truth scores one video"):
+        run(PredictConfig(str(ckpt), (str(long), str(long)), str(tmp_path / "o2"), truth=str(truth)))
+
+
+def test_inputs_with_the_same_stem_get_distinct_folders(tmp_path):
+    from pathlib import Path
+
+    from lrcn.predict import output_names
+
+    names = output_names([Path("a/clip.avi"), Path("b/clip.mp4"), Path("c/other.avi"), Path("d/clip.mp4")])
+    assert names[2] == "other" and len(set(names)) == 4
+    assert names[0] == "clip.avi"
+    assert output_names([Path("x/v.avi"), Path("y/v.avi")]) == ["x-v.avi", "y-v.avi"]
+
+
+def test_an_empty_folder_is_an_error(trained, tmp_path):
+    ckpt, _ = trained
+    (tmp_path / "empty").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "lrcn.cli", "predict", str(ckpt), str(tmp_path / "empty")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no videos found" in proc.stderr and "Traceback" not in proc.stderr

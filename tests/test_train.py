@@ -80,8 +80,8 @@ def test_nan_loss_stops_with_step_and_keeps_last_good(tiny_dataset, tmp_path, mo
     real_batches = train_mod.train_batches
 
     def poisoned(*args, **kwargs):
-        for x, y in real_batches(*args, **kwargs):
-            yield x * float("nan"), y
+        for x, y, n in real_batches(*args, **kwargs):
+            yield x * float("nan"), y, n
 
     monkeypatch.setattr(train_mod, "train_batches", poisoned)
     with pytest.raises(TrainingDiverged, match="epoch 3, step 0"):
@@ -153,3 +153,76 @@ def test_complete_cache_needs_no_backbone(tiny_dataset, tmp_path, monkeypatch):
     again = run_test(cfg, progress=False)
     assert again["clip_accuracy"] == first["clip_accuracy"]
     run(_cfg(tiny_dataset, tmp_path, "cached2", epochs=1), progress=False)  # training from the cache too
+
+
+def test_an_epoch_is_every_window_of_every_training_video(tiny_dataset, tmp_path):
+    from lrcn.embedded import load_embedded
+    from lrcn.windows import positions
+
+    run_dir = run(_cfg(tiny_dataset, tmp_path, "all", epochs=1, refit=False), progress=False)
+    history = load_checkpoint(run_dir / "Saved_model_checkpoints/last.pth.tar")["history"]
+    config = json.loads((run_dir / "config.json").read_text())
+    # 2.2-2.6 s videos at 2.5 fps: 6 or 7 sampled frames, 2 or 3 windows of 5 each
+    n_train = config["items"]["train"]
+    assert 2 * n_train <= history[0]["train_windows"] <= 3 * n_train
+    seed = run(_cfg(tiny_dataset, tmp_path, "one", epochs=1, refit=False, windows_per_video=1), progress=False)
+    assert load_checkpoint(seed / "Saved_model_checkpoints/last.pth.tar")["history"][0]["train_windows"] == n_train
+    with pytest.raises(ConfigError, match="--windows-per-video"):
+        TrainConfig(str(tiny_dataset), windows_per_video=0)
+
+
+def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_dataset, tmp_path):
+    from lrcn.checkpoint import resolve_checkpoint
+
+    a = run(_cfg(tiny_dataset, tmp_path, "a", epochs=4, val_check_interval=1), progress=False)
+    final = load_checkpoint(a / "Saved_model_checkpoints/final.pth.tar")
+    history = load_checkpoint(a / "Saved_model_checkpoints/last.pth.tar")["history"]
+    chosen = train_mod.chosen_epochs(history, 4)
+    best_acc = max(h["val_acc"] for h in history)
+    assert [h for h in history if h["epoch"] == chosen][0]["val_acc"] == best_acc
+    assert final["final"]["refit"] and final["final"]["epochs"] == chosen == final["epoch"]
+    config = json.loads((a / "config.json").read_text())
+    assert final["final"]["items"] == config["items"]["train"] + config["items"]["val"]
+    assert "optimizer" not in final  # nothing to resume from a shipped model
+    best = load_checkpoint(a / "Saved_model_checkpoints/best.pth.tar")["model"]
+    assert any(not torch.equal(best[k], final["model"][k]) for k in best)
+    # deterministic: the same run again gives the same final weights
+    b = run(_cfg(tiny_dataset, tmp_path, "b", epochs=4, val_check_interval=1), progress=False)
+    again = load_checkpoint(b / "Saved_model_checkpoints/final.pth.tar")["model"]
+    for k in again:
+        torch.testing.assert_close(again[k], final["model"][k], rtol=0, atol=0)
+    # a run folder stands for its final model
+    assert resolve_checkpoint(a) == a / "Saved_model_checkpoints/final.pth.tar"
+    # without refit, final is the best checkpoint as it was
+    c = run(_cfg(tiny_dataset, tmp_path, "c", epochs=4, refit=False), progress=False)
+    kept = load_checkpoint(c / "Saved_model_checkpoints/final.pth.tar")
+    assert kept["final"] == {"from": "best.pth.tar", "refit": False}
+    for k, v in load_checkpoint(c / "Saved_model_checkpoints/best.pth.tar")["model"].items():
+        assert torch.equal(v, kept["model"][k])
+
+
+def test_chosen_epochs_prefers_accuracy_then_loss_then_earlier():
+    h = [{"epoch": 1, "val_acc": 0.5, "val_loss": 1.0}, {"epoch": 2, "val_acc": 0.7, "val_loss": 0.9},
+         {"epoch": 3, "val_acc": 0.7, "val_loss": 0.8}, {"epoch": 4, "val_acc": 0.7, "val_loss": 0.8},
+         {"epoch": 5, "val_acc": None}]
+    assert train_mod.chosen_epochs(h, 9) == 3
+    assert train_mod.chosen_epochs([{"epoch": 1, "val_acc": None}], 9) == 9
+
+
+def test_a_finished_run_is_not_overwritten_silently(tiny_dataset, tmp_path):
+    first = run(_cfg(tiny_dataset, tmp_path, "keep", epochs=2, refit=False), progress=False)
+    before = _weights(first / "Saved_model_checkpoints/last.pth.tar")
+    with pytest.raises(ConfigError, match="already holds a run.*--resume auto.*--overwrite"):
+        run(_cfg(tiny_dataset, tmp_path, "keep", epochs=1, refit=False), progress=False)
+    after = _weights(first / "Saved_model_checkpoints/last.pth.tar")
+    for k in before:
+        assert torch.equal(before[k], after[k])
+    again = run(_cfg(tiny_dataset, tmp_path, "keep", epochs=1, refit=False, overwrite=True), progress=False)
+    assert load_checkpoint(again / "Saved_model_checkpoints/last.pth.tar")["epoch"] == 1
+    assert not (again / "Saved_model_checkpoints/epoch_2.pth.tar").exists()  # nothing of the old run left
+    assert len((again / "log.csv").read_text().splitlines()) == 2
+
+
+def test_a_finite_but_exploding_loss_stops_training(tiny_dataset, tmp_path):
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        run(_cfg(tiny_dataset, tmp_path, "boom", epochs=3, lr=1e9, refit=False), progress=False)

@@ -23,8 +23,29 @@ VERSION = 1
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` (plus format and version) atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    except RuntimeError as exc:  # torch.save reports a full disk or a failed write as a RuntimeError
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: could not write the checkpoint ({first}); the previous file is "
+                              f"unchanged") from None
+
+
+SHIPPED = ("final.pth.tar", "best.pth.tar", "last.pth.tar")  # what a run folder stands for, in order
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given; a run folder (or its ``Saved_model_checkpoints``) stands for its
+    ``final.pth.tar`` (the refitted model), else ``best.pth.tar``, else ``last.pth.tar``."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for folder in (path / "Saved_model_checkpoints", path):
+        for name in SHIPPED:
+            if (folder / name).is_file():
+                return folder / name
+    raise CheckpointError(f"{path}: a folder without {', '.join(SHIPPED)} (is it an lrcn run folder?)")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

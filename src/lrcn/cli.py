@@ -33,6 +33,18 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
+def _windows(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected 'all' or a number >= 1, got {text!r}")
+    return n
+
+
 def _views(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -86,6 +98,25 @@ def _add_test_mode(p: argparse.ArgumentParser, report_dir: str) -> None:
                    help="backbone precision for embeddings not yet cached")
 
 
+def _add_decoding(p: argparse.ArgumentParser) -> None:
+    from .decode import SMOOTHINGS, Decoding
+
+    d = Decoding()
+    p.add_argument("--smoothing", default=d.smoothing, choices=SMOOTHINGS,
+                   help="how window probabilities become a label per sampled frame: none (most probable class), "
+                        "median (filtered over --min-segment), viterbi (fewest label changes worth their cost)")
+    p.add_argument("--switch-penalty", type=float, default=d.switch_penalty,
+                   help="viterbi: log-probability cost of one change of label")
+    p.add_argument("--min-segment", type=float, default=d.min_seconds, metavar="SECONDS",
+                   help="viterbi: shortest segment; median: filter length")
+
+
+def _decoding(a):
+    from .decode import Decoding
+
+    return Decoding(smoothing=a.smoothing, switch_penalty=a.switch_penalty, min_seconds=a.min_segment)
+
+
 def _add_runtime(p: argparse.ArgumentParser, device: bool = True) -> None:
     if device:  # only commands that run a network
         p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
@@ -97,8 +128,10 @@ def _add_runtime(p: argparse.ArgumentParser, device: bool = True) -> None:
 def cmd_synth(a) -> int:
     from .synth import SynthConfig, generate
 
-    root = generate(SynthConfig(a.out_dir, a.num_classes, a.groups, a.clips_per_group, a.width, a.height, a.fps,
-                                a.min_seconds, a.max_seconds, a.seed, a.workers), progress=not a.no_progress)
+    root = generate(SynthConfig(out_dir=a.out_dir, num_classes=a.num_classes, preset=a.preset, groups=a.groups,
+                                clips_per_group=a.clips_per_group, width=a.width, height=a.height, fps=a.fps,
+                                min_seconds=a.min_seconds, max_seconds=a.max_seconds, seed=a.seed, workers=a.workers),
+                    progress=not a.no_progress)
     print(f"synthetic dataset: {root} (split files in {root / 'ucfTrainTestlist'})")
     return 0
 
@@ -194,13 +227,15 @@ def cmd_test_continuous(a) -> int:
     from .continuous import ContinuousConfig, run
 
     r = run(ContinuousConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.cache_dir, a.out_dir, a.num_clips,
-                             a.repeats, a.seed, a.num_workers, a.precision, not a.no_video, a.device, a.split),
+                             a.repeats, a.seed, a.num_workers, a.precision, not a.no_video, a.device, a.split,
+                             decoding=_decoding(a)),
             progress=not a.no_progress)
     by_k = ", ".join(f"{k}: {v['mean']:.0%}" for k, v in r["accuracy_by_frames_from_first_action"].items())
     print(f"window accuracy {r['window_accuracy_mean']:.1%} +- {r['window_accuracy_std']:.1%} over {r['repeats']} "
           f"videos of {r['frames']} frames; by frames from the first action: {by_k}; mixed windows follow the "
-          f"first action {r['mixed_follows_first_mean']:.0%}, the last {r['mixed_follows_last_mean']:.0%}; "
-          f"report: {r['report']}")
+          f"first action {r['mixed_follows_first_mean']:.0%}, the last {r['mixed_follows_last_mean']:.0%}")
+    print("as a segmentation (means over the repeats): " + _segmentation_line(r["segmentation"]))
+    print(f"report: {r['report']}")
     return 0
 
 
@@ -209,14 +244,25 @@ def cmd_predict(a) -> int:
 
     results, failures = run(PredictConfig(a.checkpoint, tuple(a.videos), a.out_dir, a.mode, a.crop, a.top_k,
                                           a.stride, a.batch_size, a.precision, not a.no_video, a.device,
-                                          progress=not a.no_progress, compile=a.compile))
+                                          progress=not a.no_progress, compile=a.compile, decoding=_decoding(a),
+                                          truth=a.truth))
     for r in results:
         segs = r["segments"]
         main_label = max(segs, key=lambda s: s["end"] - s["start"])["label"] if segs else "-"
         print(f"{r['video']}: {len(segs)} segments, mostly {main_label}; {r['out_dir']}")
+        if "scores" in r:
+            print("  against the truth: " + _segmentation_line(r["scores"]))
     for f in failures:
         print(f"lrcn: error: {f['reason']}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _segmentation_line(scores: dict) -> str:
+    def one(x: dict) -> str:
+        return (f"frame accuracy {x['frame_accuracy']:.1f} %, edit {x['edit']:.1f}, F1@10/25/50 {x['f1@10']:.1f}/"
+                f"{x['f1@25']:.1f}/{x['f1@50']:.1f}, {x['predicted_segments']} segments for {x['true_segments']}")
+
+    return f"decoded: {one(scores['after_smoothing'])} (per frame, before smoothing: {one(scores['before_smoothing'])})"
 
 
 def cmd_check(a) -> int:
@@ -281,7 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("synth")
     p.add_argument("--out-dir", default="synthetic_ucf", help="dataset folder to write")
-    p.add_argument("--num-classes", type=int, default=10, help="first N of the 10 synthetic classes")
+    p.add_argument("--preset", default="classic", choices=("classic", "order"),
+                   help="classic: the demo's 10 classes (4 order-only pairs with fast sawtooth cycles, 2 static); "
+                        "order: 12 harder classes in 6 pairs, each pair one kind of video played forwards or "
+                        "backwards (slow fades, hue turns, slides, rotations, morphs; noise, shake, random speeds)")
+    p.add_argument("--num-classes", type=int, default=None, help="first N classes of the preset (default: all)")
     p.add_argument("--groups", type=int, default=10, help="groups per class (groups 1-3 are split 1's test set)")
     p.add_argument("--clips-per-group", type=int, default=3, help="videos per group")
     p.add_argument("--width", type=int, default=160, help="frame width")
@@ -354,7 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a new timestamped run folder (else LOCAL_DIR/runs/latest)")
     p.add_argument("--run-dir", default=None, help="explicit run folder (overrides the two above)")
     p.add_argument("--resume", default=None, help="checkpoint to continue from, or 'auto' (RUN_DIR's last.pth.tar)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in RUN_DIR (without it, or --resume, such a run is refused)")
     p.add_argument("--shuffle-frames", action="store_true", help="bag-of-frames control: shuffle frame order of every clip")
+    p.add_argument("--windows-per-video", type=_windows, default=None, metavar="all|N",
+                   help="windows of --num-frames drawn from each video per epoch: all (default), or N at random "
+                        "(1 = the seed's sampling); a preprocessed clip is one window")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                   help="after training, retrain on train + validation for the epoch count validation chose and "
+                        "write final.pth.tar, the model test/predict use when given the run folder (default: on; "
+                        "--no-refit: final.pth.tar is best.pth.tar)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing")
     p.add_argument("--train-backbone", default="none", choices=("none", "last"),
                    help="last: fine-tune the CNN's last stage end to end (decodes every epoch, no cache; random "
                         "crop + flip as the seed)")
@@ -381,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="random concatenations (mean and spread reported)")
     p.add_argument("--seed", type=int, default=42, help="seed of the clip draws")
     p.add_argument("--no-video", action="store_true", help="skip the annotated MP4/GIF")
+    _add_decoding(p)
     _add_runtime(p)
 
     p = add("predict")
@@ -400,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 sampled frames, "
                         "about 27 minutes of video)")
+    _add_decoding(p)
+    p.add_argument("--truth", default=None, metavar="CSV",
+                   help="score one video against its annotation: CSV lines start,end,label in seconds "
+                        "(frame accuracy, edit score, F1@10/25/50; drawn under the timeline)")
     _add_runtime(p)
     return parser
 
@@ -419,11 +484,18 @@ def main(argv: list[str] | None = None) -> int:
     except LrcnError as exc:
         print(f"lrcn: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # disk full, read-only folder, permission denied, a file where a folder should be
+        if args.verbose:
+            raise
+        where = exc.filename or ""
+        print(f"lrcn: error: {where}{': ' if where else ''}{exc.strerror or exc} (-v for the traceback)",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("lrcn: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

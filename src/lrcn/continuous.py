@@ -10,21 +10,26 @@ embeddings laid end to end: nothing is decoded or embedded again.
 
 Reported: window accuracy; accuracy by how many frames of the window come
 from its first action (the seed's analysis plot); for mixed windows, how often
-the model names the first action vs the last one; all over ``--repeats``
-random concatenations with mean and standard deviation.
+the model names the first action vs the last one; and, as an action
+segmentation, a label per frame (mean of the windows covering it, then the
+decoder of ``lrcn predict``) scored by frame accuracy, segmental edit score and
+F1@{10,25,50} before and after smoothing; all over ``--repeats`` random
+concatenations with mean and standard deviation.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import clips as clipmath
-from . import plots
+from . import metrics, plots
+from .checkpoint import resolve_checkpoint
+from .decode import Decoding, decode, frame_probabilities
 from .distributed import local_device
 from .embedded import Embedded, eval_start
 from .errors import ConfigError
@@ -52,6 +57,7 @@ class ContinuousConfig:
     annotate: bool = True  # write the annotated MP4 and GIF of the first concatenation
     device: str | None = None
     split: int | None = None  # UCF-101 split whose test list is used; default: the checkpoint's
+    decoding: Decoding = field(default_factory=Decoding)  # frame labels for the segmentation scores
 
     def __post_init__(self) -> None:
         if self.num_clips < 2:
@@ -128,6 +134,13 @@ def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
         chosen = choose_clips(labels, cfg.num_clips, rng)
         frame_labels, probs, parts = one_concatenation(head, data, chosen, num_frames, seed, device)
         result = analyse(frame_labels, probs.argmax(1), num_frames)
+        frame_probs = frame_probabilities(probs, clipmath.sliding_windows(len(frame_labels), num_frames), num_frames,
+                                          len(frame_labels))
+        result["segmentation"] = {
+            "before_smoothing": metrics.segmentation_scores(frame_labels, frame_probs.argmax(1).tolist()),
+            "after_smoothing": metrics.segmentation_scores(
+                frame_labels, decode(frame_probs, cfg.decoding, spec.fps).tolist()),
+        }
         result["clips"] = [{"video": data[i].item.path, "label": classes[data[i].item.label], "start": s}
                            for i, s in parts]
         runs.append(result)
@@ -140,10 +153,10 @@ def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
                 if k in r["accuracy_by_frames_from_first_action"]] for k in ks}
     follows_first = [r["mixed_follows_first"] for r in runs if r["mixed_follows_first"] is not None]
     follows_last = [r["mixed_follows_last"] for r in runs if r["mixed_follows_last"] is not None]
-    out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.checkpoint).resolve().parent.parent / "test_continuous"
+    out = Path(cfg.out_dir) if cfg.out_dir else resolve_checkpoint(cfg.checkpoint).resolve().parent.parent / "test_continuous"
     out.mkdir(parents=True, exist_ok=True)
     report = {
-        "checkpoint": str(cfg.checkpoint), "num_clips": cfg.num_clips, "frames": cfg.num_clips * num_frames,
+        "checkpoint": str(resolve_checkpoint(cfg.checkpoint)), "num_clips": cfg.num_clips, "frames": cfg.num_clips * num_frames,
         "windows_per_video": cfg.num_clips * num_frames - num_frames + 1, "repeats": cfg.repeats,
         "tie_rule": "majority of frames; a tie goes to the action that starts first in the window",
         "window_accuracy_mean": float(acc.mean()), "window_accuracy_std": float(acc.std()),
@@ -151,6 +164,10 @@ def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
             str(k): {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in by_k.items()},
         "mixed_follows_first_mean": float(np.mean(follows_first)) if follows_first else None,
         "mixed_follows_last_mean": float(np.mean(follows_last)) if follows_last else None,
+        "decoding": cfg.decoding.__dict__,
+        "segmentation": {when: {key: float(np.mean([r["segmentation"][when][key] for r in runs]))
+                                for key in runs[0]["segmentation"][when]}
+                         for when in ("before_smoothing", "after_smoothing")},
         "left_out": problems,
         "runs": [{k: v for k, v in r.items()} for r in runs],
     }

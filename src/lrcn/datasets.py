@@ -106,6 +106,8 @@ def parse_split_list(path: Path, classes: list[str]) -> list[tuple[str, int]]:
         if len(parts) > 2:
             raise SplitError(f"{path}:{n}: expected '<Class>/<video> [id]', got {line!r}")
         rel = parts[0].replace("\\", "/")
+        if rel.startswith("/") or ".." in rel.split("/") or (len(rel) > 1 and rel[1] == ":"):
+            raise SplitError(f"{path}:{n}: path leaves DATA_DIR ({rel!r}); split files list paths inside it")
         folder = rel.split("/")[0] if "/" in rel else None
         label = None
         if folder is not None:

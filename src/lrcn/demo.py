@@ -23,7 +23,7 @@ from .datasets import load_dataset
 from .distributed import local_device
 from .embedded import embedder_if_needed, requests_for
 from .errors import WeightsError
-from .io import write_json_atomic
+from .io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _ensure_weights(cfg: DemoConfig) -> None:
 
 def pair_accuracy(report: dict, classes: list[str]) -> tuple[float, float]:
     """Clip accuracy on the order-only class pairs, and on the other classes."""
-    ordered = {classes[i] for pair in synth.ORDER_PAIRS for i in pair if i < len(classes)}
+    ordered = {classes[i] for pair in synth.order_pairs(classes) for i in pair}
     hits = {True: [], False: []}
     for clip in report["clips"]:
         hits[clip["label"] in ordered].append(clip["label"] == clip["predicted"])
@@ -97,7 +97,7 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
                                               shuffle_frames=shuffle, **common), progress)
         timings[f"train_{name}"] = time.perf_counter() - t
         t = time.perf_counter()
-        report = evaluate.run(evaluate.EvalConfig(str(run_dir / "Saved_model_checkpoints" / "best.pth.tar"),
+        report = evaluate.run(evaluate.EvalConfig(str(run_dir),
                                                   str(clips_dir), cache_dir=str(out / "cache"), num_workers=2,
                                                   precision=cfg.precision, device=cfg.device), progress)
         timings[f"test_{name}"] = time.perf_counter() - t
@@ -107,7 +107,7 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
                          "report": report["report"], "run_dir": str(run_dir)}
 
     # The two sliding-window modes, on the LRCN.
-    best = Path(results["lrcn"]["run_dir"]) / "Saved_model_checkpoints" / "best.pth.tar"
+    best = Path(results["lrcn"]["run_dir"])  # the run folder: its final (refitted) model
     t = time.perf_counter()
     cont = continuous.run(continuous.ContinuousConfig(str(best), str(clips_dir), cache_dir=str(out / "cache"),
                                                       num_workers=2, precision=cfg.precision, device=cfg.device),
@@ -115,17 +115,21 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
     timings["test_continuous"] = time.perf_counter() - t
     t = time.perf_counter()
     long_video, truth = make_long_video(data, dataset, out / "long_video.mp4")
+    truth_csv = out / "long_video_truth.csv"
+    write_text_atomic(truth_csv, "start,end,label\n" + "".join(f"{x['start']},{x['end']},{x['label']}\n"
+                                                                for x in truth))
     (pred,), _ = predict.run(predict.PredictConfig(str(best), (str(long_video),), str(out / "predictions"),
-                                                   precision=cfg.precision, device=cfg.device, progress=progress))
+                                                   precision=cfg.precision, device=cfg.device, progress=progress,
+                                                   truth=str(truth_csv)))
     timings["predict"] = time.perf_counter() - t
 
     summary = {
         "config": cfg.__dict__,
         "test_continuous": {k: cont[k] for k in ("window_accuracy_mean", "window_accuracy_std",
                                                  "accuracy_by_frames_from_first_action", "mixed_follows_first_mean",
-                                                 "mixed_follows_last_mean", "report")},
+                                                 "mixed_follows_last_mean", "segmentation", "report")},
         "predict": {"video": str(long_video), "truth": truth, "segments": pred["segments"],
-                    "out_dir": pred["out_dir"]},
+                    "scores": pred["scores"], "out_dir": pred["out_dir"]},
         "backbone": f"{cfg.backbone} ({cfg.weights}, {choose_precision(device, cfg.precision, cfg.backbone)} on {device}"
                     f"{', compiled' if embedder and embedder.compiled else ''})",
         "videos": pre["videos"], "clips": pre["clips"], "embedded_videos": feat["requested"],
@@ -175,10 +179,17 @@ def format_summary(s: dict, out: Path) -> str:
     by_k = ", ".join(f"{k}: {v['mean']:.0%}" for k, v in c["accuracy_by_frames_from_first_action"].items())
     lines += ["", f"test-continuous (16 clips end to end, 5 repeats): window accuracy {c['window_accuracy_mean']:.1%} "
                   f"+- {c['window_accuracy_std']:.1%}; by frames from the first action {by_k}"]
+    for when, x in c["segmentation"].items():
+        lines.append(f"  as a segmentation, {when.replace('_', ' ')}: frame accuracy {x['frame_accuracy']:.1f} %, "
+                     f"edit {x['edit']:.1f}, F1@10/25/50 {x['f1@10']:.1f}/{x['f1@25']:.1f}/{x['f1@50']:.1f}")
     p = s["predict"]
     lines += ["", f"predict on {p['video']} (4 test videos back to back):",
               "  truth:     " + "  ".join(f"{x['start']:.1f}-{x['end']:.1f}s {x['label']}" for x in p["truth"]),
               "  predicted: " + "  ".join(f"{x['start']:.1f}-{x['end']:.1f}s {x['label']}" for x in p["segments"])]
+    for when, x in p["scores"].items():
+        lines.append(f"  {when.replace('_', ' ')}: frame accuracy {x['frame_accuracy']:.1f} %, "
+                     f"{x['predicted_segments']} segments for {x['true_segments']}, edit {x['edit']:.1f}, "
+                     f"F1@10/25/50 {x['f1@10']:.1f}/{x['f1@25']:.1f}/{x['f1@50']:.1f}")
     lines += ["", "seconds: " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()), "", "written:"]
     lines += [f"  {p}" for p in _artefacts(out)]
     return "\n".join(lines)
@@ -186,10 +197,11 @@ def format_summary(s: dict, out: Path) -> str:
 
 def _artefacts(out: Path) -> list[str]:
     keep = [out / "demo_report.json", out / "data", out / "clips" / "manifest.jsonl", out / "cache",
-            out / "long_video.mp4"]
+            out / "long_video.mp4", out / "long_video_truth.csv"]
     keep += sorted((out / "predictions").glob("*/*"))
     for run_dir in sorted((out / "runs").glob("*")):
-        keep += [run_dir / "Saved_model_checkpoints" / "best.pth.tar", run_dir / "log.csv", run_dir / "tensorboard"]
+        keep += [run_dir / "Saved_model_checkpoints" / name for name in ("final.pth.tar", "best.pth.tar")]
+        keep += [run_dir / "log.csv", run_dir / "tensorboard"]
         keep += sorted(run_dir.glob("*.png")) + sorted((run_dir / "test").glob("*"))
         keep += sorted((run_dir / "test_continuous").glob("*"))
     return [str(p) for p in keep if p.exists()]

@@ -49,11 +49,6 @@ class Distributed:
             return module
         return nn.parallel.DistributedDataParallel(module, device_ids=[self.device] if self.device.type == "cuda" else None)
 
-    def global_batch_count(self, num_items: int, step: int, batch_size: int) -> int:
-        """Items in global batch ``step`` (all ranks together)."""
-        global_batch = batch_size * self.world_size
-        return min(global_batch, num_items - step * global_batch)
-
     def all_reduce_sum(self, values: list[float]) -> list[float]:
         if self.world_size == 1:
             return values

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from . import clips as clipmath
+from . import windows
 from .backbone import FrameEmbedder, worth_compiling
 from .datasets import Dataset, VideoItem
-from .errors import VideoError
+from .errors import CacheError, VideoError
 from .features import TEST_VIEWS, EmbeddingCache, Request, extract
 from .video import probe
 
@@ -115,7 +116,22 @@ def load_embedded(
             # Another process computed the cache; a video it could not decode has no entry.
             problems.append({"video": item.path, "reason": "no cached embeddings (not decodable?)"})
             continue
-        embeddings = cache.load(request, mmap=not to_ram)
+        try:
+            embeddings = cache.load(request, mmap=not to_ram)
+        except CacheError as exc:  # a damaged, wrong or non-finite entry: it was removed; compute it again once
+            if not compute_missing:
+                problems.append({"video": item.path, "reason": str(exc)})
+                continue
+            log.warning("%s", exc)
+            again = extract([request], cache, embedder=embedder, workers=0, progress=False)
+            if again["failed"]:
+                problems.extend(again["failed"])
+                continue
+            try:
+                embeddings = cache.load(request, mmap=not to_ram)
+            except CacheError as exc2:
+                problems.append({"video": item.path, "reason": str(exc2)})
+                continue
         if embeddings.shape[1] < num_frames:
             problems.append({"video": item.path, "reason": f"{embeddings.shape[1]} sampled frames < {num_frames}"})
             continue
@@ -131,31 +147,33 @@ def eval_start(item: VideoItem, length: int, num_frames: int, seed: int) -> int:
 
 def train_batches(
     data: Sequence[Embedded], num_frames: int, batch_size: int, rng: np.random.Generator,
-    shuffle_frames: bool = False, rank: int = 0, world_size: int = 1,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled batches ``(B, T, D)`` float32, ``(B,)`` labels.
+    shuffle_frames: bool = False, rank: int = 0, world_size: int = 1, windows_per_item: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """One epoch of shuffled batches: ``(B, T, D)`` float32, ``(B,)`` labels, and the size of the
+    *global* batch they belong to (all ranks together; the loss is a mean over it).
 
-    All random choices come from ``rng`` (seeded by the epoch), so an epoch is
-    the same whether or not the run was interrupted before it. Under DDP
-    every rank draws the same global order and takes its slice of each
-    global batch of ``batch_size * world_size`` items.
+    ``windows_per_item``: ``None`` = every window of every item, ``N`` = N random ones
+    (:func:`lrcn.windows.draw_epoch`). All random choices come from ``rng`` (seeded by
+    the epoch), so an epoch is the same whether or not the run was interrupted before
+    it. Under DDP every rank draws the same global order and takes its slice of each
+    global batch of ``batch_size * world_size`` windows.
     """
-    order = rng.permutation(len(data))
-    starts = [int(rng.integers(0, data[i].length - num_frames + 1)) for i in order]
-    views = [int(rng.integers(0, data[i].embeddings.shape[0])) for i in order]
-    perms = [rng.permutation(num_frames) for _ in order] if shuffle_frames else None
-    global_batch = batch_size * world_size
-    for b in range(0, len(order), global_batch):
+    draws = windows.draw_epoch([e.length for e in data], [e.embeddings.shape[0] for e in data], num_frames,
+                               windows_per_item, rng)
+    perms = [rng.permutation(num_frames) for _ in draws] if shuffle_frames else None
+    for part, global_count in windows.rank_slices(len(draws), batch_size, rank, world_size):
         xs, ys = [], []
-        for k in range(b + rank * batch_size, min(b + (rank + 1) * batch_size, len(order))):
-            e = data[order[k]]
-            x = np.asarray(e.embeddings[views[k], starts[k] : starts[k] + num_frames], dtype=np.float32)
+        for k in range(part.start, part.stop):
+            d = draws[k]
+            e = data[d.item]
+            x = np.asarray(e.embeddings[d.view, d.start : d.start + num_frames], dtype=np.float32)
             xs.append(x[perms[k]] if perms is not None else x)
             ys.append(e.item.label)
         if xs:
-            yield torch.from_numpy(np.stack(xs)), torch.tensor(ys)
+            yield torch.from_numpy(np.stack(xs)), torch.tensor(ys), global_count
         else:  # this rank has no share of a short last batch; it still steps (DDP needs every rank)
-            yield torch.zeros((0, num_frames, data[0].embeddings.shape[2])), torch.zeros((0,), dtype=torch.long)
+            yield (torch.zeros((0, num_frames, data[0].embeddings.shape[2])), torch.zeros((0,), dtype=torch.long),
+                   global_count)
 
 
 def eval_windows(

@@ -41,8 +41,12 @@ class TrainingDiverged(LrcnError):
     exit_code = 3
 
 
+DIVERGED_LOSS = 1e4  # a mean cross-entropy this large means logits in the thousands: training has blown up
+
+
 def raise_if_diverged(loss: float, epoch: int, step: int) -> None:
-    """Stop training at the first NaN/inf loss, naming where (the last checkpoint stays the good one)."""
-    if not math.isfinite(loss):
-        raise TrainingDiverged(f"loss is {loss} at epoch {epoch}, step {step}; the last good checkpoint is kept "
-                               f"(lower --lr?)")
+    """Stop training at the first NaN/inf loss, or a finite one past :data:`DIVERGED_LOSS` (a
+    cross-entropy starts near log(classes)), naming where; the last checkpoint stays the good one."""
+    if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+        raise TrainingDiverged(f"loss is {loss:.3g} at epoch {epoch}, step {step}: training diverged; the last good "
+                               f"checkpoint is kept (lower --lr?)")

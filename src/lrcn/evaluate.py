@@ -18,7 +18,7 @@ import torch
 
 from . import metrics, plots
 from .backbone import BackboneSpec
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, resolve_checkpoint
 from .datasets import Dataset, load_dataset
 from .distributed import local_device
 from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows
@@ -47,8 +47,9 @@ class EvalConfig:
 
 
 def load_head(path: str | Path, device: torch.device) -> tuple[LRCNHead, dict]:
-    """The trained head and its checkpoint dict."""
-    ckpt = load_checkpoint(path)
+    """The trained head and its checkpoint dict (a run folder: its final model, see
+    :func:`lrcn.checkpoint.resolve_checkpoint`)."""
+    ckpt = load_checkpoint(resolve_checkpoint(path))
     head = LRCNHead(ModelConfig(**ckpt["model_config"])).to(device)
     head.load_state_dict(ckpt["model"])
     head.eval()
@@ -115,6 +116,8 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         head, eval_windows(data, num_frames, seed, all_windows=True, shuffle_frames=shuffle), device)
     videos, video_probs = metrics.group_mean([data[i].item.video_id for i in widx], metrics.softmax(wlogits))
     label_of = {e.item.video_id: e.item.label for e in data}
+    position = {v: k for k, v in enumerate(videos)}
+    windows_per_video = np.bincount([position[data[i].item.video_id] for i in widx], minlength=len(videos))
     video_labels = np.array([label_of[v] for v in videos])
 
     n = len(classes)
@@ -122,11 +125,11 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     cm = metrics.confusion_matrix(labels, predictions, n)
     train_counts = np.array(ckpt.get("train_class_counts") or [0] * n)
     low = metrics.low_frequency_classes(train_counts) if train_counts.sum() else np.zeros(n, bool)
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.checkpoint).resolve().parent.parent / "test"
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else resolve_checkpoint(cfg.checkpoint).resolve().parent.parent / "test"
     out_dir.mkdir(parents=True, exist_ok=True)
     per_class = metrics.per_class_accuracy(cm)
     report = {
-        "checkpoint": str(cfg.checkpoint),
+        "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
         "data_dir": str(cfg.data_dir),
         "test_videos": len(video_labels),
         "test_clips": int(len(labels)),
@@ -140,6 +143,10 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         "per_class": {c: {"accuracy": None if np.isnan(a) else float(a), "train_count": int(t), "low_frequency": bool(lo)}
                       for c, a, t, lo in zip(classes, per_class, train_counts, low)},
         "confusion_matrix": cm.tolist(),
+        "video_confusion_matrix": metrics.confusion_matrix(video_labels, video_probs.argmax(1), n).tolist(),
+        "videos": [{"video": v, "label": classes[y], "predicted": classes[int(p.argmax())],
+                    "confidence": float(p.max()), "windows": int(c)}
+                   for v, y, p, c in zip(videos, video_labels, video_probs, windows_per_video)],
         "left_out": problems,
         "clips": [{"video": data[i].item.path, "label": classes[data[i].item.label], "predicted": classes[p],
                    "confidence": float(probs[k, p])} for k, (i, p) in enumerate(zip(idx, predictions))],

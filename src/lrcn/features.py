@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
-from .backbone import CROP, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
+from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
 from .errors import CacheError, ConfigError, VideoError
 from .io import atomic_path, remove_stale_temporaries
 from .video import iter_frames_at_fps, probe
@@ -163,15 +163,39 @@ class EmbeddingCache:
             CacheError: the entry is missing or unreadable (a damaged entry is removed).
         """
         path = self.entry_path(self.key(request.path, request.views))
+        name = request.name or request.path
         try:
-            return np.load(path, mmap_mode="r" if mmap else None)
+            array = np.load(path, mmap_mode="r" if mmap else None)
         except FileNotFoundError:
-            raise CacheError(f"{request.name or request.path}: no cached embeddings (run 'lrcn features')") from None
+            raise CacheError(f"{name}: no cached embeddings (run 'lrcn features')") from None
         except (ValueError, OSError) as exc:
+            self._discard(path)
+            raise CacheError(f"{name}: damaged cache entry {path.name} removed ({exc}); run again to recompute") from None
+        dim = FEATURE_DIMS.get(self.spec.backbone.arch)
+        problem = None
+        if array.dtype != np.float16 or array.ndim != 3:
+            problem = f"a {array.dtype} array of shape {array.shape}, not (views, frames, features) float16"
+        elif array.shape[0] != len(request.views) or array.shape[1] < 1 or (dim and array.shape[2] != dim):
+            problem = (f"shape {array.shape}, expected ({len(request.views)}, frames >= 1, "
+                       f"{dim or 'features'}) for views {','.join(request.views)}")
+        elif not np.isfinite(array).all():
+            problem = "non-finite values (NaN/inf)"
+        if problem:
+            self._discard(path)
+            raise CacheError(f"{name}: cache entry {path.name} holds {problem}; removed, run again to recompute")
+        return array
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        try:
             path.unlink(missing_ok=True)
-            raise CacheError(f"{path}: damaged cache entry removed ({exc}); run again to recompute") from None
+        except OSError:  # a read-only cache: the entry stays, and is refused again next time
+            pass
 
     def store(self, request: Request, embeddings: np.ndarray) -> None:
+        if not np.isfinite(embeddings).all():
+            raise CacheError(f"{request.name or request.path}: the backbone produced non-finite embeddings "
+                             f"(NaN/inf); try --precision fp32")
         path = self.entry_path(self.key(request.path, request.views))
         with atomic_path(path, keep_suffix=False) as tmp:
             with open(tmp, "wb") as fh:
@@ -251,7 +275,12 @@ def extract(
             summary["failed"].append({"video": request.name or request.path, "reason": error})
             log.warning("skipped %s", error)
             continue
-        cache.store(request, embed_views(embedder, views, batch_size))
+        try:
+            cache.store(request, embed_views(embedder, views, batch_size))
+        except CacheError as exc:
+            summary["failed"].append({"video": request.name or request.path, "reason": str(exc)})
+            log.warning("skipped %s", exc)
+            continue
         summary["computed"] += 1
         frames += views.shape[0] * views.shape[1]
         bar.set_postfix(frames=frames)

@@ -27,6 +27,7 @@ from .errors import LrcnError
 
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 _TMP = re.compile(r"\.tmp-([0-9a-f]{6})-(\d+)-[0-9a-f]{8}")
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 #: A leftover of another host is removed only when it is older than this (seconds).
 FOREIGN_TMP_AGE = 6 * 3600
 
@@ -43,7 +44,10 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[s
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tag = f".tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = path.with_name(f"{path.stem}{tag}{path.suffix}" if keep_suffix else f"{path.name}{tag}")
+    stem, suffix = (path.stem, path.suffix) if keep_suffix else (path.name, "")
+    room = NAME_MAX - len((tag + suffix).encode())  # a legal long name must not get an illegal temporary one
+    stem = stem.encode()[:room].decode(errors="ignore")
+    tmp = path.with_name(f"{stem}{tag}{suffix}")
     try:
         yield str(tmp)
         with open(tmp, "rb+") as fh:

@@ -65,3 +65,76 @@ def low_frequency_classes(train_counts: np.ndarray, fraction: float = 0.9) -> np
     """Classes whose train frequency is below ``fraction`` of the mean (the seed's red bars)."""
     counts = np.asarray(train_counts, float)
     return counts < fraction * counts.mean()
+
+
+# --- action segmentation (per-frame labels of a long video), as in MS-TCN -----------------------
+
+def _runs(labels) -> list[tuple[object, int, int]]:
+    from .decode import runs
+
+    return runs(list(labels))
+
+
+def frame_accuracy(truth, predicted) -> float:
+    """Fraction of frames whose predicted label is the true one (NaN never counts as correct)."""
+    return accuracy(np.asarray(truth), np.asarray(predicted))
+
+
+def edit_score(truth, predicted) -> float:
+    """Segmental edit score, 0-100: ``(1 - Levenshtein(runs) / max(#runs)) * 100`` over the
+    sequences of segment labels (over-segmentation costs, boundary positions do not)."""
+    a = [label for label, _, _ in _runs(truth)]
+    b = [label for label, _, _ in _runs(predicted)]
+    if not a and not b:
+        return 100.0
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        prev, row[0] = row[0], i
+        for j in range(1, len(b) + 1):
+            cur = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
+            prev, row[j] = row[j], cur
+    return (1.0 - row[-1] / max(len(a), len(b))) * 100.0
+
+
+def f1_at(truth, predicted, overlap: float) -> float:
+    """Segmental F1 at IoU threshold ``overlap`` (0-100), MS-TCN's F1@k.
+
+    Each predicted segment is matched to the true segment of the same label with
+    the highest IoU; it is a true positive if that IoU reaches ``overlap`` and the
+    true segment was not matched before, else a false positive. Unmatched true
+    segments are false negatives.
+    """
+    gt, pr = _runs(truth), _runs(predicted)
+    matched = [False] * len(gt)
+    tp = fp = 0
+    for label, s, e in pr:
+        best, best_iou = -1, 0.0
+        for k, (gl, gs, ge) in enumerate(gt):
+            if gl != label:
+                continue
+            inter = max(0, min(e, ge) - max(s, gs))
+            iou = inter / (max(e, ge) - min(s, gs))
+            if iou > best_iou:
+                best, best_iou = k, iou
+        if best >= 0 and best_iou >= overlap and not matched[best]:
+            tp += 1
+            matched[best] = True
+        else:
+            fp += 1
+    fn = len(gt) - sum(matched)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return 0.0 if precision + recall == 0 else 200.0 * precision * recall / (precision + recall)
+
+
+def segmentation_scores(truth, predicted) -> dict:
+    """Frame accuracy (%), edit score, F1@{10,25,50}, and the segment counts."""
+    return {
+        "frame_accuracy": 100.0 * frame_accuracy(truth, predicted),
+        "edit": edit_score(truth, predicted),
+        "f1@10": f1_at(truth, predicted, 0.10),
+        "f1@25": f1_at(truth, predicted, 0.25),
+        "f1@50": f1_at(truth, predicted, 0.50),
+        "true_segments": len(_runs(truth)),
+        "predicted_segments": len(_runs(predicted)),
+    }

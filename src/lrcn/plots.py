@@ -123,17 +123,38 @@ def windows_along_video(true: Sequence[int], predicted: Sequence[int], classes: 
 
 
 def timeline(times: Sequence[float], probabilities: np.ndarray, classes: Sequence[str], path: str | Path,
-             title: str, top: int = 5) -> str:
-    """Class probabilities of each window over time (for ``lrcn predict``)."""
+             title: str, decoded: Sequence[int] | None = None, truth: Sequence[str | None] | None = None) -> str:
+    """Each sampled frame's class probabilities over time (``lrcn predict``).
+
+    Every class that is the most probable one at some frame gets a curve (so
+    the class that wins a stretch is never missing); under the curves a band
+    shows the decoded segments and, when given, a band the true ones.
+    """
     probabilities = np.asarray(probabilities)
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    if len(times):
-        best = np.argsort(-probabilities.mean(axis=0))[:top]
-        for c in best:
-            ax.plot(times, probabilities[:, c], label=classes[c])
-        ax.legend(fontsize=7, loc="upper right")
-    ax.set_xlabel("time (s)")
+    times = np.asarray(times, float)
+    bands = [("decoded", [classes[c] for c in decoded])] if decoded is not None else []
+    if truth is not None:
+        bands.append(("truth", list(truth)))
+    fig, axes = plt.subplots(1 + len(bands), 1, figsize=(10, 3.5 + 0.5 * len(bands)), sharex=True,
+                             gridspec_kw={"height_ratios": [6] + [1] * len(bands)}, squeeze=False)
+    ax = axes[0, 0]
+    shown = sorted(set(probabilities.argmax(1).tolist())) if len(times) else []
+    names = sorted({classes[c] for c in shown} | {x for _, labels in bands for x in labels if x is not None})
+    palette = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+    colour = {name: palette(k % palette.N) for k, name in enumerate(names)}
+    for c in shown:
+        ax.plot(times, probabilities[:, c], label=classes[c], color=colour[classes[c]])
+    if shown:
+        ax.legend(fontsize=7, loc="upper right", ncol=max(1, len(shown) // 8))
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    for (name, labels), band in zip(bands, axes[1:, 0]):
+        for t, label in zip(times, labels):
+            if label is not None:
+                band.axvspan(t, t + step, color=colour[label], lw=0)
+        band.set_yticks([])
+        band.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    axes[-1, 0].set_xlabel("time (s)")
     return _save(fig, path)

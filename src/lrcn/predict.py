@@ -3,10 +3,13 @@
 Frames are taken by time at the training fps (2.5 fps by default) while the
 video streams; each sampled frame goes through the backbone **once**, and a
 window of ``num_frames`` slides over the embeddings. Memory is bounded by the
-window and a batch of frames, not by the video. Consecutive windows with the
-same top label become segments (start/end seconds, label, mean confidence),
+window and a batch of frames, not by the video (plus one small probability row
+per sampled frame). Each frame's probabilities are the mean over the windows
+covering it; a decoder (:mod:`lrcn.decode`, Viterbi by default) turns them into
+a label per frame and segments (start/end seconds, label, mean confidence),
 written as JSON, CSV and SRT subtitles; an annotated MP4 at the original
-resolution and a timeline plot show them.
+resolution and a timeline plot show them. With ``--truth FILE`` the output is
+scored against the user's annotation (frame accuracy, edit score, F1@k).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import csv
 import io
 import logging
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -23,7 +26,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import plots
+from . import metrics, plots
+from .decode import Decoding, Segment, decode, frame_probabilities, segments as decoded_segments
 from .backbone import FrameEmbedder
 from .datasets import read_clip_records
 from .distributed import local_device
@@ -55,6 +59,8 @@ class PredictConfig:
     device: str | None = None
     progress: bool = True  # a bar of sampled frames per video
     compile: bool | None = None  # torch.compile the CNN; None: when the inputs are long enough to repay it
+    decoding: Decoding = field(default_factory=Decoding)  # window probabilities -> frame labels -> segments
+    truth: str | None = None  # CSV start,end,label (seconds) to score a single video against
 
     def __post_init__(self) -> None:
         if self.mode not in ("live", "preprocessed"):
@@ -63,14 +69,6 @@ class PredictConfig:
             raise ConfigError("--top-k, --stride and --batch-size must be >= 1")
         if not self.inputs:
             raise ConfigError("give at least one video or folder")
-
-
-@dataclass(frozen=True)
-class Segment:
-    start: float  # seconds
-    end: float
-    label: str
-    confidence: float  # mean top-1 probability over the segment's windows
 
 
 def expand_inputs(inputs: tuple[str, ...], mode: str) -> list[Path]:
@@ -122,12 +120,21 @@ def stream_embeddings(path: Path, embedder: FrameEmbedder, spec: FeatureSpec, mo
             yield from flush()
 
 
+@dataclass
+class WindowScores:
+    """What sliding the window over a video gives: every sampled frame's time, and each window's
+    first frame and class probabilities."""
+
+    times: np.ndarray  # (N,) seconds of each sampled frame
+    starts: np.ndarray  # (W,) index of each window's first frame
+    probs: np.ndarray  # (W, C)
+
+
 def window_probabilities(head, stream: Iterator[tuple[float, np.ndarray]], num_frames: int, stride: int,
-                         device: torch.device, batch: int = 256) -> tuple[np.ndarray, np.ndarray, int]:
-    """Slide a window over the stream; returns window start times, probabilities ``(W, C)``, frame count."""
+                         device: torch.device, batch: int = 256) -> WindowScores:
+    """Slide a window of ``num_frames`` over the stream, advancing ``stride`` frames at a time."""
     recent: deque = deque(maxlen=num_frames)
-    starts, probs, pending = [], [], []
-    count = 0
+    times, starts, probs, pending = [], [], [], []
 
     def run():
         with torch.no_grad():
@@ -136,35 +143,65 @@ def window_probabilities(head, stream: Iterator[tuple[float, np.ndarray]], num_f
         pending.clear()
 
     for t, emb in stream:
-        recent.append((t, emb))
-        count += 1
-        first = count - num_frames  # sampled index of the window's first frame
+        recent.append(emb)
+        times.append(t)
+        first = len(times) - num_frames  # index of the window's first frame
         if len(recent) == num_frames and first % stride == 0:
-            starts.append(recent[0][0])
-            pending.append(np.stack([e for _, e in recent]))
+            starts.append(first)
+            pending.append(np.stack(recent))
             if len(pending) == batch:
                 run()
     if pending:
         run()
     c = head.cfg.num_classes
-    return np.array(starts), (np.concatenate(probs) if probs else np.zeros((0, c))), count
+    return WindowScores(np.array(times, float), np.array(starts, int),
+                        np.concatenate(probs) if probs else np.zeros((0, c)))
 
 
-def segments_from_windows(starts: np.ndarray, probs: np.ndarray, classes: list[str], window_seconds: float,
-                          step_seconds: float) -> list[Segment]:
-    """Merge consecutive windows with the same top-1 class into segments."""
-    segments: list[Segment] = []
-    top = probs.argmax(1) if len(probs) else np.array([], int)
-    i = 0
-    while i < len(top):
-        j = i
-        while j + 1 < len(top) and top[j + 1] == top[i]:
-            j += 1
-        end = starts[j] + window_seconds if j + 1 >= len(top) else starts[j + 1]
-        segments.append(Segment(round(float(starts[i]), 3), round(float(max(end, starts[i] + step_seconds)), 3),
-                                classes[top[i]], float(probs[i : j + 1, top[i]].mean())))
-        i = j + 1
-    return segments
+def read_truth(path: str | Path) -> list[tuple[float, float, str]]:
+    """A truth file: CSV lines ``start,end,label`` in seconds (a header line is allowed)."""
+    rows = []
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the truth file ({exc.strerror or exc})") from None
+    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            start, end, label = float(row[0]), float(row[1]), row[2].strip()
+        except (ValueError, IndexError):
+            if n == 1:
+                continue  # a header
+            raise ConfigError(f"{path}:{n}: expected start,end,label (seconds), got {','.join(row)!r}") from None
+        if not (0 <= start < end) or not label:
+            raise ConfigError(f"{path}:{n}: need 0 <= start < end and a label, got {','.join(row)!r}")
+        rows.append((start, end, label))
+    if not rows:
+        raise ConfigError(f"{path}: no segments (expected CSV lines start,end,label)")
+    return rows
+
+
+def truth_at(truth: list[tuple[float, float, str]], times: np.ndarray) -> list[str | None]:
+    """The true label at each time (``None`` where no truth segment covers it)."""
+    out: list[str | None] = []
+    for t in times:
+        label = None
+        for start, end, name in truth:
+            if start <= t < end:
+                label = name
+                break
+        out.append(label)
+    return out
+
+
+def score_against_truth(truth_labels: list[str | None], raw: list[str], decoded: list[str]) -> dict:
+    """Segmentation scores before and after decoding, over the frames the truth covers."""
+    keep = [i for i, t in enumerate(truth_labels) if t is not None]
+    t = [truth_labels[i] for i in keep]
+    return {"frames_scored": len(keep),
+            "before_smoothing": metrics.segmentation_scores(t, [raw[i] for i in keep]),
+            "after_smoothing": metrics.segmentation_scores(t, [decoded[i] for i in keep])}
 
 
 def srt(segments: list[Segment]) -> str:
@@ -202,24 +239,48 @@ def annotate_video(path: Path, segments: list[Segment], out: Path) -> None:
 
 
 def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: FeatureSpec, cfg: PredictConfig,
-                device: torch.device) -> dict:
+                device: torch.device, name: str | None = None) -> dict:
     classes = list(ckpt["class_names"])
     num_frames = ckpt["feature_spec"]["num_frames"]
     stream = stream_embeddings(path, embedder, spec, cfg.mode, cfg.batch_size, cfg.progress)
-    starts, probs, count = window_probabilities(head, stream, num_frames, cfg.stride, device)
-    if len(probs) == 0:
+    scored = window_probabilities(head, stream, num_frames, cfg.stride, device)
+    count = len(scored.times)
+    if len(scored.probs) == 0:
         raise VideoError(f"{path}: {count} frames at {spec.fps:g} fps, shorter than one window of {num_frames}")
-    step = 1.0 / spec.fps
-    segments = segments_from_windows(starts, probs, classes, num_frames * step, step * cfg.stride)
-    out = Path(cfg.out_dir) / path.stem
+    fps = spec.fps if cfg.mode == "live" else max(probe(path).fps, spec.fps)
+    step = 1.0 / fps
+    duration = probe(path).duration or None
+    frame_probs = frame_probabilities(scored.probs, scored.starts, num_frames, count)  # (N, C)
+    labels = decode(frame_probs, cfg.decoding, fps)
+    segments = decoded_segments(labels, frame_probs, scored.times, fps, classes, duration)
+    name = name or path.stem
+    out = Path(cfg.out_dir) / name
     out.mkdir(parents=True, exist_ok=True)
     k = min(cfg.top_k, len(classes))
-    top = np.argsort(-probs, axis=1)[:, :k]
-    windows = [{"start": round(float(t), 3), "end": round(float(t + num_frames * step), 3),
+    top = np.argsort(-scored.probs, axis=1)[:, :k]
+    last = scored.times[-1] + step if duration is None else min(scored.times[-1] + step, duration)
+
+    def window_end(s: int) -> float:
+        e = s + num_frames
+        return float(scored.times[e]) if e < count else float(last)
+
+    windows = [{"start": round(float(scored.times[s]), 3), "end": round(window_end(s), 3),
                 "top": [{"label": classes[c], "probability": float(p[c])} for c in row]}
-               for t, p, row in zip(starts, probs, top)]
-    result = {"video": str(path), "mode": cfg.mode, "fps": spec.fps, "num_frames": num_frames,
-              "sampled_frames": count, "windows": windows, "segments": [s.__dict__ for s in segments]}
+               for s, p, row in zip(scored.starts, scored.probs, top)]
+    frames = [{"time": round(float(t), 3), "label": classes[c], "probability": float(p[c])}
+              for t, c, p in zip(scored.times, labels, frame_probs)]
+    result = {"video": str(path), "mode": cfg.mode, "fps": fps, "num_frames": num_frames,
+              "sampled_frames": count, "decoding": cfg.decoding.__dict__,
+              "label_time": "each sampled frame's own time; its probabilities are the mean over the windows "
+                            "containing it",
+              "windows": windows, "frames": frames, "segments": [s.__dict__ for s in segments]}
+    truth_labels = None
+    if cfg.truth:
+        truth = read_truth(cfg.truth)
+        truth_labels = truth_at(truth, scored.times)
+        raw = [classes[c] for c in frame_probs.argmax(1)]
+        result["truth"] = [{"start": s, "end": e, "label": name} for s, e, name in truth]
+        result["scores"] = score_against_truth(truth_labels, raw, [classes[c] for c in labels])
     write_json_atomic(out / "predictions.json", result)
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -227,7 +288,8 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
     w.writerows([[s.start, s.end, s.label, f"{s.confidence:.4f}"] for s in segments])
     write_text_atomic(out / "segments.csv", buf.getvalue())
     write_text_atomic(out / f"{path.stem}.srt", srt(segments))
-    plots.timeline(starts + num_frames * step / 2, probs, classes, out / "timeline.png", path.name, top=k)
+    plots.timeline(scored.times, frame_probs, classes, out / "timeline.png", path.name,
+                   decoded=labels, truth=truth_labels)
     if cfg.annotate:
         annotate_video(path, segments, out / f"{path.stem}_annotated.mp4")
     result["out_dir"] = str(out)
@@ -242,12 +304,33 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     if cfg.crop:
         spec = replace(spec, crop=cfg.crop)
     inputs = expand_inputs(cfg.inputs, cfg.mode)
+    if not inputs:
+        raise ConfigError(f"no videos found in {', '.join(cfg.inputs)}")
+    if cfg.truth and len(inputs) != 1:
+        raise ConfigError(f"--truth scores one video; {len(inputs)} were given")
     compile = should_compile(cfg.compile, [Request(str(path), ("center",)) for path in inputs], spec.fps, device)
     embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision, compile=compile)
     results, failures = [], []
-    for path in inputs:
+    for path, name in zip(inputs, output_names(inputs)):
         try:
-            results.append(predict_one(path, head, ckpt, embedder, spec, cfg, device))
+            results.append(predict_one(path, head, ckpt, embedder, spec, cfg, device, name))
         except LrcnError as exc:
             failures.append({"video": str(path), "reason": str(exc)})
+        except OSError as exc:  # an output folder that cannot be written, a name too long, ...
+            failures.append({"video": str(path), "reason": f"{exc.filename or path}: {exc.strerror or exc}"})
     return results, failures
+
+
+def output_names(inputs: list[Path]) -> list[str]:
+    """A distinct output folder name per input: its stem, or, where stems collide
+    (``a/clip.avi``, ``b/clip.mp4``), the file name, then the parent folder too, then a number."""
+    names = [p.stem for p in inputs]
+    for better in (lambda p: p.name, lambda p: f"{p.parent.name}-{p.name}"):
+        counts = {n: names.count(n) for n in names}
+        names = [better(p) if counts[n] > 1 else n for p, n in zip(inputs, names)]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
+    return out

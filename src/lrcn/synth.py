@@ -1,6 +1,19 @@
 """``lrcn synth``: a small synthetic action dataset in UCF-101's layout.
 
-Ten classes. Eight come in pairs that differ **only in the order of their
+Two presets. ``--preset order`` (the harder one, for measuring whether a model
+reads frame order): twelve classes in six pairs, the second class of each pair
+being the first one's videos **played backwards** -- so the two classes of a
+pair have exactly the same distribution of frames and differ only in their
+order. The cues are subtle and slow: a blob growing, a slow fade, a hue
+turning round the colour wheel, a square morphing into a circle, a level
+rising, a pattern coming into focus; each video has its own speed, duration,
+phase, colour, position, camera shake and sensor noise. A model that ignores
+order is at chance on every pair. No pair turns into the other when mirrored
+(a horizontal flip is one of the cached training views), and none depends on
+where in the frame something is (global pooling all but discards that).
+
+``--preset classic`` (the demo's):
+ten classes. Eight come in pairs that differ **only in the order of their
 frames** (a circle growing vs shrinking, a bar stretching vs
 squeezing sideways, a bar filling up vs draining, a scene fading in vs out): each is a
 periodic sawtooth with a random phase, so the *set* of frames of a clip has
@@ -23,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .errors import ConfigError
 from .io import atomic_path, write_text_atomic
 from .video import write_video
 
@@ -37,13 +51,36 @@ CLASSES = (
 )
 ORDER_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))  # class indices that differ only in frame order
 
+ORDER_CLASSES = (
+    "Grow", "Shrink",
+    "Brighten", "Darken",
+    "HueForward", "HueBackward",
+    "SquareToCircle", "CircleToSquare",
+    "FillUp", "DrainDown",
+    "Sharpen", "Blur",
+)
+PRESETS = {"classic": (CLASSES, ORDER_PAIRS), "order": (ORDER_CLASSES, tuple((k, k + 1) for k in range(0, 12, 2)))}
+
+
+def preset_classes(preset: str) -> tuple[str, ...]:
+    return PRESETS[preset][0]
+
+
+def order_pairs(classes) -> tuple[tuple[int, int], ...]:
+    """The pairs of class indices that differ only in frame order, for a dataset's class list."""
+    for names, pairs in PRESETS.values():
+        if tuple(classes) == names[: len(classes)]:
+            return tuple(p for p in pairs if p[1] < len(classes))
+    return ()
+
 
 @dataclass(frozen=True)
 class SynthConfig:
     """Settings of ``lrcn synth``."""
 
     out_dir: str = "synthetic_ucf"
-    num_classes: int = len(CLASSES)  # the first N of CLASSES
+    num_classes: int | None = None  # the first N classes of the preset; None = all
+    preset: str = "classic"  # classic: the demo's 10 classes; order: 12 harder order-only classes
     groups: int = 10  # groups per class (UCF-101 has 25)
     clips_per_group: int = 3  # videos per group (UCF-101 has 4-7)
     width: int = 160
@@ -55,12 +92,22 @@ class SynthConfig:
     workers: int = 0  # 0 = all cores
 
     def __post_init__(self) -> None:
-        if not 1 <= self.num_classes <= len(CLASSES):
-            raise ValueError(f"num_classes must be 1..{len(CLASSES)}")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        available = len(preset_classes(self.preset))
+        if self.num_classes is not None and not 2 <= self.num_classes <= available:
+            raise ConfigError(f"--num-classes must be 2..{available} for preset {self.preset}, got {self.num_classes}")
         if self.groups < 4:
-            raise ValueError("groups must be >= 4 (3 are test groups)")
+            raise ConfigError(f"--groups must be >= 4 (3 are test groups), got {self.groups}")
+        if self.clips_per_group < 1 or self.width < 16 or self.height < 16 or not self.fps > 0:
+            raise ConfigError("--clips-per-group must be >= 1, --width/--height >= 16 and --fps > 0")
         if self.min_seconds <= 0 or self.max_seconds < self.min_seconds:
-            raise ValueError("need 0 < min_seconds <= max_seconds")
+            raise ConfigError(f"need 0 < --min-seconds <= --max-seconds, got {self.min_seconds}, {self.max_seconds}")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        names = preset_classes(self.preset)
+        return names[: self.num_classes] if self.num_classes else names
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -113,15 +160,77 @@ def _render(label: int, t: np.ndarray, rng: np.random.Generator, bg: np.ndarray)
     return np.stack(frames)
 
 
+def _render_order(pair: int, num: int, fps: float, rng: np.random.Generator, bg: np.ndarray) -> np.ndarray:
+    """The forward class of order pair ``pair`` -> (T, H, W, 3) uint8; the backward class plays it reversed.
+
+    Each process moves at its own random speed from a random phase; ramps that
+    must restart (growing, brightening, morphing) do so every 4-8 s, so most
+    windows see a slow, steady change and only a few a reset.
+    """
+    height, width = bg.shape[:2]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    scale = min(width, height)
+    cx = width / 2 + rng.uniform(-0.1, 0.1) * width
+    cy = height / 2 + rng.uniform(-0.1, 0.1) * height
+    hue = rng.uniform(0, 1)
+    colour = np.array(colorsys.hsv_to_rgb(hue, 0.7, 0.9), np.float32) * 255
+    seconds = np.arange(num) / fps
+    ramp = (rng.uniform(0, 1) + seconds / rng.uniform(4.0, 8.0)) % 1.0  # slow sawtooth, 0 -> 1
+    turn = rng.uniform(0, 1) + seconds * rng.uniform(0.12, 0.3)  # cycles of a continuous motion
+    shake = rng.normal(0, scale * 0.01, size=(num, 2))
+    noise = rng.uniform(4, 9)
+    if pair == 5:
+        period = scale * rng.uniform(0.08, 0.16)
+        sharp = np.where(np.floor((x * math.cos(hue * 6.3) + y * math.sin(hue * 6.3)) / period) % 2 == 0, 1.0, -1.0)
+        sharp = (sharp[..., None] * (colour - 128) * 0.5 * (((x - cx) ** 2 + (y - cy) ** 2) <= (scale * 0.35) ** 2)
+                 [..., None]).astype(np.float32)
+        f = max(2, int(period))  # a box blur as wide as a stripe: the pattern melts into its mean
+        pad = np.pad(sharp, ((f, f), (f, f), (0, 0)), mode="edge")
+        c = pad.cumsum(0).cumsum(1)
+        blurred = ((c[2 * f:, 2 * f:] - c[:-2 * f, 2 * f:] - c[2 * f:, :-2 * f] + c[:-2 * f, :-2 * f])
+                   / (2 * f) ** 2)[:height, :width].astype(np.float32)
+    frames = []
+    for k in range(num):
+        img = bg.copy()
+        dx, dy = x - cx - shake[k, 0], y - cy - shake[k, 1]
+        if pair == 0:  # a blob growing
+            r = scale * (0.1 + 0.22 * ramp[k])
+            img[(dx / 1.3) ** 2 + dy**2 <= r**2] = colour
+        elif pair == 1:  # the whole scene brightening, a little
+            img[dx**2 + dy**2 <= (scale * 0.22) ** 2] = colour
+            img *= 0.55 + 0.45 * ramp[k]
+        elif pair == 2:  # a disc whose hue turns one way round the colour wheel
+            c = np.array(colorsys.hsv_to_rgb((hue + turn[k]) % 1.0, 0.7, 0.9), np.float32) * 255
+            img[dx**2 + dy**2 <= (scale * 0.25) ** 2] = c
+        elif pair == 3:  # a square morphing into a circle (a superellipse losing its corners)
+            p = 8.0 - 6.0 * ramp[k]
+            r = scale * 0.25
+            img[(np.abs(dx / r) ** p + np.abs(dy / r) ** p) <= 1.0] = colour
+        elif pair == 4:  # a bar filling up
+            level = 0.15 + 0.7 * ramp[k]
+            img[(np.abs(dx) <= scale * 0.18) & (y >= height * (1.0 - level))] = colour
+        else:  # a striped pattern coming into focus
+            a = ramp[k]
+            img = bg + (1.0 - a) * blurred + a * sharp
+        img += rng.normal(0, noise, size=img.shape).astype(np.float32)
+        frames.append(np.clip(img, 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
 def _make_video(job: tuple[str, int, int, int, SynthConfig]) -> str:
     path, label, group, clip, cfg = job
     rng = np.random.default_rng([cfg.seed, label, group, clip])
     bg = _background(np.random.default_rng([cfg.seed, 10_000, group]), cfg.width, cfg.height)
     seconds = rng.uniform(cfg.min_seconds, cfg.max_seconds)
     num = int(round(seconds * cfg.fps))
-    period = rng.uniform(2.4, 3.6) * cfg.fps  # frames per cycle: 6-9 samples at 2.5 fps
-    t = rng.uniform(0, 1) + np.arange(num) / period
-    frames = _render(label, t, rng, bg)
+    if cfg.preset == "order":
+        frames = _render_order(label // 2, num, cfg.fps, rng, bg)
+        if label % 2:  # the pair's second class: the same kind of video, played backwards
+            frames = frames[::-1]
+    else:
+        period = rng.uniform(2.4, 3.6) * cfg.fps  # frames per cycle: 6-9 samples at 2.5 fps
+        t = rng.uniform(0, 1) + np.arange(num) / period
+        frames = _render(label, t, rng, bg)
     with atomic_path(path) as tmp:
         # UCF-101 is MPEG-4 part 2 in AVI with B-frames; so is this.
         write_video(tmp, frames, cfg.fps, codec="mpeg4", quality=3, max_b_frames=2)
@@ -136,7 +245,7 @@ def test_groups(split: int) -> set[int]:
 def generate(cfg: SynthConfig, progress: bool = True) -> Path:
     """Write the dataset to ``cfg.out_dir``; videos already there are kept (resumable)."""
     root = Path(cfg.out_dir)
-    classes = CLASSES[: cfg.num_classes]
+    classes = cfg.classes
     jobs = []
     names: dict[tuple[int, int], list[str]] = {}
     for label, name in enumerate(classes):

@@ -72,8 +72,12 @@ class TrainConfig:
     run_dir: str | None = None  # an explicit run folder (overrides the two above)
     resume: str | None = None  # a checkpoint path, or "auto" = RUN_DIR's last.pth.tar
     shuffle_frames: bool = False  # the bag-of-frames control: frames of every clip in random order
+    windows_per_video: int | None = None  # windows drawn per item per epoch; None = every window (1 = the seed's)
+    refit: bool = True  # after validation picked the epoch count, retrain on train + validation -> final.pth.tar
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
     train_backbone: str = "none"  # "last": fine-tune the CNN's last stage end to end (no cache)
     device: str | None = None  # cuda / cpu; default: cuda when present
+    overwrite: bool = False  # replace a finished or interrupted run in RUN_DIR (else refused unless --resume)
 
     def __post_init__(self) -> None:
         checks = {
@@ -95,6 +99,10 @@ class TrainConfig:
             raise ConfigError(f"--train-backbone must be none or last, got {self.train_backbone!r}")
         if self.number_of_classes is not None and self.number_of_classes < 2:
             raise ConfigError("--number-of-classes must be >= 2")
+        if self.windows_per_video is not None and self.windows_per_video < 1:
+            raise ConfigError(f"--windows-per-video must be 'all' or >= 1, got {self.windows_per_video}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
 
     def feature_spec(self) -> FeatureSpec:
         return FeatureSpec(BackboneSpec(self.backbone, self.weights), target_fps(self.reference_fps, self.sampling_rate),
@@ -113,10 +121,11 @@ def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device,
     head.train()
     torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout masks: a function of (seed, epoch) only
     rng = np.random.default_rng([cfg.seed, epoch])
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    loss_fn = nn.CrossEntropyLoss(reduction="sum", label_smoothing=cfg.label_smoothing)
     total_loss, correct, seen = 0.0, 0, 0
-    for step, (x, y) in enumerate(train_batches(data, cfg.num_frames, cfg.batch_size, rng, cfg.shuffle_frames,
-                                                dist.rank, dist.world_size)):
+    batches = train_batches(data, cfg.num_frames, cfg.batch_size, rng, cfg.shuffle_frames, dist.rank, dist.world_size,
+                            cfg.windows_per_video)
+    for step, (x, y, global_count) in enumerate(batches):
         x, y = x.to(device), y.to(device)
         empty = len(y) == 0
         if empty:  # see train_batches: a zero loss through the model, so DDP's all-reduce still matches up
@@ -125,7 +134,6 @@ def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device,
         logits = head(x)  # (B, C)
         loss_sum = loss_fn(logits, y) * (0.0 if empty else 1.0)
         # Mean over the *global* batch, so N ranks step exactly like one process with the same batch.
-        global_count = dist.global_batch_count(len(data), step, cfg.batch_size)
         loss = loss_sum / global_count * dist.world_size
         raise_if_diverged(loss.item(), epoch, step)
         optimizer.zero_grad(set_to_none=True)
@@ -136,14 +144,15 @@ def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device,
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
     total_loss, correct, seen = dist.all_reduce_sum([total_loss, correct, seen])
-    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1), "train_windows": int(seen)}
 
 
 def evaluate_clips(head, data: list[Embedded], cfg: TrainConfig, device) -> dict:
-    """Loss and accuracy of one fixed clip per item (centre view)."""
+    """Loss and accuracy over every window of every item (centre view): many more samples than one
+    clip per item, so the epoch validation picks is less a matter of luck."""
     if not data:
         return {"val_loss": None, "val_acc": None}
-    idx, _, logits = predict_windows(head, eval_windows(data, cfg.num_frames, cfg.seed,
+    idx, _, logits = predict_windows(head, eval_windows(data, cfg.num_frames, cfg.seed, all_windows=True,
                                                         shuffle_frames=cfg.shuffle_frames), device)
     labels = np.array([data[i].item.label for i in idx])
     loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
@@ -154,8 +163,28 @@ def make_run_dir(cfg: TrainConfig) -> Path:
     if cfg.run_dir:
         return Path(cfg.run_dir)
     if cfg.open_new_folder:
-        return Path(cfg.local_dir) / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+        stamp = Path(cfg.local_dir) / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+        path, n = stamp, 1
+        while path.exists():  # two runs started in the same second
+            n += 1
+            path = stamp.with_name(f"{stamp.name}-{n}")
+        return path
     return Path(cfg.local_dir) / "runs" / "latest"
+
+
+def claim_run_dir(run_dir: Path, cfg: TrainConfig, resuming: bool) -> None:
+    """Refuse to train over an existing run unless resuming it or told to ``--overwrite`` it
+    (then its checkpoints and log go first, so nothing of the old run mixes with the new)."""
+    ckpt_dir = run_dir / "Saved_model_checkpoints"
+    old = sorted(ckpt_dir.glob("*.pth.tar")) if ckpt_dir.is_dir() else []
+    if not old or resuming:
+        return
+    if not cfg.overwrite:
+        raise ConfigError(f"{run_dir}: already holds a run ({', '.join(p.name for p in old[:3])}"
+                          f"{', ...' if len(old) > 3 else ''}); --resume auto continues it, --overwrite replaces it, "
+                          f"or give another --run-dir")
+    for path in old + sorted(ckpt_dir.glob("backbone_*.pth")) + [run_dir / "log.csv"]:
+        path.unlink(missing_ok=True)
 
 
 def class_counts(items, num_classes: int) -> np.ndarray:
@@ -194,6 +223,8 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     run_dir = make_run_dir(cfg)
     ckpt_dir = run_dir / "Saved_model_checkpoints"
     resume_path = _resume_path(cfg, ckpt_dir)
+    if dist.is_main:
+        claim_run_dir(run_dir, cfg, resuming=bool(cfg.resume))
     finetune = cfg.train_backbone == "last"
     embedder, backbone_params = None, []
     if finetune:  # frames through the CNN every epoch: no cache
@@ -293,8 +324,55 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
         writer.close()
         if state.history:
             plots.training_curves(state.history, run_dir / "training_curves.png")
+    if not finetune:
+        ship_final(cfg, model_cfg, state, train, val, base, ckpt_dir, device, dist, progress)
     dist.close()
     return run_dir
+
+
+def chosen_epochs(history: list[dict], epochs: int) -> int:
+    """The epoch count validation chose: the best validation accuracy, ties to the lower loss, then earlier."""
+    scored = [h for h in history if h.get("val_acc") is not None]
+    if not scored:
+        return epochs
+    best = max(scored, key=lambda h: (h["val_acc"], -(h.get("val_loss") or 0.0), -h["epoch"]))
+    return int(best["epoch"])
+
+
+def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train: list[Embedded],
+               val: list[Embedded], base: dict, ckpt_dir: Path, device, dist: Distributed, progress: bool) -> None:
+    """``final.pth.tar``: the model to use. With a validation carve-out and ``refit`` (the default), a
+    fresh head trained on train + validation for the epoch count validation chose, with the same
+    recipe; otherwise the best checkpoint (or the last, without validation) as it is.
+
+    Deterministic: every choice is a function of ``(seed, epoch)``, so a rerun after an
+    interruption redoes it to the same weights.
+    """
+    final = ckpt_dir / "final.pth.tar"
+    source = ckpt_dir / ("best.pth.tar" if (ckpt_dir / "best.pth.tar").is_file() else "last.pth.tar")
+    if not (cfg.refit and val):
+        if dist.is_main and source.is_file():
+            ckpt = load_checkpoint(source)
+            ckpt.pop("optimizer", None)
+            ckpt.pop("lr_scheduler", None)
+            save_checkpoint(final, {**ckpt, "final": {"from": source.name, "refit": False}})
+        return
+    epochs = chosen_epochs(state.history, cfg.epochs)
+    everything = list(train) + list(val)
+    torch.manual_seed(cfg.seed)  # the same initial weights as the first run
+    head = LRCNHead(model_cfg).to(device)
+    model = dist.wrap(head)
+    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    history = []
+    for epoch in _progress(range(1, epochs + 1), progress and dist.is_main, desc="refit"):
+        metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, everything, cfg, epoch, device, dist)}
+        scheduler.step()
+        history.append(metrics)
+    if dist.is_main:
+        save_checkpoint(final, {**base, "model": head.state_dict(), "epoch": epochs, "history": history,
+                                "final": {"from": "refit", "refit": True, "epochs": epochs,
+                                          "items": len(everything), "validation_history": state.history}})
 
 
 def _resume_path(cfg: TrainConfig, ckpt_dir: Path) -> Path | None:
@@ -327,9 +405,11 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
         from .checkpoint import describe_mismatch
 
         raise CheckpointError(f"{path}: {describe_mismatch(_spec_dict(cfg), trained_spec, 'feature setting')}")
-    run_keys = ("epochs", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames")
+    run_keys = ("epochs", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames",
+                "windows_per_video", "label_smoothing")
+    before = {"windows_per_video": 1, "label_smoothing": 0.0}  # what checkpoints of earlier releases did
     ours = {k: getattr(cfg, k) for k in run_keys}
-    theirs = {k: ckpt.get("train_config", {}).get(k) for k in run_keys}
+    theirs = {k: ckpt.get("train_config", {}).get(k, before.get(k)) for k in run_keys}
     # The global batch decides the result; the number of processes it is split over does not.
     ours["global_batch_size"] = cfg.batch_size * world_size
     theirs["global_batch_size"] = ckpt.get("global_batch_size")
@@ -367,7 +447,7 @@ def _log_epoch(writer, run_dir: Path, metrics: dict) -> None:
         w.writerow({k: metrics.get(k, "") for k in fields})
 
 
-def _progress(epochs, enabled: bool):
+def _progress(epochs, enabled: bool, desc: str = "train"):
     from tqdm import tqdm
 
-    return tqdm(epochs, desc="train", unit="epoch", disable=not enabled)
+    return tqdm(epochs, desc=desc, unit="epoch", disable=not enabled)

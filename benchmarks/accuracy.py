@@ -1,0 +1,136 @@
+"""Accuracy on order-only data: the default recipe beside the seed's and the bag-of-frames control, in one run.
+
+    python benchmarks/accuracy.py [--work-dir DIR] [--epochs N] [--seed S]
+
+Writes ``lrcn synth --preset order`` (12 classes in 6 pairs, each pair one kind of
+video played forwards or backwards: a model that ignores frame order is at chance
+within every pair), embeds it once with MobileNetV2 (ImageNet weights), and trains:
+
+* ``lrcn default``: ``lrcn train DATA`` as shipped (every window, validation picks
+  the epoch count, refit on train + validation -> final.pth.tar);
+* ``seed recipe``: one random window per video per epoch, the model validation
+  liked best (``--windows-per-video 1 --no-refit``, best.pth.tar);
+* ``bag of frames``: the default recipe on frame-shuffled windows (``--shuffle-frames``).
+
+It prints clip / video accuracy and, within the order pairs, how often the model
+picks the right one of the two (50 % = chance), then scores the default model on a
+long video of one whole test video per class laid end to end (``lrcn predict
+--truth``): frame accuracy, segments, edit score and F1@k before and after
+decoding; and ``lrcn test-continuous``'s segmentation scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lrcn import continuous, evaluate, predict, synth, train
+from lrcn.datasets import load_dataset
+from lrcn.video import probe, read_frames, write_video
+
+
+def within_pair(report: dict, classes: list[str]) -> float:
+    """Of the clips predicted inside their own order pair, the fraction that got the order right."""
+    pair_of = {}
+    for a, b in synth.order_pairs(classes):
+        pair_of[classes[a]] = pair_of[classes[b]] = (a, b)
+    hits = [c["label"] == c["predicted"] for c in report["clips"]
+            if c["label"] in pair_of and c["predicted"] in pair_of and pair_of[c["label"]] == pair_of[c["predicted"]]]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def long_video(data: Path, dataset, path: Path, per_class: int = 1) -> Path:
+    """Whole test videos, one of each class in a seeded order, end to end; and its truth CSV."""
+    rng = np.random.default_rng(0)
+    tests = dataset.subset("test")
+    by_class: dict[int, list] = {}
+    for item in tests:
+        by_class.setdefault(item.label, []).append(item)
+    labels = [c for c in rng.permutation(sorted(by_class)).tolist() for _ in range(per_class)]
+    frames, rows, t = [], [], 0.0
+    for label in labels:
+        item = by_class[label][int(rng.integers(len(by_class[label])))]
+        info = probe(data / item.path)
+        clip = read_frames(data / item.path, list(range(info.num_frames)))
+        frames.extend(clip)
+        rows.append(f"{t:.3f},{t + len(clip) / info.fps:.3f},{dataset.classes[label]}")
+        t += len(clip) / info.fps
+    write_video(path, frames, 25.0, codec="libx264", quality=18)
+    path.with_suffix(".csv").write_text("start,end,label\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work-dir", default=None, help="keep data, cache and runs here (default: a temporary folder)")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    ap.add_argument("--groups", type=int, default=10, help="groups per class (3 are test groups)")
+    args = ap.parse_args()
+    tmp = None if args.work_dir else tempfile.TemporaryDirectory()
+    work = Path(args.work_dir or tmp.name)
+    t0 = time.perf_counter()
+    data = synth.generate(synth.SynthConfig(str(work / f"order-{args.seed}"), preset="order", groups=args.groups,
+                                            clips_per_group=3, min_seconds=3.0, max_seconds=9.0, seed=args.seed),
+                          progress=False)
+    dataset = load_dataset(data)
+    classes = list(dataset.classes)
+    common = dict(backbone="mobilenet_v2", cache_dir=str(work / "cache"), num_workers=2)
+    if args.epochs:
+        common["epochs"] = args.epochs
+    recipes = {
+        "lrcn default": dict(),
+        "seed recipe": dict(windows_per_video=1, refit=False),
+        "bag of frames": dict(shuffle_frames=True),
+    }
+    rows, runs = [], {}
+    for name, overrides in recipes.items():
+        t = time.perf_counter()
+        run_dir = train.run(train.TrainConfig(str(data), run_dir=str(work / "runs" / f"{args.seed}-{name.replace(' ', '-')}"),
+                                              resume="auto", **common, **overrides), progress=False)
+        trained = time.perf_counter() - t
+        report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(data), cache_dir=common["cache_dir"],
+                                                  num_workers=2), progress=False)
+        runs[name] = run_dir
+        rows.append((name, report["clip_accuracy"], report["video_accuracy"], within_pair(report, classes), trained,
+                     Path(report["checkpoint"]).name))
+
+    print(f"\norder-only benchmark: {len(dataset.items)} videos, {len(classes)} classes in "
+          f"{len(synth.order_pairs(classes))} forward/backward pairs, MobileNetV2 (ImageNet), test = 3 groups")
+    print(f"{'model':<16}{'clip acc':>10}{'video acc':>11}{'within pairs':>14}{'train s':>9}  checkpoint")
+    for name, clip, video, pair, secs, ckpt in rows:
+        print(f"{name:<16}{clip:>10.1%}{video:>11.1%}{pair:>14.1%}{secs:>9.0f}  {ckpt}")
+    gap = rows[0][3] - rows[2][3]
+    print(f"default vs bag of frames within pairs: {100 * gap:+.1f} points")
+
+    video = long_video(data, dataset, work / f"long-{args.seed}.mp4")
+    (pred,), failures = predict.run(predict.PredictConfig(str(runs["lrcn default"]), (str(video),),
+                                                          str(work / "predictions"), annotate=False, progress=False,
+                                                          truth=str(video.with_suffix(".csv"))))
+    print(f"\nlong video: {probe(video).duration:.1f} s, {len(classes)} test videos end to end (lrcn predict --truth)")
+    for when in ("before_smoothing", "after_smoothing"):
+        s = pred["scores"][when]
+        print(f"  {when.replace('_', ' '):<18} frame acc {s['frame_accuracy']:5.1f} %  segments "
+              f"{s['predicted_segments']:>3} for {s['true_segments']} ({s['predicted_segments'] / s['true_segments']:.2f}x)"
+              f"  edit {s['edit']:5.1f}  F1@10/25/50 {s['f1@10']:.1f}/{s['f1@25']:.1f}/{s['f1@50']:.1f}")
+    cont = continuous.run(continuous.ContinuousConfig(str(runs["lrcn default"]), str(data),
+                                                      cache_dir=common["cache_dir"], num_workers=2, annotate=False,
+                                                      out_dir=str(work / "continuous")), progress=False)
+    print(f"\ntest-continuous (16 clips x 5 frames, 5 repeats): window accuracy {cont['window_accuracy_mean']:.1%} "
+          f"+- {cont['window_accuracy_std']:.1%}")
+    for when, s in cont["segmentation"].items():
+        print(f"  {when.replace('_', ' '):<18} frame acc {s['frame_accuracy']:5.1f} %  segments "
+              f"{s['predicted_segments']:.1f} for {s['true_segments']:.1f}  edit {s['edit']:5.1f}  "
+              f"F1@10/25/50 {s['f1@10']:.1f}/{s['f1@25']:.1f}/{s['f1@50']:.1f}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    (work / f"accuracy-{args.seed}.json").write_text(json.dumps(
+        {"rows": rows, "long_video": pred["scores"], "continuous": cont["segmentation"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

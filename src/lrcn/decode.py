@@ -1,0 +1,197 @@
+"""Temporal decoding: sliding-window probabilities -> a label per sampled frame -> segments.
+
+A window of ``T`` sampled frames says something about each frame it covers, so
+a frame's probabilities are the **mean over every window that contains it**
+(the first and last frames of a video are covered by fewer windows). A label
+therefore refers to the sampled frame itself, at that frame's own time, not to
+the start of a window that reaches 2 s further on.
+
+Then one of three decoders picks a label per frame:
+
+* ``none``: the most probable class of each frame;
+* ``median``: each class's probability track median-filtered over ``kernel``
+  frames, then the most probable class (removes isolated flicker);
+* ``viterbi``: the label sequence maximising the sum of per-frame log
+  probabilities minus ``switch_penalty`` per change of label, with every
+  segment at least ``min_frames`` long (an explicit-duration HMM: states are
+  ``(class, frames so far up to min_frames)``). The default.
+
+Pure NumPy; no video, no model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+SMOOTHINGS = ("none", "median", "viterbi")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How window probabilities become frame labels (the defaults were measured, see the README)."""
+
+    smoothing: str = "viterbi"  # none | median | viterbi
+    switch_penalty: float = 8.0  # viterbi: log-probability cost of one change of label
+    min_seconds: float = 1.2  # viterbi: shortest segment; median: the filter's length
+
+    def __post_init__(self) -> None:
+        from .errors import ConfigError
+
+        if self.smoothing not in SMOOTHINGS:
+            raise ConfigError(f"--smoothing must be one of {', '.join(SMOOTHINGS)}, got {self.smoothing!r}")
+        if not self.switch_penalty >= 0:
+            raise ConfigError(f"--switch-penalty must be >= 0, got {self.switch_penalty}")
+        if not self.min_seconds >= 0:
+            raise ConfigError(f"--min-segment must be >= 0 seconds, got {self.min_seconds}")
+
+    def frames(self, fps: float) -> int:
+        """``min_seconds`` in sampled frames (at least 1)."""
+        return max(1, int(round(self.min_seconds * fps)))
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float  # seconds
+    end: float
+    label: str
+    confidence: float  # mean probability of the label over the segment's frames
+
+
+def frame_probabilities(window_probs: np.ndarray, window_starts: Sequence[int], num_frames: int,
+                        length: int) -> np.ndarray:
+    """``(length, C)``: each frame's mean over the windows covering it.
+
+    Args:
+        window_probs: ``(W, C)`` probabilities of each window.
+        window_starts: index of each window's first frame.
+        num_frames: window length ``T``.
+        length: number of sampled frames in the sequence.
+
+    A frame no window covers (a stride longer than the window, or the tail after
+    the last window) takes the probabilities of the nearest covered frame.
+    """
+    probs = np.asarray(window_probs, dtype=np.float64)
+    c = probs.shape[1] if probs.ndim == 2 else 0
+    if length == 0 or len(probs) == 0:
+        return np.zeros((length, c))
+    delta = np.zeros((length + 1, c))
+    count = np.zeros(length + 1)
+    for s, p in zip(window_starts, probs):
+        s = int(s)
+        e = min(s + num_frames, length)
+        delta[s] += p
+        delta[e] -= p
+        count[s] += 1
+        count[e] -= 1
+    sums, counts = np.cumsum(delta, 0)[:length], np.cumsum(count)[:length]
+    covered = np.flatnonzero(counts > 0.5)
+    out = np.zeros((length, c))
+    out[covered] = sums[covered] / counts[covered, None]
+    if len(covered) < length:  # nearest covered frame
+        nearest = covered[np.clip(np.searchsorted(covered, np.arange(length)), 0, len(covered) - 1)]
+        before = covered[np.clip(np.searchsorted(covered, np.arange(length)) - 1, 0, len(covered) - 1)]
+        pick = np.where(np.abs(before - np.arange(length)) <= np.abs(nearest - np.arange(length)), before, nearest)
+        out = out[pick]
+    return out
+
+
+def median_filter(probs: np.ndarray, kernel: int) -> np.ndarray:
+    """Each column median-filtered over ``kernel`` frames (odd; edges repeat the end frames)."""
+    kernel = max(1, kernel | 1)
+    if kernel == 1 or len(probs) == 0:
+        return probs
+    half = kernel // 2
+    padded = np.concatenate([np.repeat(probs[:1], half, 0), probs, np.repeat(probs[-1:], half, 0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel, axis=0)  # (N, C, kernel)
+    return np.median(windows, axis=-1)
+
+
+def viterbi(probs: np.ndarray, switch_penalty: float, min_frames: int = 1) -> np.ndarray:
+    """The label path maximising ``sum log p(label_t) - switch_penalty * changes`` with every run of
+    one label at least ``min_frames`` long (exact; O(N * C log C)).
+
+    Dynamic programming over run ends: ``ends[t, j]`` is the best score of frames
+    ``[0, t)`` whose last run has class ``j`` and ends at ``t``. A run of ``j`` over
+    ``[s, t)`` adds ``cum[t, j] - cum[s, j]``, so ``ends[t, j]`` is a running maximum
+    over the run starts ``s <= t - min_frames`` allowed so far. A sequence shorter
+    than ``min_frames`` gets one label: the class of highest total log probability.
+    """
+    n = len(probs)
+    if n == 0:
+        return np.zeros(0, int)
+    logp = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None))  # (N, C)
+    c = logp.shape[1]
+    d = max(1, min_frames)
+    if n < d or c == 1:
+        return np.full(n, int(logp.sum(0).argmax()))
+    cum = np.vstack([np.zeros((1, c)), np.cumsum(logp, 0)])  # cum[t] = sum of rows [0, t)
+    ends = np.full((n + 1, c), -np.inf)
+    start_of = np.zeros((n + 1, c), int)  # where the best run ending at t began
+    prev_of = np.full((n + 1, c), -1)  # the class of the run before it (-1: none)
+    run_best, run_start, run_prev = np.full(c, -np.inf), np.zeros(c, int), np.full(c, -1)
+    classes = np.arange(c)
+    for t in range(d, n + 1):
+        s = t - d  # the newest start a run ending at t may have
+        if s == 0:
+            cand, prev = -cum[0], np.full(c, -1)
+        else:
+            order = np.argsort(-ends[s])
+            prev = np.where(classes == order[0], order[1], order[0])  # the best other class to come from
+            cand = ends[s, prev] - switch_penalty - cum[s]
+        better = cand > run_best
+        run_best = np.where(better, cand, run_best)
+        run_start = np.where(better, s, run_start)
+        run_prev = np.where(better, prev, run_prev)
+        ends[t], start_of[t], prev_of[t] = run_best + cum[t], run_start, run_prev
+    labels = np.empty(n, int)
+    t, j = n, int(ends[n].argmax())
+    while t > 0:
+        s = int(start_of[t, j])
+        labels[s:t] = j
+        j, t = int(prev_of[t, j]), s
+    return labels
+
+
+def decode(probs: np.ndarray, decoding: Decoding, fps: float) -> np.ndarray:
+    """A label per frame from frame probabilities ``(N, C)``."""
+    if len(probs) == 0:
+        return np.zeros(0, int)
+    if decoding.smoothing == "median":
+        return median_filter(probs, decoding.frames(fps)).argmax(1)
+    if decoding.smoothing == "viterbi":
+        return viterbi(probs, decoding.switch_penalty, decoding.frames(fps))
+    return probs.argmax(1)
+
+
+def runs(labels: Sequence) -> list[tuple[object, int, int]]:
+    """Maximal runs of equal labels: ``(label, first index, end index exclusive)``."""
+    out: list[tuple[object, int, int]] = []
+    for i, label in enumerate(labels):
+        if out and out[-1][0] == label:
+            out[-1] = (label, out[-1][1], i + 1)
+        else:
+            out.append((label, i, i + 1))
+    return out
+
+
+def segments(labels: np.ndarray, probs: np.ndarray, times: Sequence[float], fps: float, classes: Sequence[str],
+             duration: float | None = None) -> list[Segment]:
+    """Runs of frame labels as timed segments.
+
+    A segment starts at its first frame's time and ends where the next segment
+    starts; the last one ends one sampling period after the last frame, but
+    never after ``duration`` (the video's end).
+    """
+    times = np.asarray(times, float)
+    out = []
+    spans = runs(labels.tolist())
+    for k, (label, i, j) in enumerate(spans):
+        end = times[j] if j < len(times) else times[-1] + 1.0 / fps
+        if duration is not None and duration > times[i]:
+            end = min(end, duration)
+        out.append(Segment(round(float(times[i]), 3), round(float(end), 3), classes[label],
+                           float(probs[i:j, label].mean())))
+    return out

@@ -1,0 +1,89 @@
+"""Temporal decoding on hand-made probability tables."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from lrcn.decode import Decoding, decode, frame_probabilities, median_filter, runs, segments, viterbi
+from lrcn.errors import ConfigError
+
+
+def table(labels, confidence=0.8, classes=3):
+    """Frame probabilities that put ``confidence`` on each given label."""
+    p = np.full((len(labels), classes), (1 - confidence) / (classes - 1))
+    p[np.arange(len(labels)), labels] = confidence
+    return p
+
+
+def test_frame_probabilities_average_the_covering_windows():
+    windows = np.eye(3)[[0, 1, 2]]  # three windows of 2 frames over 4 frames
+    got = frame_probabilities(windows, [0, 1, 2], 2, 4)
+    np.testing.assert_allclose(got, [[1, 0, 0], [.5, .5, 0], [0, .5, .5], [0, 0, 1]])
+
+
+def test_frames_no_window_covers_take_the_nearest():
+    got = frame_probabilities(np.eye(2)[[0, 1]], [0, 4], 2, 7)  # stride 4 > window 2
+    assert got.argmax(1).tolist() == [0, 0, 0, 1, 1, 1, 1]
+
+
+def test_a_known_flicker_is_removed_and_a_real_change_kept():
+    labels = [0] * 8 + [1] + [0] * 3 + [2] * 10  # one flickering frame, one real change
+    p = table(labels)
+    assert decode(p, Decoding("none"), 1.0).tolist() == labels
+    want = [0] * 12 + [2] * 10
+    assert viterbi(p, switch_penalty=2.0).tolist() == want
+    assert median_filter(p, 3).argmax(1).tolist() == want
+
+
+def test_switch_penalty_zero_is_per_frame_argmax():
+    p = np.random.default_rng(0).dirichlet(np.ones(4), size=30)
+    assert viterbi(p, 0.0).tolist() == p.argmax(1).tolist()
+
+
+def test_minimum_duration_is_honoured():
+    labels = [0] * 6 + [1] * 2 + [0] * 6  # a confident 2-frame segment
+    p = table(labels, confidence=0.98)
+    assert viterbi(p, 0.1, min_frames=1).tolist() == labels  # allowed
+    out = viterbi(p, 0.1, min_frames=3).tolist()
+    # two confident frames outweigh one unlikely one: the segment grows to 3 frames around them
+    assert [x for x in runs(out) if x[0] == 1] in ([(1, 5, 8)], [(1, 6, 9)])
+    assert all(e - s >= 3 for _, s, e in runs(out))
+    assert viterbi(p, 0.1, min_frames=5).tolist() == [0] * 14  # three unlikely frames do not pay
+
+
+def test_viterbi_is_exact_against_brute_force():
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        n, c, d, pen = int(rng.integers(1, 7)), int(rng.integers(2, 4)), int(rng.integers(1, 4)), rng.uniform(0, 3)
+        p = rng.dirichlet(np.ones(c), size=n)
+        lp = np.log(p)
+
+        def score(path):
+            return sum(lp[t, path[t]] for t in range(n)) - pen * (len(runs(path)) - 1)
+
+        legal = [x for x in itertools.product(range(c), repeat=n) if all(e - s >= d for _, s, e in runs(list(x)))]
+        got = viterbi(p, pen, d).tolist()
+        if legal:
+            assert all(e - s >= d for _, s, e in runs(got))
+            assert score(got) == pytest.approx(max(score(x) for x in legal))
+        else:  # shorter than one minimum segment: one label
+            assert len(set(got)) == 1
+
+
+def test_segments_never_end_after_the_video():
+    labels = np.array([0, 0, 1, 1, 1])
+    probs = table(labels.tolist(), classes=2)
+    times = np.arange(5) * 0.4  # 2.5 fps; last frame at 1.6 s
+    segs = segments(labels, probs, times, 2.5, ["a", "b"], duration=1.8)
+    assert [(s.label, s.start, s.end) for s in segs] == [("a", 0.0, 0.8), ("b", 0.8, 1.8)]
+    open_end = segments(labels, probs, times, 2.5, ["a", "b"])
+    assert open_end[-1].end == pytest.approx(2.0)  # one sampling period after the last frame
+    assert segs[0].confidence == pytest.approx(0.8)
+
+
+def test_bad_decoding_settings_are_one_line_errors():
+    for kw, flag in [({"smoothing": "mode"}, "--smoothing"), ({"switch_penalty": -1}, "--switch-penalty"),
+                     ({"min_seconds": -0.5}, "--min-segment")]:
+        with pytest.raises(ConfigError, match=flag):
+            Decoding(**kw)
