@@ -93,6 +93,12 @@ def main() -> None:
     print(f"{args.arch} ({weights} weights) at 224x224 on {torch.get_num_threads()} threads, "
           f"{torch.backends.cpu.get_cpu_capability()}; --precision auto picks {shipped.precision}, "
           f"{shipped.micro_batch} frames per CNN call")
+    from lrcn.backbone import BF16_FAITHFUL, native_cpu_bf16
+
+    why = ("bf16 is not faithful for this architecture" if args.arch not in BF16_FAITHFUL else
+           "the CPU has bf16 in hardware (avx512_bf16 or amx_bf16 in its flags)" if native_cpu_bf16() else
+           "the CPU has no bf16 in hardware (oneDNN would only emulate it, slower than fp32)")
+    print(f"  why: {why}")
     baseline = frames_per_second(eager_fp32, frames, 1, args.seconds)
     print(f"  {'fp32 eager, batch 1 (baseline)':<66} {baseline:7.1f} frames/s  1.00x  cosine 1.00000")
     for name, embedder in variants.items():

@@ -221,3 +221,19 @@ def test_feature_sizes_match_torchvision():
         model = torchvision.models.get_model(arch, weights=None)
         head = model.fc if arch.startswith("resnet") else model.classifier[-1]
         assert head.in_features == FEATURE_DIMS[arch], arch
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx2 avx512f avx512bw avx512_vnni", False),  # AVX-512 without bf16: oneDNN would only emulate it
+    ("fpu avx512f avx512_bf16", True),
+    ("fpu avx512f amx_tile amx_bf16", True),
+    ("fpu sse sse2", False),
+])
+def test_bf16_only_where_the_cpu_has_it(flags, expected, monkeypatch):
+    from lrcn import backbone
+
+    info = f"processor\t: 0\nflags\t\t: {flags}\n"
+    assert backbone.native_cpu_bf16(info) is expected
+    monkeypatch.setattr(backbone, "native_cpu_bf16", lambda cpuinfo=None: expected)
+    assert choose_precision(torch.device("cpu"), "auto", "resnet152") == ("bf16" if expected else "fp32")
+    assert choose_precision(torch.device("cpu"), "auto", "mobilenet_v2") == "fp32"  # bf16 not faithful for it

@@ -25,7 +25,7 @@ def test_classifier_reads_final_states_of_both_directions(bidirectional):
     seen = {}
     head.classifier.register_forward_hook(lambda m, i, o: seen.setdefault("input", i[0]))
     head(x)
-    out, _ = head.lstm(head.project(x))  # (B, T, dirs * H)
+    out, _ = head.lstm(head.steps(x))  # (B, T, dirs * H)
     if bidirectional:
         # forward after the last frame, backward after the first frame: both have seen all 5 frames
         expected = torch.cat([out[:, -1, :6], out[:, 0, 6:]], dim=1)
@@ -75,3 +75,19 @@ def test_full_lrcn_on_raw_frames():
     assert all(p.grad is None for p in model.embedder.parameters())  # the CNN stays frozen
     with pytest.raises(ConfigError, match="gives 1280 features"):
         LRCN(BackboneSpec("mobilenet_v2", "none"), ModelConfig(feature_dim=2048, num_classes=3))
+
+
+def test_frame_differences_are_read_and_old_heads_still_load():
+    cfg = ModelConfig(feature_dim=8, num_classes=3)
+    assert cfg.frame_differences and LRCNHead(cfg).project.in_features == 16
+    old = {k: v for k, v in cfg.to_dict().items() if k != "frame_differences"}  # an earlier release's checkpoint
+    assert ModelConfig.from_dict(old).frame_differences is False
+    assert LRCNHead(ModelConfig.from_dict(old)).project.in_features == 8
+    # the head sees the change between frames: a constant sequence and one with the same mean but a trend differ
+    torch.manual_seed(0)
+    head = LRCNHead(ModelConfig(feature_dim=4, num_classes=2, latent_dim=4, hidden_size=4, lstm_layers=1)).eval()
+    ramp = torch.linspace(-1, 1, 5)[None, :, None].expand(1, 5, 4)
+    change = torch.cat([torch.zeros(1, 1, 4), torch.full((1, 4, 4), 0.5)], dim=1)  # 0 first, then the step
+    with torch.no_grad():
+        torch.testing.assert_close(head.steps(ramp), head.project(torch.cat([ramp, change], 2)))
+        assert not torch.allclose(head(ramp), head(ramp.flip(1)))

@@ -83,3 +83,48 @@ def test_one_process_batches_are_the_global_batches():
 
 def test_draw_is_a_value():
     assert Draw(1, 2, 3) == Draw(1, 2, 3)
+
+
+def _embedded(lengths, views=1, dim=3):
+    from lrcn.datasets import VideoItem
+    from lrcn.embedded import Embedded
+
+    out = []
+    for i, n in enumerate(lengths):
+        e = np.zeros((views, n, dim), np.float16)
+        e[:, :, 0] = np.arange(n)  # frame index
+        e[:, :, 1] = i  # item
+        e[:, :, 2] = np.arange(views)[:, None]  # view
+        out.append(Embedded(VideoItem(f"c/v{i}.avi", i % 2, f"g{i}", "train"), e))
+    return out
+
+
+def test_batches_hold_the_drawn_windows_in_order_or_shuffled():
+    from lrcn.embedded import train_batches
+
+    data = _embedded([7, 5, 9], views=2)
+    plain = list(train_batches(data, 5, 4, np.random.default_rng(0)))
+    windows = [x for xs, _, _ in plain for x in xs.numpy()]
+    assert len(windows) == 3 + 1 + 5 and [n for _, _, n in plain] == [4, 4, 1]
+    for w in windows:
+        assert np.array_equal(w[:, 0], np.arange(w[0, 0], w[0, 0] + 5))  # consecutive frames, in order
+        assert len(set(w[:, 1])) == 1 and len(set(w[:, 2])) == 1  # one item, one view
+    shuffled = [x for xs, _, _ in train_batches(data, 5, 4, np.random.default_rng(0), shuffle_frames=True)
+                for x in xs.numpy()]
+    assert any(not np.array_equal(a, b) for a, b in zip(windows, shuffled))
+    for a, b in zip(windows, shuffled):  # the same windows, frames permuted within each
+        assert sorted(a[:, 0]) == sorted(b[:, 0]) and a[0, 1] == b[0, 1]
+
+
+def test_ddp_ranks_together_see_exactly_one_process_epoch():
+    from lrcn.embedded import train_batches
+
+    data = _embedded([8, 6, 11, 5, 7])
+    one = [tuple(x[0, :2]) for xs, _, _ in train_batches(data, 5, 4, np.random.default_rng(3)) for x in xs.numpy()]
+    ranks = [list(train_batches(data, 5, 2, np.random.default_rng(3), rank=r, world_size=2)) for r in range(2)]
+    merged = []
+    for step in range(len(ranks[0])):
+        for r in range(2):
+            merged += [tuple(x[0, :2]) for x in ranks[r][step][0].numpy()]
+            assert ranks[r][step][2] == ranks[0][step][2]  # the same global batch size on both ranks
+    assert merged == one

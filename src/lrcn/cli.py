@@ -384,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backbone(p)
     p.add_argument("--views", type=_views, default=("center", "flip", "top_left", "bottom_right"),
                    help="cached crops/flips; one is drawn per clip per epoch (the seed's augmentation)")
-    p.add_argument("--epochs", type=int, default=100, help="epochs")
+    p.add_argument("--epochs", type=int, default=30,
+                   help="epochs; an epoch is every window of every training video (the seed: 100 epochs of one "
+                        "window per video)")
     p.add_argument("--batch-size", type=int, default=32, help="clips per batch (per process under torchrun)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (cosine schedule)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay")
@@ -415,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "write final.pth.tar, the model test/predict use when given the run folder (default: on; "
                         "--no-refit: final.pth.tar is best.pth.tar)")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing")
+    p.add_argument("--frame-differences", action=argparse.BooleanOptionalAction, default=True,
+                   help="each LSTM step also reads the embedding's change since the previous frame (the direction "
+                        "of an action is in its sign); --no-frame-differences: the seed's head")
     p.add_argument("--train-backbone", default="none", choices=("none", "last"),
                    help="last: fine-tune the CNN's last stage end to end (decodes every epoch, no cache; random "
                         "crop + flip as the seed)")

@@ -50,7 +50,7 @@ def load_head(path: str | Path, device: torch.device) -> tuple[LRCNHead, dict]:
     """The trained head and its checkpoint dict (a run folder: its final model, see
     :func:`lrcn.checkpoint.resolve_checkpoint`)."""
     ckpt = load_checkpoint(resolve_checkpoint(path))
-    head = LRCNHead(ModelConfig(**ckpt["model_config"])).to(device)
+    head = LRCNHead(ModelConfig.from_dict(ckpt["model_config"])).to(device)
     head.load_state_dict(ckpt["model"])
     head.eval()
     return head, ckpt

@@ -12,6 +12,14 @@ Three bugs of the seed are fixed here:
   direction has seen only the last frame;
 * ``bidirectional`` is a real boolean (the seed's ``type=bool`` flags were
   true for any value, "False" included).
+
+One addition, measured (README, Results): with ``frame_differences`` (the
+default) each step of the LSTM reads the frame's embedding **and its change
+from the previous frame** (zero for the first). Whether an action runs forwards
+or backwards is in the sign of those changes; a frozen ImageNet embedding
+varies far more between videos than within one, and the LSTM alone learned to
+tell the videos apart rather than the direction of their change (train 98 %,
+held-out 65 % on ``lrcn synth --preset order``; 88 % with the differences).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ class ModelConfig:
     lstm_layers: int = 2  # (seed: 2)
     bidirectional: bool = True  # (seed: True)
     dropout: float = 0.3  # between LSTM layers and before the classifier
+    frame_differences: bool = True  # each step also reads the change of the embedding since the previous frame
 
     def __post_init__(self) -> None:
         for name in ("feature_dim", "num_classes", "latent_dim", "hidden_size", "lstm_layers"):
@@ -49,6 +58,11 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        """Rebuild from a checkpoint; heads of earlier releases read embeddings only."""
+        return cls(**{"frame_differences": False, **d})
+
 
 class LRCNHead(nn.Module):
     """Embeddings ``(B, T, D)`` -> class logits ``(B, C)``."""
@@ -57,7 +71,7 @@ class LRCNHead(nn.Module):
         super().__init__()
         self.cfg = cfg
         directions = 2 if cfg.bidirectional else 1
-        self.project = nn.Linear(cfg.feature_dim, cfg.latent_dim)
+        self.project = nn.Linear(cfg.feature_dim * (2 if cfg.frame_differences else 1), cfg.latent_dim)
         self.lstm = nn.LSTM(
             cfg.latent_dim, cfg.hidden_size, num_layers=cfg.lstm_layers, batch_first=True,
             bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0,
@@ -70,8 +84,16 @@ class LRCNHead(nn.Module):
             nn.Linear(cfg.hidden_size, cfg.num_classes),
         )
 
+    def steps(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """What the LSTM reads: ``(B, T, D)`` embeddings -> ``(B, T, latent)``."""
+        x = embeddings.float()
+        if self.cfg.frame_differences:
+            change = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)  # (B, T, D)
+            x = torch.cat([x, change], dim=2)  # (B, T, 2D)
+        return self.project(x)
+
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        x = self.project(embeddings.float())  # (B, T, latent)
+        x = self.steps(embeddings)  # (B, T, latent)
         _, (h_n, _) = self.lstm(x)  # h_n: (layers * directions, B, hidden)
         if self.cfg.bidirectional:
             # Last layer: forward state after frame T-1, backward state after frame 0.

@@ -8,6 +8,7 @@ interruption gives the same weights as a run that never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import time
@@ -52,7 +53,7 @@ class TrainConfig:
     sampling_rate: int = 10
     reference_fps: float = 25.0  # the seed's --ucf101_fps
     num_frames: int = 5  # the seed's --num_frames_video
-    epochs: int = 100
+    epochs: int = 30  # the seed's 100 drew one window per video; an epoch is now every window (~10x more)
     batch_size: int = 32
     lr: float = 5e-4
     weight_decay: float = 0.0
@@ -75,6 +76,7 @@ class TrainConfig:
     windows_per_video: int | None = None  # windows drawn per item per epoch; None = every window (1 = the seed's)
     refit: bool = True  # after validation picked the epoch count, retrain on train + validation -> final.pth.tar
     label_smoothing: float = 0.0  # cross-entropy label smoothing
+    frame_differences: bool = True  # the LSTM also reads each embedding's change since the previous frame (new)
     train_backbone: str = "none"  # "last": fine-tune the CNN's last stage end to end (no cache)
     device: str | None = None  # cuda / cpu; default: cuda when present
     overwrite: bool = False  # replace a finished or interrupted run in RUN_DIR (else refused unless --resume)
@@ -242,8 +244,9 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     for p in problems:
         log.warning("left out %s: %s", p["video"], p["reason"])
 
-    model_cfg = ModelConfig(feature_dim, len(dataset.classes), cfg.latent_dim, cfg.hidden_size, cfg.lstm_layers,
-                            cfg.bidirectional, cfg.dropout)
+    model_cfg = ModelConfig(feature_dim=feature_dim, num_classes=len(dataset.classes), latent_dim=cfg.latent_dim,
+                            hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers, bidirectional=cfg.bidirectional,
+                            dropout=cfg.dropout, frame_differences=cfg.frame_differences)
     torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
     head = LRCNHead(model_cfg).to(device)
     groups = [{"params": list(head.parameters())}]
@@ -279,55 +282,71 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
             "class_names": list(dataset.classes),
             "train_config": asdict(cfg), "global_batch_size": cfg.batch_size * dist.world_size,
             "train_class_counts": class_counts(train_items, len(dataset.classes)).tolist()}
-    epochs = range(state.epoch + 1, cfg.epochs + 1)
-    bar = _progress(epochs, progress and dist.is_main)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        if finetune:
-            metrics = {"epoch": epoch, **finetune_mod.train_epoch(model, embedder, head, optimizer, dataset.root, train,
-                                                                  cfg, epoch, dist)}
-        else:
-            metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, train, cfg, epoch, device, dist)}
-        scheduler.step()
-        metrics["lr"] = scheduler.get_last_lr()[0]
-        if epoch % cfg.val_check_interval == 0 or epoch == cfg.epochs:
+    # The head's small matrices gain little from a second thread, and with other processes on the
+    # cores (or DataLoader workers) the threads' spin-waiting made epochs 10-40x slower. One thread
+    # is also bit-for-bit the same whatever the load (resume tests compare weights exactly).
+    with _intra_op_threads(1 if not finetune and device.type == "cpu" else None):
+        epochs = range(state.epoch + 1, cfg.epochs + 1)
+        bar = _progress(epochs, progress and dist.is_main)
+        for epoch in bar:
+            t0 = time.perf_counter()
             if finetune:
-                metrics.update(finetune_mod.evaluate(embedder, head, dataset.root, val, cfg, dist))
+                metrics = {"epoch": epoch, **finetune_mod.train_epoch(model, embedder, head, optimizer, dataset.root, train,
+                                                                      cfg, epoch, dist)}
             else:
-                metrics.update(evaluate_clips(head, val, cfg, device))
-        metrics["seconds"] = time.perf_counter() - t0
-        state.epoch = epoch
-        state.history.append(metrics)
-        if not dist.is_main:
-            continue
-        _log_epoch(writer, run_dir, metrics)
-        bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", acc=f"{metrics['train_acc']:.2f}",
-                        val=f"{metrics.get('val_acc') or float('nan'):.2f}")
-        improved = metrics.get("val_acc") is not None and metrics["val_acc"] > state.best_val_acc
-        if improved:
-            state.best_val_acc = metrics["val_acc"]
-        ckpt = {**base, "model": head.state_dict(), "optimizer": optimizer.state_dict(),
-                "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "best_val_acc": state.best_val_acc,
-                "history": state.history}
-        names = ["last"]
-        if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
-            names.append(f"epoch_{epoch}")
-        if improved or (not val and epoch == cfg.epochs):
-            names.append("best")
-        for name in names:
-            if finetune:  # the fine-tuned CNN beside the checkpoint; test/predict load it as --weights PATH
-                backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
-                finetune_mod.save_backbone(embedder, backbone_file)
-                ckpt["feature_spec"] = {**_spec_dict(cfg), "weights": str(backbone_file)}
-            save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt)
-    if dist.is_main:
-        writer.close()
-        if state.history:
-            plots.training_curves(state.history, run_dir / "training_curves.png")
-    if not finetune:
-        ship_final(cfg, model_cfg, state, train, val, base, ckpt_dir, device, dist, progress)
+                metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, train, cfg, epoch, device, dist)}
+            scheduler.step()
+            metrics["lr"] = scheduler.get_last_lr()[0]
+            if epoch % cfg.val_check_interval == 0 or epoch == cfg.epochs:
+                if finetune:
+                    metrics.update(finetune_mod.evaluate(embedder, head, dataset.root, val, cfg, dist))
+                else:
+                    metrics.update(evaluate_clips(head, val, cfg, device))
+            metrics["seconds"] = time.perf_counter() - t0
+            state.epoch = epoch
+            state.history.append(metrics)
+            if not dist.is_main:
+                continue
+            _log_epoch(writer, run_dir, metrics)
+            bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", acc=f"{metrics['train_acc']:.2f}",
+                            val=f"{metrics.get('val_acc') or float('nan'):.2f}")
+            improved = metrics.get("val_acc") is not None and metrics["val_acc"] > state.best_val_acc
+            if improved:
+                state.best_val_acc = metrics["val_acc"]
+            ckpt = {**base, "model": head.state_dict(), "optimizer": optimizer.state_dict(),
+                    "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "best_val_acc": state.best_val_acc,
+                    "history": state.history}
+            names = ["last"]
+            if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
+                names.append(f"epoch_{epoch}")
+            if improved or (not val and epoch == cfg.epochs):
+                names.append("best")
+            for name in names:
+                if finetune:  # the fine-tuned CNN beside the checkpoint; test/predict load it as --weights PATH
+                    backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
+                    finetune_mod.save_backbone(embedder, backbone_file)
+                    ckpt["feature_spec"] = {**_spec_dict(cfg), "weights": str(backbone_file)}
+                save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt)
+        if dist.is_main:
+            writer.close()
+            if state.history:
+                plots.training_curves(state.history, run_dir / "training_curves.png")
+        if not finetune:
+            ship_final(cfg, model_cfg, state, train, val, base, ckpt_dir, device, dist, progress)
     dist.close()
     return run_dir
+
+
+@contextlib.contextmanager
+def _intra_op_threads(n: int | None):
+    """PyTorch's intra-op threads set to ``n`` for the block (``None``: unchanged)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def chosen_epochs(history: list[dict], epochs: int) -> int:
@@ -394,10 +413,11 @@ def _spec_dict(cfg: TrainConfig) -> dict:
 def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, cfg: TrainConfig,
              world_size: int) -> RunState:
     ckpt = load_checkpoint(path)
-    if ckpt["model_config"] != model_cfg.to_dict():
+    trained = ModelConfig.from_dict(ckpt["model_config"])
+    if trained != model_cfg:
         from .checkpoint import describe_mismatch
 
-        raise CheckpointError(f"{path}: {describe_mismatch(model_cfg.to_dict(), ckpt['model_config'], 'head shape')}")
+        raise CheckpointError(f"{path}: {describe_mismatch(model_cfg.to_dict(), trained.to_dict(), 'head shape')}")
     if list(ckpt["class_names"]) != list(classes):
         raise CheckpointError(f"{path}: trained on other classes ({len(ckpt['class_names'])} vs {len(classes)})")
     trained_spec = ckpt.get("base_feature_spec", ckpt["feature_spec"])
