@@ -129,7 +129,7 @@ def main() -> None:
         print_scores(label, pred["scores"]["after_smoothing"])
     print("\ntest-continuous (16 clips x 5 frames end to end, 5 repeats), the default model:")
     cont_scores = {}
-    for label, decoding in decoders():
+    for label, decoding in decoders(continuous.CONTINUOUS_DECODING):
         cont = continuous.run(continuous.ContinuousConfig(str(runs["lrcn default"]), str(data),
                                                           cache_dir=common["cache_dir"], num_workers=2, annotate=False,
                                                           out_dir=str(work / "continuous"), decoding=decoding),
@@ -142,8 +142,7 @@ def main() -> None:
         {"rows": rows, "long_video": long_scores, "continuous": cont_scores}, indent=1))
 
 
-def decoders():
-    default = Decoding()
+def decoders(default: Decoding = Decoding()):
     out = [("none", Decoding("none")), ("median", Decoding("median"))]
     for penalty in (2.0, 4.0, 8.0, 16.0):
         for seconds in (0.8, 1.2, 2.0):

@@ -130,3 +130,11 @@ def test_end_to_end_commands(tmp_path):
     # features again: everything cached, the backbone runs for nothing new
     out = lrcn("features", clips, *common)
     assert "0 computed, 40 already cached" in out.stdout
+
+
+def test_python_dash_m_lrcn_works():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "lrcn", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("lrcn ")

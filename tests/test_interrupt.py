@@ -17,7 +17,7 @@ from lrcn.errors import LrcnError
 from lrcn.io import atomic_path, remove_stale_temporaries, write_bytes_atomic
 
 TRAIN = ["--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0", "--val-split", "0.25",
-         "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress"]
+         "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress", "--no-refit"]
 
 
 def start(args):

@@ -193,6 +193,10 @@ def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_dataset
         torch.testing.assert_close(again[k], final["model"][k], rtol=0, atol=0)
     # a run folder stands for its final model
     assert resolve_checkpoint(a) == a / "Saved_model_checkpoints/final.pth.tar"
+    # rerunning the finished run does not redo the refit
+    stamp = (a / "Saved_model_checkpoints/final.pth.tar").stat().st_mtime_ns
+    run(_cfg(tiny_dataset, tmp_path, "a", epochs=4, val_check_interval=1, resume="auto"), progress=False)
+    assert (a / "Saved_model_checkpoints/final.pth.tar").stat().st_mtime_ns == stamp
     # without refit, final is the best checkpoint as it was
     c = run(_cfg(tiny_dataset, tmp_path, "c", epochs=4, refit=False), progress=False)
     kept = load_checkpoint(c / "Saved_model_checkpoints/final.pth.tar")
@@ -226,3 +230,15 @@ def test_a_finished_run_is_not_overwritten_silently(tiny_dataset, tmp_path):
 def test_a_finite_but_exploding_loss_stops_training(tiny_dataset, tmp_path):
     with pytest.raises(TrainingDiverged, match="diverged"):
         run(_cfg(tiny_dataset, tmp_path, "boom", epochs=3, lr=1e9, refit=False), progress=False)
+
+
+def test_only_the_newest_epoch_checkpoints_are_kept_and_only_last_holds_the_optimizer(tiny_dataset, tmp_path):
+    run_dir = run(_cfg(tiny_dataset, tmp_path, "keep2", epochs=5, checkpoint_interval=1, keep_checkpoints=2,
+                       refit=False), progress=False)
+    ckpts = run_dir / "Saved_model_checkpoints"
+    assert sorted(p.name for p in ckpts.glob("epoch_*")) == ["epoch_4.pth.tar", "epoch_5.pth.tar"]
+    assert "optimizer" in load_checkpoint(ckpts / "last.pth.tar")
+    for name in ("best.pth.tar", "epoch_5.pth.tar", "final.pth.tar"):
+        assert "optimizer" not in load_checkpoint(ckpts / name), name
+    with pytest.raises(CheckpointError, match="no optimizer state"):
+        run(_cfg(tiny_dataset, tmp_path, "keep2", epochs=5, resume=str(ckpts / "epoch_4.pth.tar")), progress=False)

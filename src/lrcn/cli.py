@@ -33,7 +33,7 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _windows(text: str) -> int | None:
+def _count_or_all(text: str) -> int | None:
     if text == "all":
         return None
     try:
@@ -98,10 +98,10 @@ def _add_test_mode(p: argparse.ArgumentParser, report_dir: str) -> None:
                    help="backbone precision for embeddings not yet cached")
 
 
-def _add_decoding(p: argparse.ArgumentParser) -> None:
-    from .decode import SMOOTHINGS, Decoding
+def _add_decoding(p: argparse.ArgumentParser, d) -> None:
+    """The decoder's flags, with the defaults of ``d`` (a :class:`lrcn.decode.Decoding`)."""
+    from .decode import SMOOTHINGS
 
-    d = Decoding()
     p.add_argument("--smoothing", default=d.smoothing, choices=SMOOTHINGS,
                    help="how window probabilities become a label per sampled frame: none (most probable class), "
                         "median (filtered over --min-segment), viterbi (fewest label changes worth their cost)")
@@ -400,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True, help="bidirectional LSTM")
     p.add_argument("--dropout", type=float, default=0.3, help="dropout in the LSTM and the classifier")
     p.add_argument("--checkpoint-interval", type=int, default=5, help="save epoch_<n>.pth.tar every N epochs")
+    p.add_argument("--keep-checkpoints", type=_count_or_all, default=3, metavar="N|all",
+                   help="how many epoch_<n>.pth.tar to keep, the newest (last/best/final are always kept)")
     p.add_argument("--val-check-interval", type=int, default=5, help="validate every N epochs")
     p.add_argument("--local-dir", default=".", help="runs/ is created here")
     p.add_argument("--open-new-folder", action=argparse.BooleanOptionalAction, default=True,
@@ -409,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in RUN_DIR (without it, or --resume, such a run is refused)")
     p.add_argument("--shuffle-frames", action="store_true", help="bag-of-frames control: shuffle frame order of every clip")
-    p.add_argument("--windows-per-video", type=_windows, default=None, metavar="all|N",
+    p.add_argument("--windows-per-video", type=_count_or_all, default=None, metavar="all|N",
                    help="windows of --num-frames drawn from each video per epoch: all (default), or N at random "
                         "(1 = the seed's sampling); a preprocessed clip is one window")
     p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
@@ -446,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="random concatenations (mean and spread reported)")
     p.add_argument("--seed", type=int, default=42, help="seed of the clip draws")
     p.add_argument("--no-video", action="store_true", help="skip the annotated MP4/GIF")
-    _add_decoding(p)
+    from .continuous import CONTINUOUS_DECODING
+    _add_decoding(p, CONTINUOUS_DECODING)
     _add_runtime(p)
 
     p = add("predict")
@@ -466,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 sampled frames, "
                         "about 27 minutes of video)")
-    _add_decoding(p)
+    from .decode import Decoding
+    _add_decoding(p, Decoding())
     p.add_argument("--truth", default=None, metavar="CSV",
                    help="score one video against its annotation: CSV lines start,end,label in seconds "
                         "(frame accuracy, edit score, F1@10/25/50; drawn under the timeline)")

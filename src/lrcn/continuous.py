@@ -20,7 +20,7 @@ concatenations with mean and standard deviation.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,11 @@ from .metrics import softmax
 log = logging.getLogger(__name__)
 
 
+#: Every action here lasts exactly one clip (2 s): a switch costs less than in long videos, where
+#: actions last several seconds (measured: benchmarks/accuracy.py, README Results).
+CONTINUOUS_DECODING = Decoding(switch_penalty=2.0)
+
+
 @dataclass(frozen=True)
 class ContinuousConfig:
     """Settings of ``lrcn test-continuous``."""
@@ -57,7 +62,7 @@ class ContinuousConfig:
     annotate: bool = True  # write the annotated MP4 and GIF of the first concatenation
     device: str | None = None
     split: int | None = None  # UCF-101 split whose test list is used; default: the checkpoint's
-    decoding: Decoding = field(default_factory=Decoding)  # frame labels for the segmentation scores
+    decoding: Decoding = CONTINUOUS_DECODING  # frame labels for the segmentation scores
 
     def __post_init__(self) -> None:
         if self.num_clips < 2:

@@ -7,6 +7,7 @@ GPUs (one per local rank), gloo on CPU; rank 0 alone writes files.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -71,6 +72,18 @@ def local_device(device: str | None = None) -> torch.device:
     if wanted == "cuda":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count()))
     return torch.device(wanted)
+
+
+def usable_workers(asked: int) -> int:
+    """``asked`` DataLoader workers, capped at the cores this process may run on (PyTorch warns about
+    more, and they only compete with the main process)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    if asked > cores:
+        logging.getLogger(__name__).debug("--num-workers %d capped at the %d usable cores", asked, cores)
+    return min(asked, cores)
 
 
 def shard_from_env() -> tuple[int, int]:

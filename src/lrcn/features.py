@@ -33,6 +33,7 @@ from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
 from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
+from .distributed import usable_workers
 from .errors import CacheError, ConfigError, VideoError
 from .io import atomic_path, remove_stale_temporaries
 from .video import iter_frames_at_fps, probe
@@ -263,6 +264,7 @@ def extract(
         return summary
     cache.write_spec()
     embedder = embedder or FrameEmbedder(cache.spec.backbone)
+    workers = usable_workers(workers)
     loader = DataLoader(
         _DecodeDataset(missing, cache.spec), batch_size=1, num_workers=workers, collate_fn=_collate_one,
         prefetch_factor=4 if workers else None, persistent_workers=False,

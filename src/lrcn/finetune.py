@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .backbone import CROP, FrameEmbedder
 from .datasets import VideoItem
-from .distributed import Distributed
+from .distributed import Distributed, usable_workers
 from .embedded import eval_start
 from .errors import ConfigError, VideoError, raise_if_diverged
 from .features import FeatureSpec, decode_sampled
@@ -118,6 +118,7 @@ class RankBatches(Sampler):
 
 def loader(dataset: RawClips, batch_size: int, workers: int, shuffle_seed: int | None,
            dist: Distributed | None = None) -> DataLoader:
+    workers = usable_workers(workers)
     if shuffle_seed is None:
         return DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
     rank, world_size = (dist.rank, dist.world_size) if dist else (0, 1)

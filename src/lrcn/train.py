@@ -80,6 +80,7 @@ class TrainConfig:
     train_backbone: str = "none"  # "last": fine-tune the CNN's last stage end to end (no cache)
     device: str | None = None  # cuda / cpu; default: cuda when present
     overwrite: bool = False  # replace a finished or interrupted run in RUN_DIR (else refused unless --resume)
+    keep_checkpoints: int | None = 3  # epoch_<n>.pth.tar files kept (the newest); None = all
 
     def __post_init__(self) -> None:
         checks = {
@@ -101,6 +102,8 @@ class TrainConfig:
             raise ConfigError(f"--train-backbone must be none or last, got {self.train_backbone!r}")
         if self.number_of_classes is not None and self.number_of_classes < 2:
             raise ConfigError("--number-of-classes must be >= 2")
+        if self.keep_checkpoints is not None and self.keep_checkpoints < 0:
+            raise ConfigError(f"--keep-checkpoints must be >= 0, got {self.keep_checkpoints}")
         if self.windows_per_video is not None and self.windows_per_video < 1:
             raise ConfigError(f"--windows-per-video must be 'all' or >= 1, got {self.windows_per_video}")
         if not 0 <= self.label_smoothing < 1:
@@ -326,7 +329,10 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
                     backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
                     finetune_mod.save_backbone(embedder, backbone_file)
                     ckpt["feature_spec"] = {**_spec_dict(cfg), "weights": str(backbone_file)}
-                save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt)
+                # Only last.pth.tar resumes, so only it carries the optimizer (two thirds of a checkpoint).
+                save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt if name == "last" else
+                                {k: v for k, v in ckpt.items() if k not in ("optimizer", "lr_scheduler")})
+            prune_epoch_checkpoints(ckpt_dir, cfg.keep_checkpoints)
         if dist.is_main:
             writer.close()
             if state.history:
@@ -335,6 +341,29 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
             ship_final(cfg, model_cfg, state, train, val, base, ckpt_dir, device, dist, progress)
     dist.close()
     return run_dir
+
+
+def _same_refit(final: Path, base: dict, epochs: int, items: int) -> bool:
+    """Whether ``final`` is the refit these settings would produce (run-control flags aside)."""
+    try:
+        done = load_checkpoint(final)
+    except CheckpointError:
+        return False
+    control = ("resume", "overwrite", "run_dir", "local_dir", "open_new_folder", "num_workers", "device")
+    ours = {k: v for k, v in base["train_config"].items() if k not in control}
+    theirs = {k: v for k, v in done.get("train_config", {}).items() if k not in control}
+    meta = done.get("final", {})
+    return ours == theirs and meta.get("refit") and meta.get("epochs") == epochs and meta.get("items") == items
+
+
+def prune_epoch_checkpoints(ckpt_dir: Path, keep: int | None) -> None:
+    """Keep the ``keep`` newest ``epoch_<n>.pth.tar`` (and their fine-tuned CNNs); ``None`` keeps all."""
+    if keep is None:
+        return
+    found = sorted(ckpt_dir.glob("epoch_*.pth.tar"), key=lambda p: int(p.name.split("_")[1].split(".")[0]))
+    for old in found[: max(0, len(found) - keep)]:
+        old.unlink(missing_ok=True)
+        (ckpt_dir / f"backbone_{old.name.removesuffix('.pth.tar')}.pth").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -378,6 +407,8 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train:
         return
     epochs = chosen_epochs(state.history, cfg.epochs)
     everything = list(train) + list(val)
+    if final.is_file() and _same_refit(final, base, epochs, len(everything)):
+        return  # a rerun of a finished run (--resume auto): the refit is already there
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
     head = LRCNHead(model_cfg).to(device)
     model = dist.wrap(head)
@@ -439,6 +470,9 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
         raise CheckpointError(f"{path}: {describe_mismatch(ours, theirs, 'training setting')}; resume with the "
                               f"same settings, or start a new --run-dir")
     head.load_state_dict(ckpt["model"])
+    if "optimizer" not in ckpt:
+        raise CheckpointError(f"{path}: holds no optimizer state (only last.pth.tar does); resume from "
+                              f"{Path(path).with_name('last.pth.tar')}")
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["lr_scheduler"])
     return RunState(ckpt["epoch"], ckpt.get("best_val_acc", -1.0), list(ckpt.get("history", [])))
