@@ -54,7 +54,7 @@ def test_subcommand_help_states_defaults(name, capsys):
     if name in ("train", "preprocess", "features"):
         assert "(default: 10)" in text  # --sampling-rate
     if name == "train":
-        for default in ("(default: 100)", "(default: 32)", "(default: 0.0005)", "(default: 512)", "(default: 256)",
+        for default in ("(default: 30)", "(default: 32)", "(default: 0.0005)", "(default: 512)", "(default: 256)",
                         "(default: resnet152)", "--no-bidirectional"):
             assert default in text, default
 
