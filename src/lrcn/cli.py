@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo")
     p.add_argument("--out-dir", default="lrcn-demo", help="where everything is written")
-    p.add_argument("--epochs", type=int, default=80, help="training epochs (each takes about a second)")
+    p.add_argument("--epochs", type=int, default=40, help="training epochs (each about a second; the refit on train + validation runs as many again)")
     p.add_argument("--backbone", default="mobilenet_v2", help="frozen CNN (the offline ImageNet file is MobileNetV2)")
     p.add_argument("--weights", default="imagenet", help="imagenet, none or a PATH")
     p.add_argument("--precision", default="auto", help="backbone precision")

@@ -33,7 +33,7 @@ class DemoConfig:
     """Settings of ``lrcn demo``."""
 
     out_dir: str = "lrcn-demo"
-    epochs: int = 80
+    epochs: int = 40  # and as many again for the refit on train + validation
     backbone: str = "mobilenet_v2"  # the ImageNet file that can be installed offline
     weights: str = "imagenet"
     precision: str = "auto"
@@ -186,7 +186,8 @@ def format_summary(s: dict, out: Path) -> str:
     lines += ["", f"predict on {p['video']} (4 test videos back to back):",
               "  truth:     " + "  ".join(f"{x['start']:.1f}-{x['end']:.1f}s {x['label']}" for x in p["truth"]),
               "  predicted: " + "  ".join(f"{x['start']:.1f}-{x['end']:.1f}s {x['label']}" for x in p["segments"])]
-    for when, x in p["scores"].items():
+    for when in ("before_smoothing", "after_smoothing"):
+        x = p["scores"][when]
         lines.append(f"  {when.replace('_', ' ')}: frame accuracy {x['frame_accuracy']:.1f} %, "
                      f"{x['predicted_segments']} segments for {x['true_segments']}, edit {x['edit']:.1f}, "
                      f"F1@10/25/50 {x['f1@10']:.1f}/{x['f1@25']:.1f}/{x['f1@50']:.1f}")
