@@ -2,7 +2,6 @@ import subprocess
 import sys
 
 import av
-import numpy as np
 import pytest
 
 from corpus import _audio_only

@@ -156,9 +156,6 @@ def test_complete_cache_needs_no_backbone(tiny_dataset, tmp_path, monkeypatch):
 
 
 def test_an_epoch_is_every_window_of_every_training_video(tiny_dataset, tmp_path):
-    from lrcn.embedded import load_embedded
-    from lrcn.windows import positions
-
     run_dir = run(_cfg(tiny_dataset, tmp_path, "all", epochs=1, refit=False), progress=False)
     history = load_checkpoint(run_dir / "Saved_model_checkpoints/last.pth.tar")["history"]
     config = json.loads((run_dir / "config.json").read_text())
