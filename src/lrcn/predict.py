@@ -247,9 +247,10 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
     count = len(scored.times)
     if len(scored.probs) == 0:
         raise VideoError(f"{path}: {count} frames at {spec.fps:g} fps, shorter than one window of {num_frames}")
-    fps = spec.fps if cfg.mode == "live" else max(probe(path).fps, spec.fps)
+    info = probe(path)  # headers only; stream_embeddings read them too
+    fps = spec.fps if cfg.mode == "live" else max(info.fps, spec.fps)
     step = 1.0 / fps
-    duration = probe(path).duration or None
+    duration = info.duration or None
     frame_probs = frame_probabilities(scored.probs, scored.starts, num_frames, count)  # (N, C)
     labels = decode(frame_probs, cfg.decoding, fps)
     segments = decoded_segments(labels, frame_probs, scored.times, fps, classes, duration)
