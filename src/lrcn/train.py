@@ -255,8 +255,7 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     groups = [{"params": list(head.parameters())}]
     if backbone_params:  # the pretrained stage moves ten times slower than the new head
         groups.append({"params": backbone_params, "lr": cfg.lr * 0.1})
-    optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    optimizer, scheduler = make_optimizer(groups, cfg, cfg.epochs)
     state = RunState()
     if resume_path is not None:
         state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg, dist.world_size)
@@ -285,9 +284,9 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
             "class_names": list(dataset.classes),
             "train_config": asdict(cfg), "global_batch_size": cfg.batch_size * dist.world_size,
             "train_class_counts": class_counts(train_items, len(dataset.classes)).tolist()}
-    # The head's small matrices gain little from a second thread, and with other processes on the
-    # cores (or DataLoader workers) the threads' spin-waiting made epochs 10-40x slower. One thread
-    # is also bit-for-bit the same whatever the load (resume tests compare weights exactly).
+    # With other processes on the cores, two threads spin-waiting made head epochs 4.4x slower and one
+    # thread 1.6x (benchmarks/train_load.py); one thread is also bit-for-bit the same whatever the load
+    # (resume tests compare weights exactly).
     with _intra_op_threads(1 if not finetune and device.type == "cpu" else None):
         epochs = range(state.epoch + 1, cfg.epochs + 1)
         bar = _progress(epochs, progress and dist.is_main)
@@ -378,6 +377,12 @@ def _intra_op_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def make_optimizer(params, cfg: TrainConfig, epochs: int):
+    """The recipe's optimizer and schedule (the first run and the refit share it): Adam, cosine over ``epochs``."""
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+
+
 def chosen_epochs(history: list[dict], epochs: int) -> int:
     """The epoch count validation chose: the best validation accuracy, ties to the lower loss, then earlier."""
     scored = [h for h in history if h.get("val_acc") is not None]
@@ -412,8 +417,7 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train:
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
     head = LRCNHead(model_cfg).to(device)
     model = dist.wrap(head)
-    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    optimizer, scheduler = make_optimizer(head.parameters(), cfg, epochs)
     history = []
     for epoch in _progress(range(1, epochs + 1), progress and dist.is_main, desc="refit"):
         metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, everything, cfg, epoch, device, dist)}
