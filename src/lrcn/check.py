@@ -88,9 +88,10 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict:
         for split in ("train", "test"):
             if by_split[split] and not any(i.label == label and i.split == split for i in items):
                 warnings.append(f"class {name}: no {split} videos")
-    missing = [i for i in items if not (dataset.root / i.path).is_file()]
+    # Missing: listed but absent. A directory or a broken link under a video's name is present but unusable.
+    missing = [i for i in items if not os.path.lexists(dataset.root / i.path)]
     errors += [f"{dataset.root / i.path}: listed in the {i.split} list but not found" for i in missing]
-    present = [i for i in items if (dataset.root / i.path).is_file()]
+    present = [i for i in items if os.path.lexists(dataset.root / i.path)]
     fps = clipmath.target_fps(cfg.reference_fps, cfg.sampling_rate)
     jobs = [(str(dataset.root / i.path), fps, cfg.num_frames, cfg.full_decode) for i in present]
     bad: list[str] = []

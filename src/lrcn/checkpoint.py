@@ -69,6 +69,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     for key in ("model", "model_config", "feature_spec", "class_names"):
         if key not in state:
             raise CheckpointError(f"{path}: lrcn checkpoint lacks '{key}'")
+    if not isinstance(state["model"], dict):
+        raise CheckpointError(f"{path}: its 'model' is not a set of weights")
+    bad = [k for k, v in state["model"].items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # a diverged model would score NaN, and argmax of NaN is class 0: never a silent number
+        raise CheckpointError(f"{path}: non-finite weights (NaN/inf) in {', '.join(bad[:3])}; the training "
+                              f"diverged (try a lower --lr)")
     return state
 
 

@@ -147,6 +147,10 @@ def cmd_preprocess(a) -> int:
           f"{len(summary['skipped'])} skipped" + (" (reasons in manifest.jsonl / preprocess.json)" if summary["skipped"] else ""))
     for s in summary["skipped"][:10]:
         print(f"  skipped {s['source']}: {s['reason']}")
+    if summary["clips"] == 0:
+        print(f"lrcn: error: {a.out_dir}: no clip was produced from {summary['videos']} videos "
+              f"(every one was skipped; reasons above)", file=sys.stderr)
+        return 1
     return 0
 
 

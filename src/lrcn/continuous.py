@@ -138,7 +138,7 @@ def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
     for r in range(cfg.repeats):
         chosen = choose_clips(labels, cfg.num_clips, rng)
         frame_labels, probs, parts = one_concatenation(head, data, chosen, num_frames, seed, device)
-        result = analyse(frame_labels, probs.argmax(1), num_frames)
+        result = analyse(frame_labels, metrics.predicted(probs), num_frames)
         frame_probs = frame_probabilities(probs, clipmath.sliding_windows(len(frame_labels), num_frames), num_frames,
                                           len(frame_labels))
         result["segmentation"] = {
@@ -208,7 +208,7 @@ def annotated_videos(dataset, data, parts, frame_labels, probs, classes, num_fra
     for i, start in parts:
         clip = make_views(decode_sampled(dataset.root / data[i].item.path, spec), ("center",))[0]
         frames += list(clip[start : start + num_frames])
-    predicted = probs.argmax(1)
+    predicted = metrics.predicted(probs)
     drawn = []
     for f, rgb in enumerate(frames):
         w = min(max(f - num_frames + 1, 0), len(predicted) - 1)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import SplitError
-from .video import is_video_file
+from .video import VIDEO_EXTENSIONS
 
 GROUP_RE = re.compile(r"_g(\d+)_", re.IGNORECASE)
 MANIFEST = "manifest.jsonl"
@@ -186,7 +186,8 @@ def load_folder(root: Path, number_of_classes: int | None = None, test_size: flo
     items = []
     for label, name in enumerate(classes[:keep]):
         for path in sorted((root / name).iterdir()):
-            if is_video_file(path):
+            # A directory or a dangling link named like a video is kept, so every command reports it.
+            if path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith("."):
                 group = group_of(path.name)
                 split = "test" if _stable_fraction(f"{name}/{group}") < test_size else "train"
                 items.append(VideoItem(f"{name}/{path.name}", label, group, split))

@@ -25,7 +25,7 @@ from .backbone import FrameEmbedder, worth_compiling
 from .datasets import Dataset, VideoItem
 from .errors import CacheError, VideoError
 from .features import TEST_VIEWS, EmbeddingCache, Request, extract
-from .video import probe
+from .video import count_packets, probe
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,14 @@ def requests_for(dataset: Dataset, items: Sequence[VideoItem], train_views: Sequ
 
 def frames_to_embed(requests: Sequence[Request], fps: float, sample: int = 20) -> int:
     """About how many frames ``requests`` hold at ``fps``, all views counted, from the durations
-    of up to ``sample`` of them (probing reads headers only)."""
+    of up to ``sample`` of them. A header's duration is not trusted: a file's packets are counted
+    (no decoding), so an absurd frame count in a header cannot trigger a compile."""
     step = max(1, len(requests) // sample)
     durations = []
     for r in requests[::step][:sample]:
         with contextlib.suppress(VideoError):
-            durations.append(probe(r.path).duration)
+            info = probe(r.path)
+            durations.append(min(info.duration, count_packets(r.path) / info.fps) if info.fps > 0 else info.duration)
     if not durations:
         return 0
     return int(sum(durations) / len(durations) * fps * sum(len(r.views) for r in requests))

@@ -121,13 +121,15 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     video_labels = np.array([label_of[v] for v in videos])
 
     n = len(classes)
-    predictions = probs.argmax(1)
+    predictions = metrics.predicted(probs)  # a non-finite row is never counted correct
+    video_predictions = metrics.predicted(video_probs)
     cm = metrics.confusion_matrix(labels, predictions, n)
+    totals = np.bincount(labels, minlength=n)
     train_counts = np.array(ckpt.get("train_class_counts") or [0] * n)
     low = metrics.low_frequency_classes(train_counts) if train_counts.sum() else np.zeros(n, bool)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else resolve_checkpoint(cfg.checkpoint).resolve().parent.parent / "test"
     out_dir.mkdir(parents=True, exist_ok=True)
-    per_class = metrics.per_class_accuracy(cm)
+    per_class = metrics.per_class_accuracy(cm, totals)
     report = {
         "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
         "data_dir": str(cfg.data_dir),
@@ -136,14 +138,14 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
         "windows": int(len(widx)),
         "clip_accuracy": metrics.accuracy(labels, predictions),
         "clip_top5_accuracy": metrics.top_k_accuracy(labels, probs, 5),
-        "video_accuracy": metrics.accuracy(video_labels, video_probs.argmax(1)),
+        "video_accuracy": metrics.accuracy(video_labels, video_predictions),
         "video_top5_accuracy": metrics.top_k_accuracy(video_labels, video_probs, 5),
-        "mean_class_accuracy": metrics.mean_class_accuracy(cm),
+        "mean_class_accuracy": metrics.mean_class_accuracy(cm, totals),
         "shuffled_frames": bool(shuffle),
         "per_class": {c: {"accuracy": None if np.isnan(a) else float(a), "train_count": int(t), "low_frequency": bool(lo)}
                       for c, a, t, lo in zip(classes, per_class, train_counts, low)},
         "confusion_matrix": cm.tolist(),
-        "video_confusion_matrix": metrics.confusion_matrix(video_labels, video_probs.argmax(1), n).tolist(),
+        "video_confusion_matrix": metrics.confusion_matrix(video_labels, video_predictions, n).tolist(),
         "videos": [{"video": v, "label": classes[y], "predicted": classes[int(p.argmax())],
                     "confidence": float(p.max()), "windows": int(c)}
                    for v, y, p, c in zip(videos, video_labels, video_probs, windows_per_video)],

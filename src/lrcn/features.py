@@ -35,12 +35,12 @@ from tqdm import tqdm
 from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
 from .distributed import usable_workers
 from .errors import CacheError, ConfigError, VideoError
-from .io import atomic_path, remove_stale_temporaries
+from .io import atomic_path, remove_stale_temporaries, write_json_atomic
 from .video import iter_frames_at_fps, probe
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: whole-file fingerprints; each entry has a <key>.json record
 VIEWS = ("center", "flip", "top_left", "bottom_right", "top_right", "bottom_left")
 TRAIN_VIEWS = ("center", "flip", "top_left", "bottom_right")
 TEST_VIEWS = ("center",)
@@ -63,15 +63,14 @@ class FeatureSpec:
 
 
 def fingerprint(path: str | os.PathLike) -> str:
-    """Content fingerprint: size plus SHA-1 of the first and last 64 KiB (cheap, survives copies)."""
-    size = os.path.getsize(path)
-    h = hashlib.sha1(str(size).encode())
+    """Content fingerprint: SHA-1 of the whole file (an edit anywhere in it makes a new key).
+
+    SHA-1 reads over 1 GB/s here, far faster than decoding the same file
+    (``benchmarks/fingerprint.py`` prints both), so hashing every byte costs
+    little and no same-size edit can reuse stale embeddings.
+    """
     with open(path, "rb") as fh:
-        h.update(fh.read(1 << 16))
-        if size > 1 << 17:
-            fh.seek(-(1 << 16), os.SEEK_END)
-            h.update(fh.read(1 << 16))
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha1").hexdigest()
 
 
 def entry_key(video_fingerprint: str, spec: FeatureSpec, views: Sequence[str]) -> str:
@@ -155,15 +154,19 @@ class EmbeddingCache:
         return self.root / key[:2] / f"{key}.npy"
 
     def has(self, request: Request) -> bool:
-        return self.entry_path(self.key(request.path, request.views)).is_file()
+        path = self.entry_path(self.key(request.path, request.views))
+        return path.is_file() and path.with_suffix(".json").is_file()
 
     def load(self, request: Request, mmap: bool = True) -> np.ndarray:
-        """The (V, T, D) float16 embeddings of ``request``.
+        """The (V, T, D) float16 embeddings of ``request``, checked against the record written with them.
 
         Raises:
-            CacheError: the entry is missing or unreadable (a damaged entry is removed).
+            CacheError: the entry is missing, or unreadable, of the wrong type, shape or size, holds
+                non-finite values, or is not the array that was stored under this key (such an entry
+                is removed, so the next run computes it again).
         """
-        path = self.entry_path(self.key(request.path, request.views))
+        key = self.key(request.path, request.views)
+        path = self.entry_path(key)
         name = request.name or request.path
         try:
             array = np.load(path, mmap_mode="r" if mmap else None)
@@ -181,32 +184,60 @@ class EmbeddingCache:
                        f"{dim or 'features'}) for views {','.join(request.views)}")
         elif not np.isfinite(array).all():
             problem = "non-finite values (NaN/inf)"
+        else:
+            problem = self._unlike_record(key, path, array, request)
         if problem:
             self._discard(path)
             raise CacheError(f"{name}: cache entry {path.name} holds {problem}; removed, run again to recompute")
         return array
 
     @staticmethod
-    def _discard(path: Path) -> None:
+    def _unlike_record(key: str, path: Path, array: np.ndarray, request: Request) -> str | None:
+        """How the entry differs from the record written beside it (None: it is what was stored)."""
         try:
-            path.unlink(missing_ok=True)
-        except OSError:  # a read-only cache: the entry stays, and is refused again next time
-            pass
+            record = json.loads(path.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return "no readable record of what it is (<key>.json)"
+        shape = [len(request.views), record.get("frames"), record.get("features")]
+        if record.get("key") != key or record.get("views") != list(request.views):
+            return f"the entry of another key or views ({record.get('key')}, {record.get('views')})"
+        if list(array.shape) != shape or record.get("dtype") != "float16":
+            return f"shape {tuple(array.shape)}, but {tuple(shape)} float16 was stored"
+        with open(path, "rb") as fh:
+            if hashlib.file_digest(fh, "sha1").hexdigest() != record.get("sha1"):
+                return "other numbers than were stored (the file was replaced or changed)"
+        return None
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        for p in (path, path.with_suffix(".json")):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:  # a read-only cache: the entry stays, and is refused again next time
+                pass
 
     def store(self, request: Request, embeddings: np.ndarray) -> None:
+        """Write the entry, then its record (key, video, views, frames, features, dtype, SHA-1)."""
         if not np.isfinite(embeddings).all():
             raise CacheError(f"{request.name or request.path}: the backbone produced non-finite embeddings "
                              f"(NaN/inf); try --precision fp32")
-        path = self.entry_path(self.key(request.path, request.views))
+        key = self.key(request.path, request.views)
+        path = self.entry_path(key)
+        array = np.ascontiguousarray(embeddings.astype(np.float16))
         with atomic_path(path, keep_suffix=False) as tmp:
             with open(tmp, "wb") as fh:
-                np.save(fh, embeddings.astype(np.float16))
+                np.save(fh, array)
+            with open(tmp, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha1").hexdigest()
+        record = {"key": key, "video": request.name or str(request.path), "views": list(request.views),
+                  "frames": int(array.shape[1]), "features": int(array.shape[2]), "dtype": "float16",
+                  "sha1": digest, "spec": asdict(self.spec)}
+        write_json_atomic(path.with_suffix(".json"), record)
 
     def write_spec(self) -> None:
         info = self.root / "spec.json"
         if not info.is_file():
-            self.root.mkdir(parents=True, exist_ok=True)
-            info.write_text(json.dumps(asdict(self.spec), indent=2))
+            write_json_atomic(info, asdict(self.spec))
 
 
 class _DecodeDataset(TorchDataset):

@@ -117,3 +117,47 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
             _remove(tmp)
             count += 1
     return count
+
+
+class FolderLock:
+    """One writer at a time for an output folder: ``with FolderLock(folder, "train"):``.
+
+    The lock is an advisory ``flock`` on ``<folder>/<name>``, which holds the
+    holder's host, pid and job. The kernel releases it when its process dies,
+    so a killed writer's lock is simply taken over; a live holder makes the
+    second writer stop at once with a message naming the first.
+    """
+
+    def __init__(self, folder: str | os.PathLike, job: str, name: str = ".lrcn.lock"):
+        self.path = Path(folder) / name
+        self.job = job
+        self._fd: int | None = None
+
+    def __enter__(self) -> "FolderLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise LrcnError(f"{self.path.parent}: in use by {holder}; wait for it to finish or stop it") from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"'{self.job}' (host {socket.gethostname()}, pid {os.getpid()})\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -11,6 +11,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def predicted(scores: np.ndarray) -> np.ndarray:
+    """The top class of each row; -1 (never a class, so never correct) where a row is not finite."""
+    scores = np.asarray(scores)
+    top = scores.argmax(axis=-1)
+    return np.where(np.isfinite(scores).all(axis=-1), top, -1)
+
+
 def accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     return float((labels == predictions).mean()) if labels.size else float("nan")
@@ -27,9 +34,12 @@ def top_k_accuracy(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts ``(C, C)``: row = true class, column = predicted class."""
+    """Counts ``(C, C)``: row = true class, column = predicted class. A sample with no prediction
+    (-1, see :func:`predicted`) is in no cell: pass the class totals to :func:`per_class_accuracy`."""
+    labels, predictions = np.asarray(labels, int), np.asarray(predictions, int)
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(labels, int), np.asarray(predictions, int)), 1)
+    keep = predictions >= 0
+    np.add.at(cm, (labels[keep], predictions[keep]), 1)
     return cm
 
 
@@ -38,14 +48,16 @@ def normalise_rows(cm: np.ndarray) -> np.ndarray:
     return np.divide(cm, totals, out=np.zeros(cm.shape, float), where=totals > 0)
 
 
-def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
-    """Recall of each class; NaN for a class with no test sample."""
-    totals = cm.sum(axis=1)
+def per_class_accuracy(cm: np.ndarray, totals: np.ndarray | None = None) -> np.ndarray:
+    """Recall of each class; NaN for a class with no test sample. ``totals``: samples per class
+    (default: the row sums, which leave out samples with no prediction)."""
+    totals = cm.sum(axis=1) if totals is None else np.asarray(totals)
     return np.divide(np.diag(cm), totals, out=np.full(len(cm), np.nan), where=totals > 0)
 
 
-def mean_class_accuracy(cm: np.ndarray) -> float:
-    return float(np.nanmean(per_class_accuracy(cm))) if cm.sum() else float("nan")
+def mean_class_accuracy(cm: np.ndarray, totals: np.ndarray | None = None) -> float:
+    acc = per_class_accuracy(cm, totals)
+    return float(np.nanmean(acc)) if np.isfinite(acc).any() else float("nan")
 
 
 def group_mean(keys: list, scores: np.ndarray) -> tuple[list, np.ndarray]:

@@ -15,7 +15,9 @@ scored against the user's annotation (frame accuracy, edit score, F1@k).
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import os
 import logging
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -35,9 +37,9 @@ from .embedded import should_compile
 from .errors import ConfigError, LrcnError, VideoError
 from .evaluate import feature_spec_of, load_head
 from .features import FeatureSpec, Request, decode_size, make_views
-from .io import atomic_path, write_json_atomic, write_text_atomic
+from .io import FolderLock, atomic_path, remove_stale_temporaries, write_json_atomic, write_text_atomic
 from .metrics import softmax
-from .video import is_video_file, iter_frames_at_fps, probe
+from .video import VIDEO_EXTENSIONS, is_video_file, iter_frames_at_fps, probe
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +81,16 @@ def expand_inputs(inputs: tuple[str, ...], mode: str) -> list[Path]:
         if path.is_dir():
             if mode == "preprocessed" and (path / "preprocess.json").is_file():
                 out += [path / r["clip"] for r in read_clip_records(path) if r.get("status") == "ok"]
-            else:
-                out += sorted(p for p in path.rglob("*") if is_video_file(p))
+            else:  # a directory or a dangling link named like a video is reported, not skipped silently
+                out += sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and
+                              (p.is_file() or not p.exists() or p.is_dir() and not _has_videos(p)))
         else:
             out.append(path)
     return out
+
+
+def _has_videos(folder: Path) -> bool:
+    return any(is_video_file(p) for p in folder.rglob("*"))
 
 
 def stream_embeddings(path: Path, embedder: FrameEmbedder, spec: FeatureSpec, mode: str,
@@ -242,6 +249,10 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
                 device: torch.device, name: str | None = None) -> dict:
     classes = list(ckpt["class_names"])
     num_frames = ckpt["feature_spec"]["num_frames"]
+    out = Path(cfg.out_dir) / (name or path.stem)
+    out.mkdir(parents=True, exist_ok=True)  # an unusable output folder fails here, before the video is embedded
+    if not os.access(out, os.W_OK):
+        raise OSError(errno.EACCES, "permission denied", str(out))
     stream = stream_embeddings(path, embedder, spec, cfg.mode, cfg.batch_size, cfg.progress)
     scored = window_probabilities(head, stream, num_frames, cfg.stride, device)
     count = len(scored.times)
@@ -254,9 +265,6 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
     frame_probs = frame_probabilities(scored.probs, scored.starts, num_frames, count)  # (N, C)
     labels = decode(frame_probs, cfg.decoding, fps)
     segments = decoded_segments(labels, frame_probs, scored.times, fps, classes, duration)
-    name = name or path.stem
-    out = Path(cfg.out_dir) / name
-    out.mkdir(parents=True, exist_ok=True)
     k = min(cfg.top_k, len(classes))
     top = np.argsort(-scored.probs, axis=1)[:, :k]
     last = scored.times[-1] + step if duration is None else min(scored.times[-1] + step, duration)
@@ -312,20 +320,24 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     compile = should_compile(cfg.compile, [Request(str(path), ("center",)) for path in inputs], spec.fps, device)
     embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision, compile=compile)
     results, failures = [], []
-    for path, name in zip(inputs, output_names(inputs)):
-        try:
-            results.append(predict_one(path, head, ckpt, embedder, spec, cfg, device, name))
-        except LrcnError as exc:
-            failures.append({"video": str(path), "reason": str(exc)})
-        except OSError as exc:  # an output folder that cannot be written, a name too long, ...
-            failures.append({"video": str(path), "reason": f"{exc.filename or path}: {exc.strerror or exc}"})
+    with FolderLock(cfg.out_dir, "lrcn predict"):  # one writer per output folder
+        stale = remove_stale_temporaries(cfg.out_dir)  # half-written files of a killed predict
+        if stale:
+            log.info("removed %d half-written files of an interrupted run", stale)
+        for path, name in zip(inputs, output_names(inputs)):
+            try:
+                results.append(predict_one(path, head, ckpt, embedder, spec, cfg, device, name))
+            except LrcnError as exc:
+                failures.append({"video": str(path), "reason": str(exc)})
+            except OSError as exc:  # an output folder that cannot be written, a name too long, ...
+                failures.append({"video": str(path), "reason": f"{exc.filename or path}: {exc.strerror or exc}"})
     return results, failures
 
 
 def output_names(inputs: list[Path]) -> list[str]:
     """A distinct output folder name per input: its stem, or, where stems collide
     (``a/clip.avi``, ``b/clip.mp4``), the file name, then the parent folder too, then a number."""
-    names = [p.stem for p in inputs]
+    names = [p.stem if p.stem.strip(".") else p.name for p in inputs]  # "..mp4" must not name "."
     for better in (lambda p: p.name, lambda p: f"{p.parent.name}-{p.name}"):
         counts = {n: names.count(n) for n in names}
         names = [better(p) if counts[n] > 1 else n for p, n in zip(inputs, names)]

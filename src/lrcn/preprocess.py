@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import clips as clipmath
 from .datasets import Dataset, load_dataset, read_clip_records, read_manifest
 from .errors import ConfigError, VideoError
-from .io import append_jsonl, atomic_path, remove_stale_temporaries, write_json_atomic
+from .io import FolderLock, append_jsonl, atomic_path, remove_stale_temporaries, write_json_atomic
 from .video import ShortVideoError, probe, read_frames, write_video
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,12 @@ def run(cfg: PreprocessConfig, progress: bool = True) -> dict:
         raise ConfigError(f"{cfg.data_dir} is already pre-processed output; point --data-dir at the raw videos")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # One writer per shard of the output folder (shards of one job write it side by side).
+    with FolderLock(out, "lrcn preprocess", name=f".{manifest_name(cfg.shard)}.lock"):
+        return _run_in(out, cfg, dataset, progress)
+
+
+def _run_in(out: Path, cfg: PreprocessConfig, dataset: Dataset, progress: bool) -> dict:
     info_path = out / "preprocess.json"
     if info_path.is_file():
         previous = json.loads(info_path.read_text())

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import finetune as finetune_mod
-from . import plots
+from . import metrics, plots
 from .backbone import BackboneSpec, FrameEmbedder
 from .checkpoint import load_checkpoint, save_checkpoint
 from .clips import target_fps
@@ -30,7 +30,7 @@ from .distributed import Distributed
 from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows, train_batches
 from .errors import CheckpointError, ConfigError, raise_if_diverged
 from .features import TRAIN_VIEWS, VIEWS, EmbeddingCache, FeatureSpec
-from .io import write_json_atomic
+from .io import FolderLock, write_json_atomic
 from .model import LRCNHead, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def evaluate_clips(head, data: list[Embedded], cfg: TrainConfig, device) -> dict
                                                         shuffle_frames=cfg.shuffle_frames), device)
     labels = np.array([data[i].item.label for i in idx])
     loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
-    return {"val_loss": loss, "val_acc": float((logits.argmax(1) == labels).mean())}
+    return {"val_loss": loss, "val_acc": metrics.accuracy(labels, metrics.predicted(logits))}
 
 
 def make_run_dir(cfg: TrainConfig) -> Path:
@@ -216,6 +216,15 @@ def prepare_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distr
     if not dist.is_main:
         train, problems = load_embedded(dataset, train_items, compute_missing=False, **common)
         val, more = load_embedded(dataset, val_items, compute_missing=False, **common)
+    if not train:
+        short = sum(1 for p in problems if "sampled frames <" in p["reason"])
+        if short:
+            raise ConfigError(f"{cfg.data_dir}: no training video gives a window of --num-frames {cfg.num_frames} "
+                              f"at {spec.fps:g} fps ({short} of {len(train_items)} are shorter); lower --num-frames "
+                              f"or raise the fps (--sampling-rate)")
+        raise ConfigError(f"{cfg.data_dir}: none of the {len(train_items)} training videos could be used "
+                          f"(e.g. {problems[0]['video']}: {problems[0]['reason']})" if problems else
+                          f"{cfg.data_dir}: no training videos")
     return train, val, problems + more, (embedder.dim if embedder else train[0].embeddings.shape[2])
 
 
@@ -226,6 +235,15 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
     run_dir = make_run_dir(cfg)
+    # One writer per run folder: a second training into it stops at once, naming the first.
+    with FolderLock(run_dir, "lrcn train") if dist.is_main else contextlib.nullcontext():
+        _run_in(run_dir, cfg, dist, dataset, progress)
+    dist.close()
+    return run_dir
+
+
+def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset, progress: bool) -> None:
+    device = dist.device
     ckpt_dir = run_dir / "Saved_model_checkpoints"
     resume_path = _resume_path(cfg, ckpt_dir)
     if dist.is_main:
@@ -338,8 +356,6 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
                 plots.training_curves(state.history, run_dir / "training_curves.png")
         if not finetune:
             ship_final(cfg, model_cfg, state, train, val, base, ckpt_dir, device, dist, progress)
-    dist.close()
-    return run_dir
 
 
 def _same_refit(final: Path, base: dict, epochs: int, items: int) -> bool:

@@ -18,6 +18,7 @@ is decoded straight through instead.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -69,7 +70,11 @@ class SampledFrame:
 def _open(path: str | os.PathLike) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
     path = str(path)
     if not os.path.exists(path):
+        if os.path.islink(path):
+            raise VideoError(f"{path}: broken symbolic link (its target {os.readlink(path)} is missing)")
         raise VideoError(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise VideoError(f"{path}: a directory, not a video file")
     if os.path.getsize(path) == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
     try:
@@ -109,12 +114,52 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         num_frames = int(stream.frames or 0)
         if num_frames <= 0 and fps > 0:
             num_frames = int(round(duration * fps))
+            if num_frames <= 1:  # no count in the header and a duration of one frame: timestamps all zero?
+                with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+                    num_frames = sum(1 for p in container.demux(stream) if p.size)
+                    duration = max(duration, num_frames / fps)
+                    container.seek(0)
         if fps <= 0 and duration > 0 and num_frames > 0:
             fps = num_frames / duration
         if duration <= 0 and fps > 0:
             duration = num_frames / fps
+        # A header's frame count can be absurd (2^31-1 for a 100-frame file); every frame takes at least a
+        # few bytes of the file, which bounds it. Work estimates that matter count packets instead.
+        most = max(1, os.path.getsize(path) // MIN_FRAME_BYTES)
+        if num_frames > most:
+            num_frames = most
+            if fps > 0:
+                duration = min(duration, most / fps)
         ctx = stream.codec_context
-        return VideoInfo(str(path), fps, num_frames, duration, ctx.width, ctx.height, ctx.name or "?")
+        width, height = ctx.width, ctx.height
+        if _first_frame_turns(container, stream) % 2:  # shown rotated by a quarter turn: portrait
+            width, height = height, width
+        return VideoInfo(str(path), fps, num_frames, duration, width, height, ctx.name or "?")
+    finally:
+        container.close()
+
+
+#: Fewest bytes one video frame takes in a file (an AVI chunk header alone is 8).
+MIN_FRAME_BYTES = 8
+
+
+def _first_frame_turns(container, stream) -> int:
+    """Quarter turns of the first frame's display matrix (0 where nothing decodes)."""
+    try:
+        for frame in container.decode(stream):
+            return _quarter_turns(frame)
+    except (av.FFmpegError, OSError, ValueError):
+        pass
+    return 0
+
+
+def count_packets(path: str | os.PathLike) -> int:
+    """Frames in the video stream by its packets, without decoding (reads the file once)."""
+    container, stream = _open(path)
+    try:
+        return sum(1 for p in container.demux(stream) if p.size)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path}: reading failed ({_reason(exc)})") from None
     finally:
         container.close()
 
@@ -127,11 +172,20 @@ def _decode(container, stream, path) -> Iterator["av.VideoFrame"]:
         raise VideoError(f"{path}: decoding failed ({_reason(exc)})") from None
 
 
+def _quarter_turns(frame: "av.VideoFrame") -> int:
+    """Counter-clockwise quarter turns the display matrix asks for (a phone's ``rotation=-90``: 3)."""
+    return int(round(float(getattr(frame, "rotation", 0) or 0) / 90)) % 4
+
+
 def _to_rgb(frame: "av.VideoFrame", size: tuple[int, int] | None) -> np.ndarray:
+    """The frame as shown: RGB, rotated as its display matrix says, then ``size`` = (width, height)."""
+    turns = _quarter_turns(frame)
     if size is None:
-        return frame.to_ndarray(format="rgb24")
-    width, height = size
-    return frame.to_ndarray(format="rgb24", width=width, height=height)
+        rgb = frame.to_ndarray(format="rgb24")
+    else:
+        width, height = size if turns % 2 == 0 else size[::-1]  # scale before turning: the shown size is asked
+        rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def count_frames(path: str | os.PathLike) -> int:
@@ -290,17 +344,23 @@ def iter_frames_at_fps(
         raise ValueError(f"target fps must be positive, got {target_fps}")
     container, stream = _open(path)
     try:
-        rate = stream.average_rate or stream.guessed_rate
-        src_fps = float(rate) if rate else target_fps
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        src_fps = float(rate) if rate and float(rate) < 1000 else target_fps
         tolerance = 0.5 / max(src_fps, target_fps)
         step = 1.0 / target_fps
         first_time: float | None = None
+        previous = -math.inf
         k = 0
         for i, frame in enumerate(_decode(container, stream, path)):
-            t = frame.time if frame.time is not None else i / src_fps
+            raw = frame.time
             if first_time is None:
-                first_time = t
-            t -= first_time
+                first_time = raw if raw is not None else 0.0
+            t = None if raw is None else raw - first_time
+            if t is None or t <= previous:
+                # No timestamp, or one that does not advance (a file stamped all zero): the frame index
+                # at the nominal fps, as the README's Limits say.
+                t = previous + 1.0 / src_fps if previous > -math.inf else 0.0
+            previous = t
             if t + tolerance >= k * step:
                 yield SampledFrame(k, i, t, _to_rgb(frame, size))
                 # A source slower than the target keeps each frame once, not repeatedly.
