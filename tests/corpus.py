@@ -59,6 +59,46 @@ def _audio_only(path: Path) -> None:
             c.mux(p)
 
 
+def _write_rotated(path: Path) -> None:
+    """A phone video: stored 64x48 landscape, shown as 48x64 portrait (display matrix rotation=-90)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.set_display_rotation(-90)
+        for rgb in _frames(60, 64, 48):
+            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def _write_zero_timestamps(path: Path) -> None:
+    """Every packet stamped 0 (Matroska allows it): only the frame order and nominal fps remain."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "bgr0"
+        packets = []
+        for rgb in _frames(60, 64, 48):
+            packets += s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24"))
+        packets += s.encode()
+        for p in packets:
+            p.pts = p.dts = 0
+            c.mux(p)
+
+
+def _write_absurd_count(path: Path) -> None:
+    """An AVI whose headers claim 2^31-1 frames for its 100 (avih dwTotalFrames and strh dwLength)."""
+    write_video(path, _frames(100, 64, 48), 25)
+    data = bytearray(path.read_bytes())
+    avih = data.find(b"avih")
+    data[avih + 8 + 16 : avih + 8 + 20] = (2**31 - 1).to_bytes(4, "little")
+    strh = data.find(b"strh")
+    data[strh + 8 + 32 : strh + 8 + 36] = (2**31 - 1).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+LONG_NAME = "long_" + "x" * 231 + ".avi"  # 240 bytes: legal, but a naive temporary name would not be
+
 # name -> (expected outcome for a 5-frame clip at 2.5 fps: "ok" or a phrase of the reason)
 EXPECTED = {
     "zero_bytes.avi": "empty file",
@@ -73,6 +113,13 @@ EXPECTED = {
     "ten_bit.mkv": "ok",
     "name with spaces.avi": "ok",
     "nöt_äscii_名前.avi": "ok",
+    "rotated_phone.mp4": "ok",  # shown as portrait: frames are turned before the CNN
+    "zero_timestamps.mkv": "ok",  # timing falls back to frame index / nominal fps
+    "absurd_count.avi": "ok",  # header says 2^31-1 frames
+    "UPPER_CASE.AVI": "ok",
+    LONG_NAME: "ok",
+    "a_folder.avi": "a directory",
+    "broken_link.avi": "broken symbolic link",
 }
 
 
@@ -95,4 +142,11 @@ def build(folder: Path) -> dict[str, str]:
     _write_pix_fmt(folder / "ten_bit.mkv", 60, "yuv420p10le")
     write_video(folder / "name with spaces.avi", _frames(60, 64, 48), 25)
     write_video(folder / "nöt_äscii_名前.avi", _frames(60, 64, 48), 25)
+    _write_rotated(folder / "rotated_phone.mp4")
+    _write_zero_timestamps(folder / "zero_timestamps.mkv")
+    _write_absurd_count(folder / "absurd_count.avi")
+    write_video(folder / "UPPER_CASE.AVI", _frames(60, 64, 48), 25)
+    write_video(folder / LONG_NAME, _frames(60, 64, 48), 25)
+    (folder / "a_folder.avi").mkdir()
+    (folder / "broken_link.avi").symlink_to(folder / "gone.avi")
     return dict(EXPECTED)

@@ -36,15 +36,18 @@ def test_preprocess_handles_every_bad_input(corpus, tmp_path):
     proc = lrcn("preprocess", root, "--out-dir", tmp_path / "clips", "--no-progress", "--workers", "2")
     assert proc.returncode == 0
     records = {Path(r["source"]).name: r for r in read_clip_records(tmp_path / "clips")}
-    assert "audio_only.mkv" in records or expected["audio_only.mkv"]  # listed by extension
+    assert set(records) == set(expected) | {"v0.avi", "v1.avi", "v2.avi"}  # every input has a record
     for name, outcome in expected.items():
         record = records[name]
         if outcome == "ok":
             assert record["status"] == "ok", (name, record)
             assert probe(tmp_path / "clips" / record["clip"]).num_frames == 5
+            assert len(record["clip"].encode()) < 255 and "/" not in record["clip"].split("weird/", 1)[1]
         else:
             assert record["status"] == "skipped" and outcome in record["reason"], (name, record)
             assert f"skipped weird/{name}" in proc.stdout
+    rotated = next(r for r in records.values() if r["source"].endswith("rotated_phone.mp4"))
+    assert probe(tmp_path / "clips" / rotated["clip"]).height > probe(tmp_path / "clips" / rotated["clip"]).width
     assert f"{sum(o != 'ok' for o in expected.values())} skipped" in proc.stdout
 
 

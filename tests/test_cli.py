@@ -138,3 +138,24 @@ def test_python_dash_m_lrcn_works():
 
     proc = subprocess.run([sys.executable, "-m", "lrcn", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("lrcn ")
+
+
+def test_help_and_version_import_no_torch():
+    """``lrcn --help`` must be instant: building every subcommand's flags imports no torch/numpy/PyAV."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom lrcn.cli import main\nfor argv in {argv!r}:\n    try:\n        main(argv)\n"
+             "    except SystemExit:\n        pass\nprint(sorted(m for m in ('torch', 'numpy', 'av') if m in sys.modules))")
+    argvs = [["--help"], ["--version"]] + [[name, "--help"] for name in COMMANDS]
+    proc = subprocess.run([sys.executable, "-c", probe.format(argv=argvs)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_synth_takes_its_folder_as_a_positional_argument(tmp_path):
+    from lrcn.cli import build_parser
+
+    a = build_parser().parse_args(["synth", str(tmp_path / "d")])
+    assert a.dir == str(tmp_path / "d") and a.out_dir is None
+    assert main(["synth", str(tmp_path / "d"), "--out-dir", str(tmp_path / "e")]) == 2  # two folders: one line

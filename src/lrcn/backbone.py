@@ -22,13 +22,10 @@ import torchvision
 from torch import nn
 
 from .errors import ConfigError, WeightsError
+from .settings import ARCHITECTURES, FEATURE_DIMS, PRECISIONS  # noqa: F401  (defined with the CLI's choices)
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2")
-FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
-                "mobilenet_v2": 1280}  # embedding size of each (checked against torchvision in the tests)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE = 256  # shorter side, as torchvision's ImageNet evaluation (and the seed)

@@ -9,6 +9,7 @@ classes without training or test videos.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -37,7 +38,7 @@ class CheckConfig:
     num_frames: int = 5
     full_decode: bool = False  # decode every frame (slow); default: probe + first frame
     workers: int = 0
-    report: str | None = None  # JSON report path (default: DATA_DIR/lrcn_check.json, or ./ if read-only)
+    report: str | None = None  # JSON report path (default: DATA_DIR/lrcn_check.json when DATA_DIR is writable)
 
 
 def check_video(job: tuple[str, float, int, bool]) -> str | None:
@@ -108,13 +109,18 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict:
 
 
 def _finish(cfg: CheckConfig, report: dict) -> dict:
-    path = Path(cfg.report) if cfg.report else Path(cfg.data_dir) / "lrcn_check.json"
-    try:
-        write_json_atomic(path, report)
-    except OSError:
-        path = Path("lrcn_check.json")
-        write_json_atomic(path, report)
-    report["report"] = str(path)
+    """Write the report to ``--report``, else into DATA_DIR when it is a writable folder (a missing
+    one is not created and nothing is written elsewhere unasked)."""
+    if cfg.report:
+        write_json_atomic(cfg.report, report)
+        report["report"] = str(cfg.report)
+        return report
+    path = Path(cfg.data_dir) / "lrcn_check.json"
+    report["report"] = "not written (give --report PATH)"
+    if Path(cfg.data_dir).is_dir():
+        with contextlib.suppress(OSError):
+            write_json_atomic(path, report | {"report": str(path)})
+            report["report"] = str(path)
     return report
 
 

@@ -13,7 +13,8 @@ import sys
 from typing import Callable
 
 from . import __version__
-from .errors import LrcnError
+from .errors import ConfigError, LrcnError
+from .settings import ARCHITECTURES, CONTINUOUS_DECODING, CROP_MODES, PRECISIONS, SMOOTHINGS, Decoding
 
 log = logging.getLogger("lrcn")
 
@@ -72,23 +73,19 @@ def _add_sampling(p: argparse.ArgumentParser, clip_length: bool = True) -> None:
 
 
 def _add_backbone(p: argparse.ArgumentParser) -> None:
-    from .backbone import ARCHITECTURES, PRECISIONS
-
     p.add_argument("--backbone", default="resnet152", choices=ARCHITECTURES, help="frozen ImageNet CNN")
     p.add_argument("--weights", default="imagenet",
                    help="'imagenet' (torchvision's file in $TORCH_HOME/hub/checkpoints), a state-dict PATH, "
                         "or 'none' (random; tests only)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="backbone precision; auto = bf16 on CUDA or a CPU with native bf16, else fp32")
-    p.add_argument("--crop", default="center", choices=("center", "full"),
+    p.add_argument("--crop", default="center", choices=CROP_MODES,
                    help="center: shorter side 256 then 224 crops (the seed); full: whole frame squashed to 224x224")
     p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
 
 
 def _add_test_mode(p: argparse.ArgumentParser, report_dir: str) -> None:
     """What ``lrcn test`` and ``lrcn test-continuous`` share: a checkpoint, its data and the cache."""
-    from .backbone import PRECISIONS
-
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a .pth.tar from lrcn train (best.pth.tar, epoch_<n>.pth.tar)")
     _add_data(p, from_checkpoint=True)
     p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
@@ -100,8 +97,6 @@ def _add_test_mode(p: argparse.ArgumentParser, report_dir: str) -> None:
 
 def _add_decoding(p: argparse.ArgumentParser, d) -> None:
     """The decoder's flags, with the defaults of ``d`` (a :class:`lrcn.decode.Decoding`)."""
-    from .decode import SMOOTHINGS
-
     p.add_argument("--smoothing", default=d.smoothing, choices=SMOOTHINGS,
                    help="how window probabilities become a label per sampled frame: none (most probable class), "
                         "median (filtered over --min-segment), viterbi (fewest label changes worth their cost)")
@@ -112,8 +107,6 @@ def _add_decoding(p: argparse.ArgumentParser, d) -> None:
 
 
 def _decoding(a):
-    from .decode import Decoding
-
     return Decoding(smoothing=a.smoothing, switch_penalty=a.switch_penalty, min_seconds=a.min_segment)
 
 
@@ -128,7 +121,9 @@ def _add_runtime(p: argparse.ArgumentParser, device: bool = True) -> None:
 def cmd_synth(a) -> int:
     from .synth import SynthConfig, generate
 
-    root = generate(SynthConfig(out_dir=a.out_dir, num_classes=a.num_classes, preset=a.preset, groups=a.groups,
+    if a.dir and a.out_dir and a.dir != a.out_dir:
+        raise ConfigError(f"two dataset folders given: {a.dir} and --out-dir {a.out_dir}")
+    root = generate(SynthConfig(out_dir=a.dir or a.out_dir or "synthetic_ucf", num_classes=a.num_classes, preset=a.preset, groups=a.groups,
                                 clips_per_group=a.clips_per_group, width=a.width, height=a.height, fps=a.fps,
                                 min_seconds=a.min_seconds, max_seconds=a.max_seconds, seed=a.seed, workers=a.workers),
                     progress=not a.no_progress)
@@ -325,16 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=40, help="training epochs (each about a second; the refit on train + validation runs as many again)")
     p.add_argument("--backbone", default="mobilenet_v2", help="frozen CNN (the offline ImageNet file is MobileNetV2)")
     p.add_argument("--weights", default="imagenet", help="imagenet, none or a PATH")
-    p.add_argument("--precision", default="auto", help="backbone precision")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help="backbone precision")
     p.add_argument("--seed", type=int, default=42, help="seed of data generation, splits and training")
     _add_runtime(p)
 
     p = add("synth")
-    p.add_argument("--out-dir", default="synthetic_ucf", help="dataset folder to write")
+    p.add_argument("dir", nargs="?", default=None, metavar="DIR",
+                   help="dataset folder to write (like --out-dir; default: synthetic_ucf)")
+    p.add_argument("--out-dir", default=None, help="dataset folder to write (default: synthetic_ucf)")
     p.add_argument("--preset", default="classic", choices=("classic", "order"),
                    help="classic: the demo's 10 classes (4 order-only pairs with fast sawtooth cycles, 2 static); "
                         "order: 12 harder classes in 6 pairs, each pair one kind of video played forwards or "
-                        "backwards (slow fades, hue turns, slides, rotations, morphs; noise, shake, random speeds)")
+                        "backwards (blob growth, brightness, hue turning, square-circle morph, fill level, focus; "
+                        "noise, shake, random speeds)")
     p.add_argument("--num-classes", type=int, default=None, help="first N classes of the preset (default: all)")
     p.add_argument("--groups", type=int, default=10, help="groups per class (groups 1-3 are split 1's test set)")
     p.add_argument("--clips-per-group", type=int, default=3, help="videos per group")
@@ -452,7 +450,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="random concatenations (mean and spread reported)")
     p.add_argument("--seed", type=int, default=42, help="seed of the clip draws")
     p.add_argument("--no-video", action="store_true", help="skip the annotated MP4/GIF")
-    from .continuous import CONTINUOUS_DECODING
     _add_decoding(p, CONTINUOUS_DECODING)
     _add_runtime(p)
 
@@ -468,12 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="classes listed per window")
     p.add_argument("--stride", type=int, default=1, help="windows advance this many sampled frames")
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
-    p.add_argument("--precision", default="auto", help="backbone precision")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help="backbone precision")
     p.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (it re-encodes the whole video)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 sampled frames, "
                         "about 27 minutes of video)")
-    from .decode import Decoding
     _add_decoding(p, Decoding())
     p.add_argument("--truth", default=None, metavar="CSV",
                    help="score one video against its annotation: CSV lines start,end,label in seconds "

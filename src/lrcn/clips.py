@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
+from .errors import ConfigError
+
 SHORT_VIDEO_POLICIES = ("skip", "pad")
 
 
@@ -28,9 +30,9 @@ class Clip:
 def target_fps(reference_fps: float, sampling_rate: int) -> float:
     """Effective fps after keeping every ``sampling_rate``-th frame of ``reference_fps``."""
     if sampling_rate < 1:
-        raise ValueError(f"sampling rate must be >= 1, got {sampling_rate}")
+        raise ConfigError(f"--sampling-rate must be >= 1, got {sampling_rate}")
     if reference_fps <= 0:
-        raise ValueError(f"reference fps must be positive, got {reference_fps}")
+        raise ConfigError(f"--reference-fps must be positive, got {reference_fps}")
     return reference_fps / sampling_rate
 
 
@@ -45,7 +47,7 @@ def sample_indices(num_frames: int, source_fps: float, fps: float) -> list[int]:
     if num_frames <= 0:
         return []
     if source_fps <= 0 or fps <= 0:
-        raise ValueError("fps must be positive")
+        raise ConfigError("fps must be positive")
     ratio = source_fps / fps
     out: list[int] = []
     k = 0
@@ -66,7 +68,7 @@ def clip_starts(num_sampled: int, num_frames: int, clips_per_video: int, rng: ra
     duplicates). A video shorter than one clip gets ``[]``: see :func:`make_clips`.
     """
     if num_frames < 1 or clips_per_video < 1:
-        raise ValueError("num_frames and clips_per_video must be >= 1")
+        raise ConfigError("num_frames and clips_per_video must be >= 1")
     positions = num_sampled - num_frames + 1
     if positions <= 0:
         return []
@@ -91,7 +93,7 @@ def make_clips(
     time span without saying so; we never do that.
     """
     if short_video not in SHORT_VIDEO_POLICIES:
-        raise ValueError(f"short_video must be one of {SHORT_VIDEO_POLICIES}, got {short_video!r}")
+        raise ConfigError(f"short_video must be one of {SHORT_VIDEO_POLICIES}, got {short_video!r}")
     if not sampled:
         return []
     if len(sampled) < num_frames:

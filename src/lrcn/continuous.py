@@ -36,13 +36,9 @@ from .errors import ConfigError
 from .evaluate import load_test_data
 from .io import atomic_path, write_json_atomic
 from .metrics import softmax
+from .settings import CONTINUOUS_DECODING
 
 log = logging.getLogger(__name__)
-
-
-#: Every action here lasts exactly one clip (2 s): a switch costs less than in long videos, where
-#: actions last several seconds (measured: benchmarks/accuracy.py, README Results).
-CONTINUOUS_DECODING = Decoding(switch_penalty=2.0)
 
 
 @dataclass(frozen=True)

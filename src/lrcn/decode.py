@@ -26,30 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-SMOOTHINGS = ("none", "median", "viterbi")
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How window probabilities become frame labels (the defaults were measured, see the README)."""
-
-    smoothing: str = "viterbi"  # none | median | viterbi
-    switch_penalty: float = 8.0  # viterbi: log-probability cost of one change of label
-    min_seconds: float = 1.2  # viterbi: shortest segment; median: the filter's length
-
-    def __post_init__(self) -> None:
-        from .errors import ConfigError
-
-        if self.smoothing not in SMOOTHINGS:
-            raise ConfigError(f"--smoothing must be one of {', '.join(SMOOTHINGS)}, got {self.smoothing!r}")
-        if not self.switch_penalty >= 0:
-            raise ConfigError(f"--switch-penalty must be >= 0, got {self.switch_penalty}")
-        if not self.min_seconds >= 0:
-            raise ConfigError(f"--min-segment must be >= 0 seconds, got {self.min_seconds}")
-
-    def frames(self, fps: float) -> int:
-        """``min_seconds`` in sampled frames (at least 1)."""
-        return max(1, int(round(self.min_seconds * fps)))
+from .settings import SMOOTHINGS, Decoding  # noqa: F401  (defined with the CLI's other choices)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ class SplitError(LrcnError):
     """A dataset layout or split file is missing or malformed."""
 
 
-class ConfigError(LrcnError):
-    """A combination of settings that cannot work."""
+class ConfigError(LrcnError, ValueError):
+    """A setting, or a combination of settings, that cannot work (also a ValueError for API callers)."""
 
 
 class WeightsError(LrcnError):

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
 from .distributed import usable_workers
 from .errors import CacheError, ConfigError, VideoError
+from .settings import CROP_MODES
 from .io import atomic_path, remove_stale_temporaries, write_json_atomic
 from .video import iter_frames_at_fps, probe
 
@@ -44,7 +45,6 @@ CACHE_VERSION = 2  # 2: whole-file fingerprints; each entry has a <key>.json rec
 VIEWS = ("center", "flip", "top_left", "bottom_right", "top_right", "bottom_left")
 TRAIN_VIEWS = ("center", "flip", "top_left", "bottom_right")
 TEST_VIEWS = ("center",)
-CROP_MODES = ("center", "full")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,15 @@ def fingerprint(path: str | os.PathLike) -> str:
     (``benchmarks/fingerprint.py`` prints both), so hashing every byte costs
     little and no same-size edit can reuse stale embeddings.
     """
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha1").hexdigest()
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha1").hexdigest()
+    except OSError as exc:  # a directory, a broken link, no permission: the same one line as decoding gives
+        if os.path.islink(path) and not os.path.exists(path):
+            raise VideoError(f"{path}: broken symbolic link (its target {os.readlink(path)} is missing)") from None
+        if os.path.isdir(path):
+            raise VideoError(f"{path}: a directory, not a video file") from None
+        raise VideoError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def entry_key(video_fingerprint: str, spec: FeatureSpec, views: Sequence[str]) -> str:
@@ -154,7 +161,10 @@ class EmbeddingCache:
         return self.root / key[:2] / f"{key}.npy"
 
     def has(self, request: Request) -> bool:
-        path = self.entry_path(self.key(request.path, request.views))
+        try:
+            path = self.entry_path(self.key(request.path, request.views))
+        except VideoError:  # unreadable: decoding it will say why
+            return False
         return path.is_file() and path.with_suffix(".json").is_file()
 
     def load(self, request: Request, mmap: bool = True) -> np.ndarray:

@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 import av
 import numpy as np
 
-from .errors import VideoError
+from .errors import ConfigError, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def iter_frames_at_fps(
     if target_fps is None:
         target_fps = 1e6  # every frame passes the time test
     if target_fps <= 0:
-        raise ValueError(f"target fps must be positive, got {target_fps}")
+        raise ConfigError(f"target fps must be positive, got {target_fps}")
     container, stream = _open(path)
     try:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
