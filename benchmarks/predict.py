@@ -8,6 +8,15 @@ per sampled frame are counted for lrcn (each frame once) and for the seed's
 window-by-window way (every window re-embeds its frames), same video, same run.
 
     python benchmarks/predict.py [--minutes 1 20]
+
+``--hd`` instead runs the high-resolution cases: 20-s 1920x1080 and 1280x720 30-fps H.264 files
+and a 3-s 3840x2160 one (a moving gradient with a moving block and light noise, CRF 23), each
+with ``--no-video`` and with the annotated MP4, the annotated one made both as shipped (shorter
+side capped at 720, x264 ultrafast, area scaling) and the earlier way (full size, veryfast, CRF
+20, bicubic), in the same run. It prints video-seconds per wall-second of the whole ``lrcn
+predict`` process (start-up included) and its peak RSS.
+
+    python benchmarks/predict.py --hd
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import torch
 from lrcn import predict
 from lrcn.backbone import FrameEmbedder
@@ -52,8 +61,9 @@ if seed_way == "1":
 else:
     (r,), failures = predict.run(cfg)
     sampled = r["sampled_frames"]
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))  # not ru_maxrss: see HD_CHILD
 print(json.dumps({"seconds": time.perf_counter() - t, "sampled": sampled, "backbone_frames": calls["frames"],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": hwm / 1024}))
 """
 
 
@@ -67,6 +77,67 @@ def make_video(path: Path, minutes: float) -> None:
     write_video_stream(path, frames, 25, codec="libx264", quality=28)
 
 
+HD_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from lrcn import predict
+ckpt, video, out, mode = sys.argv[1:5]
+if mode == "earlier":
+    predict.ANNOTATE_PRESET, predict.ANNOTATE_CRF, predict.ANNOTATE_SCALER = "veryfast", 20, None
+cfg = predict.PredictConfig(ckpt, (video,), out, annotate=mode != "no-video",
+                            annotate_size=None if mode == "earlier" else 720, progress=False, compile=False)
+predict.run(cfg)
+# VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork + exec.
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mb": hwm / 1024}))
+"""
+
+
+def make_hd_video(path: Path, width: int, height: int, seconds: float) -> None:
+    from lrcn.video import write_video_stream
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = ((xx[..., None] * np.array([1, 2, 3]) + yy[..., None] * np.array([3, 1, 2])) % 256).astype(np.uint8)
+    base += rng.integers(0, 6, (height, width, 3), dtype=np.uint8)
+    box = height // 5
+
+    def frames():
+        for k in range(int(seconds * 30)):
+            f = np.roll(base, 7 * k, axis=1)
+            y = (20 * k) % (height - box)
+            f[y : y + box, width // 6 : width // 6 + box] = 255 - f[y : y + box, width // 6 : width // 6 + box]
+            yield f
+
+    write_video_stream(path, frames(), 30, codec="libx264", quality=23)
+
+
+def hd(ckpt: Path, tmp: Path) -> None:
+    import os
+    import time as _time
+
+    from lrcn.video import probe
+
+    for name, w, h, seconds in (("1080p", 1920, 1080, 20), ("720p", 1280, 720, 20), ("4K", 3840, 2160, 3)):
+        video = tmp / f"{name}.mp4"
+        make_hd_video(video, w, h, seconds)
+        mbps = os.path.getsize(video) * 8 / 1e6 / probe(video).duration
+        t = _time.perf_counter()
+        from lrcn.video import count_frames
+
+        count_frames(video)
+        decode = _time.perf_counter() - t
+        print(f"{name} ({w}x{h}, {seconds} s at 30 fps, {mbps:.1f} Mbit/s; decoding every frame alone {decode:.1f} s):")
+        for mode in ("no-video", "annotated", "earlier"):
+            proc = subprocess.run([sys.executable, "-c", HD_CHILD, str(ckpt), str(video), str(tmp / f"o-{mode}"), mode],
+                                  capture_output=True, text=True, check=True)
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            label = {"no-video": "--no-video", "annotated": "annotated MP4 as shipped (720, ultrafast)",
+                     "earlier": "annotated MP4 the earlier way (full size, veryfast)"}[mode]
+            print(f"  {label:<54} {r['seconds']:6.1f} s  {seconds / r['seconds']:5.2f}x real time  "
+                  f"peak RSS {r['peak_rss_mb']:6.0f} MB", flush=True)
+
+
 def child(ckpt, video, out, seed_way=False) -> dict:
     proc = subprocess.run([sys.executable, "-c", CHILD, str(ckpt), str(video), str(out), "1" if seed_way else "0"],
                           capture_output=True, text=True, check=True)
@@ -76,6 +147,7 @@ def child(ckpt, video, out, seed_way=False) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 20])
+    parser.add_argument("--hd", action="store_true", help="the 1080p / 720p / 4K cases instead")
     args = parser.parse_args()
     from lrcn.synth import SynthConfig, generate
     from lrcn.train import TrainConfig, run
@@ -86,6 +158,9 @@ def main() -> None:
         run_dir = run(TrainConfig(str(data), backbone="mobilenet_v2", weights="none", cache_dir=str(tmp / "c"),
                                   run_dir=str(tmp / "r"), epochs=1, num_workers=0, val_split=0), progress=False)
         ckpt = run_dir / "Saved_model_checkpoints" / "last.pth.tar"
+        if args.hd:
+            hd(ckpt, tmp)
+            return
         rows = []
         for minutes in args.minutes:
             video = tmp / f"{minutes:g}min.mp4"

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import av
+import numpy as np
 import pytest
 
 from corpus import _audio_only
@@ -177,3 +178,29 @@ def test_an_empty_folder_is_an_error(trained, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lrcn.cli", "predict", str(ckpt), str(tmp_path / "empty")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "no videos found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("cap, expected", [(120, (160, 120)), (None, (320, 240)), (480, (320, 240))])
+def test_the_annotated_video_is_capped_and_shows_the_label(cap, expected, trained, tmp_path, make_video):
+    ckpt, _ = trained
+    rng = np.random.default_rng(0)
+    video = make_video("wide.avi", 75, frames=np.full((75, 240, 320, 3), 90, np.uint8)
+                       + rng.integers(0, 3, (75, 240, 320, 3), dtype=np.uint8))
+    (r,), _ = run(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "out"), precision="fp32", annotate_size=cap))
+    with av.open(str(tmp_path / "out" / "wide" / "wide_annotated.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert frames[0].shape[1::-1] == expected and len(frames) == 75
+    label = frames[0][6:20, 6:40].reshape(-1, 3).astype(int)
+    yellow = (label[:, 0] > 150) & (label[:, 1] > 150) & (label[:, 2] < label[:, 0] - 60)
+    assert yellow.sum() >= 10  # yellow text ...
+    assert (label.sum(1) < 60).mean() > 0.3  # ... on black, where the grey frame was
+    assert np.abs(frames[0][100:, 100:].astype(int) - 90).mean() < 6  # the picture itself is unchanged
+
+
+def test_annotated_size_keeps_the_aspect_and_even_sides():
+    from lrcn.predict import annotated_size
+
+    assert annotated_size(1920, 1080, 720) == (1280, 720)
+    assert annotated_size(1080, 1920, 720) == (720, 1280)  # portrait: the shorter side is capped
+    assert annotated_size(1280, 720, 720) is None and annotated_size(3840, 2160, None) is None
+    assert annotated_size(1000, 563, 300) == (532, 300)

@@ -5,6 +5,18 @@ bidirectional LSTM reads the sequence of embeddings, a linear head names the
 action. The package is laid out as the pipeline: ``video`` -> ``clips`` ->
 ``datasets`` -> ``preprocess`` -> ``backbone`` -> ``features`` -> ``model`` ->
 ``train`` -> ``evaluate`` -> ``predict`` / ``continuous`` -> ``plots``.
+
+In Python: ``model = lrcn.load("runs/latest"); model.predict("video.mp4")`` (see :mod:`lrcn.api`).
 """
 
 __version__ = "0.1.0"
+__all__ = ["load", "Model", "Prediction", "__version__"]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so `import lrcn` (and `lrcn --help`) does not import torch.
+    if name in ("load", "Model", "Prediction"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'lrcn' has no attribute {name!r}")

@@ -72,6 +72,15 @@ def _add_sampling(p: argparse.ArgumentParser, clip_length: bool = True) -> None:
         p.add_argument("--num-frames", type=int, default=5, help="frames per clip")
 
 
+def _size_or_full(text: str) -> int | None:
+    if text == "full":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
+
+
 def _add_backbone(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default="resnet152", choices=ARCHITECTURES, help="frozen ImageNet CNN")
     p.add_argument("--weights", default="imagenet",
@@ -241,10 +250,11 @@ def cmd_test_continuous(a) -> int:
 def cmd_predict(a) -> int:
     from .predict import PredictConfig, run
 
-    results, failures = run(PredictConfig(a.checkpoint, tuple(a.videos), a.out_dir, a.mode, a.crop, a.top_k,
-                                          a.stride, a.batch_size, a.precision, not a.no_video, a.device,
-                                          progress=not a.no_progress, compile=a.compile, decoding=_decoding(a),
-                                          truth=a.truth))
+    results, failures = run(PredictConfig(
+        checkpoint=a.checkpoint, inputs=tuple(a.videos), out_dir=a.out_dir, mode=a.mode, crop=a.crop, top_k=a.top_k,
+        stride=a.stride, batch_size=a.batch_size, precision=a.precision, annotate=not a.no_video,
+        annotate_size=a.annotate_size, device=a.device, progress=not a.no_progress, compile=a.compile,
+        decoding=_decoding(a), truth=a.truth))
     for r in results:
         segs = r["segments"]
         main_label = max(segs, key=lambda s: s["end"] - s["start"])["label"] if segs else "-"
@@ -467,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="backbone precision")
     p.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (it re-encodes the whole video)")
+    p.add_argument("--annotate-size", type=_size_or_full, default=720, metavar="PIXELS|full",
+                   help="the annotated MP4's shorter side at most this many pixels (x264 superfast); full: as the input")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 sampled frames, "
                         "about 27 minutes of video)")

@@ -7,8 +7,8 @@ window and a batch of frames, not by the video (plus one small probability row
 per sampled frame). Each frame's probabilities are the mean over the windows
 covering it; a decoder (:mod:`lrcn.decode`, Viterbi by default) turns them into
 a label per frame and segments (start/end seconds, label, mean confidence),
-written as JSON, CSV and SRT subtitles; an annotated MP4 at the original
-resolution and a timeline plot show them. With ``--truth FILE`` the output is
+written as JSON, CSV and SRT subtitles; an annotated MP4 (shorter side capped at
+720 pixels by default) and a timeline plot show them. With ``--truth FILE`` the output is
 scored against the user's annotation (frame accuracy, edit score, F1@k).
 """
 
@@ -58,6 +58,7 @@ class PredictConfig:
     batch_size: int = 32  # frames per backbone call
     precision: str = "auto"
     annotate: bool = True  # write the annotated MP4
+    annotate_size: int | None = 720  # the annotated MP4's shorter side at most this many pixels; None: as the input
     device: str | None = None
     progress: bool = True  # a bar of sampled frames per video
     compile: bool | None = None  # torch.compile the CNN; None: when the inputs are long enough to repay it
@@ -67,6 +68,8 @@ class PredictConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("live", "preprocessed"):
             raise ConfigError(f"--mode must be live or preprocessed, got {self.mode!r}")
+        if self.annotate_size is not None and self.annotate_size < 16:
+            raise ConfigError(f"--annotate-size must be at least 16 pixels (or 'full'), got {self.annotate_size}")
         if self.top_k < 1 or self.stride < 1 or self.batch_size < 1:
             raise ConfigError("--top-k, --stride and --batch-size must be >= 1")
         if not self.inputs:
@@ -220,29 +223,69 @@ def srt(segments: list[Segment]) -> str:
                    for k, s in enumerate(segments, start=1))
 
 
-def annotate_video(path: Path, segments: list[Segment], out: Path) -> None:
-    """Re-encode ``path`` at its own resolution and fps with the current segment's label drawn on it."""
+def annotated_size(width: int, height: int, cap: int | None) -> tuple[int, int] | None:
+    """(width, height) with the shorter side at most ``cap`` (aspect kept, even), or None: as it is."""
+    short = min(width, height)
+    if not cap or short <= cap:
+        return None
+    scale = cap / short
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+#: How the annotated MP4 is made. x264's ultrafast encodes 720p twice as fast as superfast here, and
+#: FFmpeg's area scaler downscales twice as fast as its default bicubic (benchmarks/predict.py --hd
+#: prints the whole against the earlier way: full size, veryfast, CRF 20, bicubic); the file is for
+#: watching the labels, not for archiving.
+ANNOTATE_PRESET, ANNOTATE_CRF, ANNOTATE_SCALER = "ultrafast", 23, "AREA"
+
+
+def label_patch(text: str) -> list[np.ndarray]:
+    """The label as drawn on the video (yellow on black), as YUV 4:2:0 planes [Y, U, V] of even size."""
+    import av
     from PIL import Image, ImageDraw
 
-    from .video import write_video_stream
+    box = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text)
+    w, h = box[2] - box[0] + 6, box[3] - box[1] + 6
+    img = Image.new("RGB", (w + w % 2, h + h % 2), (0, 0, 0))
+    ImageDraw.Draw(img).text((3 - box[0], 3 - box[1]), text, fill=(255, 255, 0))
+    yuv = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24").reformat(format="yuv420p")
+    return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy() for p in yuv.planes]
+
+
+def _paste(frame, patch: list[np.ndarray], x: int = 6, y: int = 6) -> None:
+    """Draw ``patch`` (from :func:`label_patch`) into a YUV 4:2:0 frame at (x, y) (even), clipped."""
+    for k, (plane, part) in enumerate(zip(frame.planes, patch)):
+        px, py = (x, y) if k == 0 else (x // 2, y // 2)
+        dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        h, w = min(part.shape[0], dst.shape[0] - py), min(part.shape[1], dst.shape[1] - px)
+        if h > 0 and w > 0:
+            dst[py : py + h, px : px + w] = part[:h, :w]
+
+
+def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int | None = 720) -> None:
+    """Re-encode ``path`` at its fps, its shorter side capped at ``size_cap`` pixels, with the current
+    segment's label drawn on it. Frames stay in the decoder's YUV: FFmpeg scales them, the label
+    (rendered once per segment) is pasted into the planes, and the encoder takes them as they are."""
+    from .video import iter_display_frames, write_video_stream
+
+    info = probe(path)
+    size = annotated_size(info.width, info.height, size_cap)
+    patches: dict[int, list[np.ndarray]] = {}
 
     def frames():
         k = 0
-        for f in iter_frames_at_fps(path, None):  # every frame, with its time
-            while k + 1 < len(segments) and f.time >= segments[k + 1].start:
+        for t, frame in iter_display_frames(path, size, ANNOTATE_SCALER):
+            while k + 1 < len(segments) and t >= segments[k + 1].start:
                 k += 1
-            img = Image.fromarray(f.rgb)
-            if segments and segments[k].start <= f.time < segments[k].end + 1e-6:
-                text = f"{segments[k].label} {segments[k].confidence:.0%}"
-                draw = ImageDraw.Draw(img)
-                box = draw.textbbox((6, 6), text)
-                draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))
-                draw.text((6, 6), text, fill=(255, 255, 0))
-            yield np.asarray(img)
+            if segments and segments[k].start <= t < segments[k].end + 1e-6:
+                if k not in patches:
+                    patches[k] = label_patch(f"{segments[k].label} {segments[k].confidence:.0%}")
+                _paste(frame, patches[k])
+            yield frame
 
-    info = probe(path)
     with atomic_path(out) as tmp:
-        write_video_stream(tmp, frames(), info.fps or 25.0, codec="libx264", quality=20)
+        write_video_stream(tmp, frames(), info.fps or 25.0, codec="libx264", quality=ANNOTATE_CRF,
+                           preset=ANNOTATE_PRESET)
 
 
 def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: FeatureSpec, cfg: PredictConfig,
@@ -300,7 +343,7 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
     plots.timeline(scored.times, frame_probs, classes, out / "timeline.png", path.name,
                    decoded=labels, truth=truth_labels)
     if cfg.annotate:
-        annotate_video(path, segments, out / f"{path.stem}_annotated.mp4")
+        annotate_video(path, segments, out / f"{path.stem}_annotated.mp4", cfg.annotate_size)
     result["out_dir"] = str(out)
     return result
 

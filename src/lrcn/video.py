@@ -177,14 +177,15 @@ def _quarter_turns(frame: "av.VideoFrame") -> int:
     return int(round(float(getattr(frame, "rotation", 0) or 0) / 90)) % 4
 
 
-def _to_rgb(frame: "av.VideoFrame", size: tuple[int, int] | None) -> np.ndarray:
+def _to_rgb(frame: "av.VideoFrame", size: tuple[int, int] | None, interpolation: str | None = None) -> np.ndarray:
     """The frame as shown: RGB, rotated as its display matrix says, then ``size`` = (width, height)."""
     turns = _quarter_turns(frame)
     if size is None:
         rgb = frame.to_ndarray(format="rgb24")
     else:
         width, height = size if turns % 2 == 0 else size[::-1]  # scale before turning: the shown size is asked
-        rgb = frame.to_ndarray(format="rgb24", width=width, height=height)
+        extra = {"interpolation": interpolation} if interpolation else {}
+        rgb = frame.to_ndarray(format="rgb24", width=width, height=height, **extra)
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
@@ -329,6 +330,7 @@ def iter_frames_at_fps(
     path: str | os.PathLike,
     target_fps: float | None,
     size: tuple[int, int] | None = None,
+    interpolation: str | None = None,
 ) -> Iterator[SampledFrame]:
     """Stream the frames of ``path`` sampled by time at ``target_fps``.
 
@@ -337,34 +339,61 @@ def iter_frames_at_fps(
     fps -- 25, 29.97, 10 or variable -- yields the same effective rate. For a
     25-fps video and 2.5 fps this keeps frames 0, 10, 20 ... exactly. Only
     one frame is held at a time. ``target_fps=None`` keeps every frame.
+    ``interpolation`` is FFmpeg's scaler for ``size`` (default: bicubic, what the CNN was
+    trained on; ``"AREA"`` is twice as fast for downscaling a video to watch).
     """
+    container, stream = _open(path)
+    try:
+        for k, i, t, frame in _sampled(container, stream, path, target_fps):
+            yield SampledFrame(k, i, t, _to_rgb(frame, size, interpolation))
+    finally:
+        container.close()
+
+
+def _sampled(container, stream, path, target_fps: float | None) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
+    """(sample index, frame index, seconds, frame) of the frames kept at ``target_fps`` (None: all)."""
     if target_fps is None:
         target_fps = 1e6  # every frame passes the time test
     if target_fps <= 0:
         raise ConfigError(f"target fps must be positive, got {target_fps}")
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    src_fps = float(rate) if rate and float(rate) < 1000 else target_fps
+    tolerance = 0.5 / max(src_fps, target_fps)
+    step = 1.0 / target_fps
+    first_time: float | None = None
+    previous = -math.inf
+    k = 0
+    for i, frame in enumerate(_decode(container, stream, path)):
+        raw = frame.time
+        if first_time is None:
+            first_time = raw if raw is not None else 0.0
+        t = None if raw is None else raw - first_time
+        if t is None or t <= previous:
+            # No timestamp, or one that does not advance (a file stamped all zero): the frame index
+            # at the nominal fps, as the README's Limits say.
+            t = previous + 1.0 / src_fps if previous > -math.inf else 0.0
+        previous = t
+        if t + tolerance >= k * step:
+            yield k, i, t, frame
+            # A source slower than the target keeps each frame once, not repeatedly.
+            k = max(k + 1, int(math.floor((t + tolerance) / step)) + 1)
+
+
+def iter_display_frames(path: str | os.PathLike, size: tuple[int, int] | None = None,
+                        interpolation: str | None = "AREA") -> Iterator[tuple[float, "av.VideoFrame"]]:
+    """Every frame of ``path`` as shown, with its time: a YUV 4:2:0 ``av.VideoFrame`` scaled to
+    ``size`` = (width, height) and turned as its display matrix says. Nothing goes through RGB
+    (for re-encoding: the encoder takes it as it is)."""
     container, stream = _open(path)
     try:
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        src_fps = float(rate) if rate and float(rate) < 1000 else target_fps
-        tolerance = 0.5 / max(src_fps, target_fps)
-        step = 1.0 / target_fps
-        first_time: float | None = None
-        previous = -math.inf
-        k = 0
-        for i, frame in enumerate(_decode(container, stream, path)):
-            raw = frame.time
-            if first_time is None:
-                first_time = raw if raw is not None else 0.0
-            t = None if raw is None else raw - first_time
-            if t is None or t <= previous:
-                # No timestamp, or one that does not advance (a file stamped all zero): the frame index
-                # at the nominal fps, as the README's Limits say.
-                t = previous + 1.0 / src_fps if previous > -math.inf else 0.0
-            previous = t
-            if t + tolerance >= k * step:
-                yield SampledFrame(k, i, t, _to_rgb(frame, size))
-                # A source slower than the target keeps each frame once, not repeatedly.
-                k = max(k + 1, int(math.floor((t + tolerance) / step)) + 1)
+        for _, _, t, frame in _sampled(container, stream, path, None):
+            if _quarter_turns(frame):
+                shown = av.VideoFrame.from_ndarray(_to_rgb(frame, size, interpolation), format="rgb24")
+                yield t, shown.reformat(format="yuv420p")
+                continue
+            extra = {"interpolation": interpolation} if interpolation and size else {}
+            width, height = size or (frame.width, frame.height)
+            yield t, frame.reformat(width=width, height=height, format="yuv420p", **extra)
     finally:
         container.close()
 
@@ -405,20 +434,23 @@ def write_video_stream(
     quality: int = 2,
     max_b_frames: int = 0,
     gop: int = 12,
+    preset: str = "veryfast",
 ) -> int:
-    """Encode RGB frames from an iterator (one held at a time). Not atomic: wrap in ``atomic_path``.
+    """Encode RGB frames (or ``av.VideoFrame`` s) from an iterator, one held at a time. Not atomic: wrap
+    in ``atomic_path``.
 
     ``codec`` is ``mpeg4`` (the UCF-101 codec, in .avi), ``libx264`` (.mp4),
     ``ffv1`` (lossless, .mkv/.avi) or ``gif``. ``quality`` is the MPEG-4
     quantiser (1 best .. 31) or the x264 CRF (0 = lossless). 4:2:0 codecs
     need even sizes: an odd width/height loses its last column/row. ``gop`` is
-    the MPEG-4 keyframe interval (xvid, UCF-101's encoder, defaults to 300).
+    the MPEG-4 keyframe interval (xvid, UCF-101's encoder, defaults to 300);
+    ``preset`` is x264's speed/size trade-off.
     Returns the number of frames written.
     """
     first = next(frames, None)
     if first is None:
         raise ValueError("no frames to write")
-    height, width = first.shape[:2]
+    height, width = (first.height, first.width) if isinstance(first, av.VideoFrame) else first.shape[:2]
     out_w, out_h = (width, height) if codec in ("ffv1", "gif") else (_even(width), _even(height))
     rate = Fraction(fps).limit_denominator(1001)
     container = av.open(str(path), mode="w", format=_container_format(path))
@@ -437,10 +469,14 @@ def write_video_stream(
             stream.bit_rate = 50_000_000
             stream.options = {"qmin": str(quality), "qmax": str(quality), "bf": str(max_b_frames), "g": str(gop)}
         elif codec == "libx264":
-            stream.options = {"crf": str(quality), "preset": "veryfast"}
-        for rgb in itertools.chain([first], frames):
-            rgb = np.ascontiguousarray(rgb[:out_h, :out_w])
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+            stream.options = {"crf": str(quality), "preset": preset}
+        for item in itertools.chain([first], frames):
+            if isinstance(item, av.VideoFrame):  # already a frame (e.g. YUV from the decoder): no RGB round trip
+                frame = item if (item.width, item.height) == (out_w, out_h) else item.reformat(out_w, out_h)
+                frame.pts, frame.time_base = count, Fraction(1) / rate  # the source's clock means nothing here
+            else:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(item[:out_h, :out_w]), format="rgb24")
+            for packet in stream.encode(frame):
                 container.mux(packet)
             count += 1
         for packet in stream.encode():

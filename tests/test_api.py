@@ -1,0 +1,58 @@
+"""The Python API: the same answers as the command line, in memory, nothing written."""
+
+import json
+
+import numpy as np
+import pytest
+
+import lrcn
+from lrcn.cli import main
+
+
+def test_import_lrcn_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, lrcn; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_predict_in_memory_equals_lrcn_predict(trained, tiny_dataset, tmp_path, monkeypatch):
+    ckpt, _ = trained
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    monkeypatch.chdir(tmp_path)
+    model = lrcn.load(ckpt, precision="fp32")
+    result = model.predict(str(video))
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    assert main(["predict", str(ckpt), str(video), "--out-dir", "p", "--no-video", "--precision", "fp32",
+                 "--no-progress"]) == 0
+    written = json.loads((tmp_path / "p" / video.stem / "predictions.json").read_text())
+    assert result.labels == [f["label"] for f in written["frames"]]
+    np.testing.assert_allclose(result.times, [f["time"] for f in written["frames"]], atol=1e-3)
+    assert [(s.label, round(s.start, 3)) for s in result.segments] == \
+           [(s["label"], round(s["start"], 3)) for s in written["segments"]]
+    assert result.label in model.classes and model.num_frames == 5 and model.fps == 2.5
+
+
+def test_classify_frames_in_memory_scores_like_the_sliding_window(trained, tiny_dataset):
+    from lrcn.features import decode_sampled
+
+    ckpt, _ = trained
+    model = lrcn.load(ckpt, precision="fp32")
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    frames = decode_sampled(video, model.spec)  # sampled at the model's fps, at the size the CNN is fed
+    label, probs = model.classify(frames)
+    window_mean = model.predict(video).window_probs.mean(0)
+    np.testing.assert_allclose(probs, window_mean, atol=1e-5)
+    assert label == model.classes[int(window_mean.argmax())]
+    small = model.classify(frames[:, ::2, ::2])  # any size: resized first
+    assert small[1].shape == (len(model.classes),) and abs(small[1].sum() - 1) < 1e-5
+    with pytest.raises(lrcn.api.ConfigError, match="windows of 5"):
+        model.classify(frames[:3])
+
+
+def test_a_single_path_is_one_video_not_a_list_of_characters(trained, tiny_dataset):
+    ckpt, _ = trained
+    model = lrcn.load(ckpt, precision="fp32")
+    video = str(sorted(tiny_dataset.rglob("*.avi"))[0])
+    assert [p.video for p in model.predict_many(video)] == [video]
