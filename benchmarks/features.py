@@ -64,7 +64,7 @@ def main() -> None:
     spec = BackboneSpec(args.arch, weights)
     frames = real_frames(64)
     cpu = torch.device("cpu")
-    base = FrameEmbedder(spec, device=cpu, precision="fp32")
+    base = FrameEmbedder(spec, device=cpu, precision="fp32", fold_batchnorm=False)  # the seed: BatchNorm as is
     base.cnn = base.cnn.to(memory_format=torch.contiguous_format)
     base_fwd = base.cnn
 

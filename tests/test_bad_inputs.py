@@ -31,6 +31,7 @@ def lrcn(*args):
     return proc
 
 
+@pytest.mark.slow
 def test_preprocess_handles_every_bad_input(corpus, tmp_path):
     root, expected = corpus
     proc = lrcn("preprocess", root, "--out-dir", tmp_path / "clips", "--no-progress", "--workers", "2")
@@ -51,6 +52,7 @@ def test_preprocess_handles_every_bad_input(corpus, tmp_path):
     assert f"{sum(o != 'ok' for o in expected.values())} skipped" in proc.stdout
 
 
+@pytest.mark.slow
 def test_check_reports_every_bad_input(corpus, tmp_path):
     root, expected = corpus
     proc = lrcn("check", root, "--no-progress", "--report", tmp_path / "check.json")
@@ -63,6 +65,7 @@ def test_check_reports_every_bad_input(corpus, tmp_path):
     assert report["counts"]["unusable"] == sum(o != "ok" for o in expected.values())
 
 
+@pytest.mark.slow
 def test_features_handles_every_bad_input(corpus, tmp_path):
     root, expected = corpus
     proc = lrcn("features", root, "--backbone", "mobilenet_v2", "--weights", "none", "--cache-dir", tmp_path / "c",
@@ -74,6 +77,7 @@ def test_features_handles_every_bad_input(corpus, tmp_path):
     assert f"{len(failing)} failed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_predict_handles_every_bad_input(corpus, trained, tmp_path):
     root, expected = corpus
     ckpt, _ = trained

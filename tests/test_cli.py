@@ -107,6 +107,7 @@ def _weights_for_e2e() -> str:
     return "none"
 
 
+@pytest.mark.slow
 def test_end_to_end_commands(tmp_path):
     weights = _weights_for_e2e()
     data, clips, cache, run_dir = tmp_path / "data", tmp_path / "clips", tmp_path / "cache", tmp_path / "run"

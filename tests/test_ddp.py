@@ -4,12 +4,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from lrcn.checkpoint import load_checkpoint
 from lrcn.train import TrainConfig, run
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_path):
     common = dict(backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "cache"), epochs=3,
                   num_workers=0, val_split=0.25, views=("center", "flip"), dropout=0.0, precision="fp32",
@@ -48,6 +50,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_pa
     assert load_checkpoint(resumed / "Saved_model_checkpoints" / "last.pth.tar")["epoch"] == 3
 
 
+@pytest.mark.slow
 def test_fine_tuning_under_torchrun_equals_one_process(tiny_dataset, tmp_path):
     """--train-backbone last: the CNN's last stage and the head, 2 gloo processes vs 1 with the same global batch."""
     args = ["train", str(tiny_dataset), "--backbone", "mobilenet_v2", "--weights", "none", "--train-backbone", "last",

@@ -237,3 +237,25 @@ def test_bf16_only_where_the_cpu_has_it(flags, expected, monkeypatch):
     monkeypatch.setattr(backbone, "native_cpu_bf16", lambda cpuinfo=None: expected)
     assert choose_precision(torch.device("cpu"), "auto", "resnet152") == ("bf16" if expected else "fp32")
     assert choose_precision(torch.device("cpu"), "auto", "mobilenet_v2") == "fp32"  # bf16 not faithful for it
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v2", "resnet18"])
+def test_folding_batchnorm_keeps_the_embeddings(arch, tmp_path):
+    import torchvision
+
+    # Weights whose BatchNorm statistics and affine terms are far from the identity, as trained ones are.
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(arch, weights=None)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.5, 0.5)
+    torch.save(model.state_dict(), tmp_path / "w.pth")
+    spec = BackboneSpec(arch, str(tmp_path / "w.pth"))
+    folded = FrameEmbedder(spec, precision="fp32")
+    plain = FrameEmbedder(spec, precision="fp32", fold_batchnorm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.cnn.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.cnn.modules())
+    frames = torch.randint(0, 255, (3, 224, 224, 3), dtype=torch.uint8)
+    a, b = folded(frames), plain(frames)
+    assert (a - b).abs().max() <= 1e-4 * b.abs().max()

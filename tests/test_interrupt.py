@@ -43,6 +43,7 @@ def epoch_of(path):
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_path, sig):
     cache = tmp_path / "cache"
@@ -73,6 +74,7 @@ def entries(cache):
     return sorted(p.relative_to(cache) for p in cache.rglob("*.npy"))
 
 
+@pytest.mark.slow
 def test_killed_feature_extraction_completes_to_the_same_cache(tiny_dataset, tmp_path):
     args = ["features", tiny_dataset, "--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0",
             "--views", "center,flip,top_left,bottom_right", "--precision", "fp32", "--no-progress"]

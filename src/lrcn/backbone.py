@@ -214,13 +214,19 @@ class FrameEmbedder(nn.Module):
     """
 
     def __init__(self, spec: BackboneSpec, device: torch.device | None = None, precision: str = "auto",
-                 compile: bool = False, micro_batch: int | None = None):
+                 compile: bool = False, micro_batch: int | None = None, fold_batchnorm: bool = True):
         super().__init__()
         self.spec = spec
         self.device = device or default_device()
         self.precision = choose_precision(self.device, precision, spec.arch)
         cnn, self.dim = create_cnn(spec)
         cnn.eval().requires_grad_(False)
+        if fold_batchnorm and not compile:
+            # A frozen CNN's BatchNorm is an affine map: fold it into the convolution before it (what the
+            # compiled path's freezing does). MobileNetV2 spent a quarter of its eager time in batch_norm.
+            from torch.fx.experimental.optimization import fuse
+
+            cnn = fuse(cnn)
         self.cnn = cnn.to(self.device, memory_format=torch.channels_last)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255, persistent=False)

@@ -287,8 +287,9 @@ def cmd_check(a) -> int:
 def cmd_demo(a) -> int:
     from .demo import DemoConfig, run
 
-    run(DemoConfig(a.out_dir, a.epochs, a.backbone, a.weights, a.precision, a.seed, device=a.device),
-        progress=not a.no_progress)
+    given = {k: getattr(a, k) for k in ("epochs", "views") if getattr(a, k) is not None}  # else DemoConfig's
+    run(DemoConfig(out_dir=a.out_dir, backbone=a.backbone, weights=a.weights, precision=a.precision, seed=a.seed,
+                   device=a.device, **given), progress=not a.no_progress)
     return 0
 
 
@@ -327,7 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo")
     p.add_argument("--out-dir", default="lrcn-demo", help="where everything is written")
-    p.add_argument("--epochs", type=int, default=40, help="training epochs (each about a second; the refit on train + validation runs as many again)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default 30, each about a second; the refit on train + validation runs as "
+                        "many again)")
+    p.add_argument("--views", type=_views, default=None,
+                   help="cached views per training frame (default center; the train default is 4 views)")
     p.add_argument("--backbone", default="mobilenet_v2", help="frozen CNN (the offline ImageNet file is MobileNetV2)")
     p.add_argument("--weights", default="imagenet", help="imagenet, none or a PATH")
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="backbone precision")
