@@ -17,10 +17,13 @@ def _frames(n: int, w: int, h: int, seed: int = 0) -> np.ndarray:
     return np.stack([np.roll(base, 3 * k, axis=1) for k in range(n)])
 
 
-def _write_pix_fmt(path: Path, n: int, pix_fmt: str) -> None:
+def _write_pix_fmt(path: Path, n: int, pix_fmt: str, codec: str = "ffv1", rotation: int | None = None) -> None:
+    """64x48 frames in ``pix_fmt``; ``rotation``: a display matrix (a phone's ``rotation=-90``)."""
     with av.open(str(path), "w") as c:
-        s = c.add_stream("ffv1", rate=25)
+        s = c.add_stream(codec, rate=25)
         s.width, s.height, s.pix_fmt = 64, 48, pix_fmt
+        if rotation is not None:
+            s.set_display_rotation(rotation)
         for rgb in _frames(n, 64, 48):
             for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)):
                 c.mux(p)
@@ -55,19 +58,6 @@ def _audio_only(path: Path) -> None:
         frame.sample_rate = 8000
         for p in s.encode(frame):
             c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-
-
-def _write_rotated(path: Path) -> None:
-    """A phone video: stored 64x48 landscape, shown as 48x64 portrait (display matrix rotation=-90)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.set_display_rotation(-90)
-        for rgb in _frames(60, 64, 48):
-            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                c.mux(p)
         for p in s.encode():
             c.mux(p)
 
@@ -142,7 +132,8 @@ def build(folder: Path) -> dict[str, str]:
     _write_pix_fmt(folder / "ten_bit.mkv", 60, "yuv420p10le")
     write_video(folder / "name with spaces.avi", _frames(60, 64, 48), 25)
     write_video(folder / "nöt_äscii_名前.avi", _frames(60, 64, 48), 25)
-    _write_rotated(folder / "rotated_phone.mp4")
+    # A phone video: stored 64x48 landscape, shown as 48x64 portrait.
+    _write_pix_fmt(folder / "rotated_phone.mp4", 60, "yuv420p", codec="libx264", rotation=-90)
     _write_zero_timestamps(folder / "zero_timestamps.mkv")
     _write_absurd_count(folder / "absurd_count.avi")
     write_video(folder / "UPPER_CASE.AVI", _frames(60, 64, 48), 25)

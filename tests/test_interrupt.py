@@ -128,3 +128,25 @@ def test_stale_temporaries_of_dead_writers_go_and_live_ones_stay(tmp_path):
     old = time.time() - 7 * 3600
     os.utime(foreign, (old, old))
     assert remove_stale_temporaries(tmp_path) == 1 and not foreign.exists()
+
+
+def test_a_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
+    """A SIGKILLed worker can linger as a zombie until its parent (or init) reaps it; its leftovers go."""
+    from lrcn import io as lrcn_io
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        deadline = time.time() + 5
+        while not lrcn_io._is_zombie(pid) and time.time() < deadline:
+            time.sleep(0.01)
+        assert lrcn_io._is_zombie(pid)
+        leftover = tmp_path / f"clip.tmp-{lrcn_io._HOST}-{pid}-0123abcd.avi"
+        leftover.write_bytes(b"half")
+        live = tmp_path / f"clip.tmp-{lrcn_io._HOST}-{os.getpid()}-0123abcd.avi"
+        live.write_bytes(b"being written")
+        assert lrcn_io.remove_stale_temporaries(tmp_path) == 1
+        assert not leftover.exists() and live.exists()
+    finally:
+        os.waitpid(pid, 0)

@@ -287,7 +287,7 @@ def cmd_check(a) -> int:
 def cmd_demo(a) -> int:
     from .demo import DemoConfig, run
 
-    given = {k: getattr(a, k) for k in ("epochs", "views") if getattr(a, k) is not None}  # else DemoConfig's
+    given = {k: v for k, v in (("epochs", a.epochs), ("views", a.views)) if v is not None}  # else DemoConfig's
     run(DemoConfig(out_dir=a.out_dir, backbone=a.backbone, weights=a.weights, precision=a.precision, seed=a.seed,
                    device=a.device, **given), progress=not a.no_progress)
     return 0

@@ -95,13 +95,23 @@ def _writer_is_gone(tmp: Path) -> bool:
         with contextlib.suppress(FileNotFoundError):
             return time.time() - tmp.stat().st_mtime > FOREIGN_TMP_AGE
         return False
+    pid = int(match.group(2))
     try:
-        os.kill(int(match.group(2)), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process whose parent has not reaped it yet still answers ``kill(pid, 0)``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:
