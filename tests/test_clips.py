@@ -49,7 +49,10 @@ def test_clip_starts_counts(num_sampled, num_frames, k, expected_len):
 def test_clip_starts_seeded():
     a = clips.clip_starts(100, 5, 3, random.Random("42:v.avi"))
     b = clips.clip_starts(100, 5, 3, random.Random("42:v.avi"))
-    assert a == b
+    assert a == b  # the same seed: the same starts
+    others = {tuple(clips.clip_starts(100, 5, 3, random.Random(f"{seed}:v.avi"))) for seed in range(20)}
+    assert len(others) > 10  # other seeds: other starts (a function that ignored the seed gives one set)
+    assert all(0 <= s <= 95 for starts in others for s in starts)
 
 
 def test_make_clips_short_video_policies():

@@ -326,3 +326,19 @@ def test_workers_are_capped_at_the_usable_cores():
 
     cores = len(os.sched_getaffinity(0))
     assert usable_workers(64) == cores and usable_workers(0) == 0 and usable_workers(1) == 1
+
+
+def test_clips_cut_at_another_rate_are_refused_not_silently_resampled(tiny_dataset, tmp_path, capsys):
+    code, _, err = lrcn(capsys, "preprocess", tiny_dataset, "--out-dir", tmp_path / "clips", "--sampling-rate", "5",
+                        "--no-progress", "--workers", "1")
+    assert code == 0, err
+    code, _, err = lrcn(capsys, *train_args(tmp_path / "clips", tmp_path))  # default --sampling-rate 10
+    assert code != 0
+    one_error_line(err, "cut at 5 fps (--sampling-rate 5", "lrcn train samples at 2.5 fps")
+    assert not (tmp_path / "cache").exists()  # refused before any work
+    code, _, err = lrcn(capsys, *train_args(tmp_path / "clips", tmp_path, "run", "--sampling-rate", "5"))
+    assert code == 0, err  # the same rate: trains
+    code, _, err = lrcn(capsys, *train_args(tmp_path / "clips", tmp_path, "run8", "--sampling-rate", "5",
+                                             "--num-frames", "8"))
+    assert code != 0
+    one_error_line(err, "clips have 5 frames", "--num-frames 8")

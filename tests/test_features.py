@@ -103,11 +103,16 @@ def test_damaged_entry_is_detected_and_removed(tmp_path, make_video, embedder):
     assert not path.exists()
 
 
-def test_precision_choice():
+def test_precision_choice(monkeypatch):
+    from lrcn import backbone
+    from lrcn.errors import ConfigError
+
+    monkeypatch.setattr(backbone, "native_cpu_bf16", lambda cpuinfo=None: False)
     assert choose_precision(torch.device("cpu"), "fp32") == "fp32"
-    assert choose_precision(torch.device("cpu"), "auto", "resnet152") in ("fp32", "bf16")
+    assert choose_precision(torch.device("cpu"), "bf16", "resnet152") == "bf16"  # asked for: given
+    assert choose_precision(torch.device("cpu"), "auto", "resnet152") == "fp32"  # no bf16 in hardware
     assert choose_precision(torch.device("cpu"), "auto", "mobilenet_v2") == "fp32"  # bf16 not faithful for it
-    with pytest.raises(Exception, match="CUDA"):
+    with pytest.raises(ConfigError, match="CUDA"):
         choose_precision(torch.device("cpu"), "fp16")
 
 

@@ -41,9 +41,9 @@ class CheckConfig:
     report: str | None = None  # JSON report path (default: DATA_DIR/lrcn_check.json when DATA_DIR is writable)
 
 
-def check_video(job: tuple[str, float, int, bool]) -> str | None:
+def check_video(job: tuple[str, float, int, bool, float]) -> str | None:
     """None if the video is usable, else the reason."""
-    path, fps, num_frames, full = job
+    path, fps, num_frames, full, reference_fps = job
     try:
         info = probe(path)
         if info.num_frames <= 0:
@@ -52,7 +52,7 @@ def check_video(job: tuple[str, float, int, bool]) -> str | None:
             read_frames(path, [max(0, info.num_frames - 1)])
         else:
             read_frames(path, [0])
-        sampled = clipmath.sample_indices(info.num_frames, info.fps or 25.0, fps)
+        sampled = clipmath.sample_indices(info.num_frames, info.fps or reference_fps, fps)  # as preprocess does
         if len(sampled) < num_frames:
             return f"{path}: too short ({len(sampled)} frames at {fps:g} fps < {num_frames})"
     except VideoError as exc:
@@ -94,7 +94,7 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict:
     errors += [f"{dataset.root / i.path}: listed in the {i.split} list but not found" for i in missing]
     present = [i for i in items if os.path.lexists(dataset.root / i.path)]
     fps = clipmath.target_fps(cfg.reference_fps, cfg.sampling_rate)
-    jobs = [(str(dataset.root / i.path), fps, cfg.num_frames, cfg.full_decode) for i in present]
+    jobs = [(str(dataset.root / i.path), fps, cfg.num_frames, cfg.full_decode, cfg.reference_fps) for i in present]
     bad: list[str] = []
     if jobs:
         with ProcessPoolExecutor(max_workers=cfg.workers or os.cpu_count()) as pool:

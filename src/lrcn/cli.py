@@ -174,6 +174,7 @@ def cmd_features(a) -> int:
 
     dataset = load_dataset(a.data_dir, a.ucf_list_dir, a.split, a.number_of_classes)
     spec = FeatureSpec(BackboneSpec(a.backbone, a.weights), target_fps(a.reference_fps, a.sampling_rate), a.crop)
+    dataset.check_sampling(spec.fps, 1, "lrcn features")
     cache = EmbeddingCache(a.cache_dir, spec)
     i, n = shard = a.shard or _env_shard()
     embedder = embedder_if_needed(dataset, dataset.items[i::n], cache, a.views, local_device(a.device), a.precision,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
-from .errors import SplitError
+from .errors import ConfigError, SplitError
 from .video import VIDEO_EXTENSIONS
 
 GROUP_RE = re.compile(r"_g(\d+)_", re.IGNORECASE)
@@ -48,6 +48,21 @@ class Dataset:
     classes: tuple[str, ...]
     items: tuple[VideoItem, ...]
     kind: str  # "ucf101", "folder" or "clips"
+    sampling: dict | None = None  # clips: preprocess.json's fps, sampling_rate, reference_fps, num_frames
+
+    def check_sampling(self, fps: float, num_frames: int, what: str) -> None:
+        """Refuse to read preprocessed clips at another rate or length than they were cut at: the
+        model would learn one speed of motion and then be run on another (one line, both values)."""
+        s = self.sampling
+        if not s:
+            return
+        if abs(s["fps"] - fps) > 1e-6:
+            raise ConfigError(f"{self.root}: clips were cut at {s['fps']:g} fps (--sampling-rate {s['sampling_rate']} "
+                              f"--reference-fps {s['reference_fps']:g}), {what} samples at {fps:g} fps; give the "
+                              f"same --sampling-rate/--reference-fps, or preprocess again")
+        if num_frames > s["num_frames"]:
+            raise ConfigError(f"{self.root}: clips have {s['num_frames']} frames, {what} needs windows of "
+                              f"{num_frames} (--num-frames); preprocess again with --num-frames {num_frames}")
 
     def subset(self, split: str) -> list[VideoItem]:
         return [item for item in self.items if item.split == split]
@@ -215,7 +230,12 @@ def load_clips(root: Path, number_of_classes: int | None = None) -> Dataset:
             )
     if not items:
         raise SplitError(f"{root / MANIFEST}: no clips (did 'lrcn preprocess' finish?)")
-    return Dataset(root, tuple(classes[:keep]), tuple(items), "clips")
+    settings = info.get("settings", {})
+    sampling = None
+    if "fps" in info and "num_frames" in settings:
+        sampling = {"fps": float(info["fps"]), "sampling_rate": settings.get("sampling_rate"),
+                    "reference_fps": float(settings.get("reference_fps", 0)), "num_frames": int(settings["num_frames"])}
+    return Dataset(root, tuple(classes[:keep]), tuple(items), "clips", sampling)
 
 
 def read_manifest(path: Path) -> list[dict]:

@@ -87,6 +87,7 @@ def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, spl
     if not test_items:
         raise ConfigError(f"{data_dir}: no test videos in split {split}")
     spec = feature_spec_of(ckpt)
+    dataset.check_sampling(spec.fps, ckpt["feature_spec"]["num_frames"], f"the checkpoint ({checkpoint})")
     cache = EmbeddingCache(cache_dir, spec)
     embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, precision)
     data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, ckpt["feature_spec"]["num_frames"],

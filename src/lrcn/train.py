@@ -234,6 +234,7 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     device = dist.device
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
+    dataset.check_sampling(cfg.feature_spec().fps, cfg.num_frames, "lrcn train")
     run_dir = make_run_dir(cfg)
     # One writer per run folder: a second training into it stops at once, naming the first.
     with FolderLock(run_dir, "lrcn train") if dist.is_main else contextlib.nullcontext():
