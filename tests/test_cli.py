@@ -160,3 +160,17 @@ def test_synth_takes_its_folder_as_a_positional_argument(tmp_path):
     a = build_parser().parse_args(["synth", str(tmp_path / "d")])
     assert a.dir == str(tmp_path / "d") and a.out_dir is None
     assert main(["synth", str(tmp_path / "d"), "--out-dir", str(tmp_path / "e")]) == 2  # two folders: one line
+
+
+@pytest.mark.parametrize("argv, dest, value", [
+    (["train", "d", "--num-classes", "3"], "number_of_classes", 3),  # the seed's name and its short twin
+    (["train", "d", "--number-of-classes", "3"], "number_of_classes", 3),
+    (["synth", "--number-of-classes", "3"], "num_classes", 3),
+    (["preprocess", "d", "--out-dir", "o", "--num-workers", "3"], "workers", 3),  # one spelling works everywhere
+    (["train", "d", "--workers", "3"], "num_workers", 3),
+    (["check", "d", "--num-workers", "3"], "workers", 3),
+])
+def test_flag_spellings_are_accepted_everywhere(argv, dest, value):
+    from lrcn.cli import build_parser
+
+    assert getattr(build_parser().parse_args(argv), dest) == value

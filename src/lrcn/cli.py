@@ -61,7 +61,7 @@ def _add_data(p: argparse.ArgumentParser, from_checkpoint: bool = False) -> None
                        help="UCF-101 split whose test list is used (default: the one the checkpoint was trained on)")
         return
     p.add_argument("--split", type=int, default=1, choices=(1, 2, 3), help="UCF-101 train/test split")
-    p.add_argument("--number-of-classes", type=int, default=None, help="use the first N classes (default: all)")
+    p.add_argument("--number-of-classes", "--num-classes", type=int, default=None, help="use the first N classes (default: all)")
 
 
 def _add_sampling(p: argparse.ArgumentParser, clip_length: bool = True) -> None:
@@ -99,7 +99,7 @@ def _add_test_mode(p: argparse.ArgumentParser, report_dir: str) -> None:
     _add_data(p, from_checkpoint=True)
     p.add_argument("--cache-dir", default="lrcn_cache", help="embedding cache folder")
     p.add_argument("--out-dir", default=None, help=f"report folder (default: RUN_DIR/{report_dir})")
-    p.add_argument("--num-workers", type=int, default=4, help="decoding processes")
+    p.add_argument("--num-workers", "--workers", type=int, default=4, help="decoding processes")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="backbone precision for embeddings not yet cached")
 
@@ -349,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "order: 12 harder classes in 6 pairs, each pair one kind of video played forwards or "
                         "backwards (blob growth, brightness, hue turning, square-circle morph, fill level, focus; "
                         "noise, shake, random speeds)")
-    p.add_argument("--num-classes", type=int, default=None, help="first N classes of the preset (default: all)")
+    p.add_argument("--num-classes", "--number-of-classes", type=int, default=None,
+                   help="first N classes of the preset (default: all)")
     p.add_argument("--groups", type=int, default=10, help="groups per class (groups 1-3 are split 1's test set)")
     p.add_argument("--clips-per-group", type=int, default=3, help="videos per group")
     p.add_argument("--width", type=int, default=160, help="frame width")
@@ -358,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-seconds", type=float, default=3.0, help="shortest video")
     p.add_argument("--max-seconds", type=float, default=6.0, help="longest video")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    p.add_argument("--workers", "--num-workers", type=int, default=0, help="processes (0 = all cores)")
     _add_runtime(p, device=False)
 
     p = add("preprocess")
@@ -371,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a video shorter than one clip: skip it (reported) or pad by repeating its last frame")
     p.add_argument("--codec", default="mpeg4", choices=("mpeg4", "libx264", "ffv1"),
                    help="clip codec: mpeg4 .avi (q2), libx264 .mp4 (lossless) or ffv1 .mkv (lossless)")
-    p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    p.add_argument("--workers", "--num-workers", type=int, default=0, help="processes (0 = all cores)")
     p.add_argument("--shard", type=_shard, default=None, help="i/N: this job's share (default: torchrun's RANK/WORLD_SIZE)")
     _add_runtime(p, device=False)
 
@@ -389,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", type=_views, default=("center", "flip", "top_left", "bottom_right"),
                    help="cached views of train-list frames (test frames: center only)")
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone call")
-    p.add_argument("--num-workers", type=int, default=2, help="decoding processes feeding the backbone")
+    p.add_argument("--num-workers", "--workers", type=int, default=2, help="decoding processes feeding the backbone")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the backbone: 7-21 s once, then 1.2-1.5x faster on CPU (default: only on "
                         "CPU with at least 4000 frames to embed, where it pays back)")
@@ -408,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="clips per batch (per process under torchrun)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (cosine schedule)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay")
-    p.add_argument("--num-workers", type=int, default=4, help="decoding processes for embeddings not yet cached")
+    p.add_argument("--num-workers", "--workers", type=int, default=4, help="decoding processes for embeddings not yet cached")
     p.add_argument("--val-split", type=float, default=0.2, help="fraction of the train list held out for validation, by group")
     p.add_argument("--seed", type=int, default=42, help="seed of splits, clip starts, shuffling and init")
     p.add_argument("--load-all-data-to-ram", action="store_true", help="read all embeddings into memory (else memory-mapped)")
@@ -456,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling(p)
     p.add_argument("--full-decode", action="store_true", help="decode every frame of every video (slow; default: "
                                                               "open each and decode its first frame)")
-    p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    p.add_argument("--workers", "--num-workers", type=int, default=0, help="processes (0 = all cores)")
     p.add_argument("--report", default=None, help="JSON report path (default: DATA_DIR/lrcn_check.json)")
     _add_runtime(p, device=False)
 
