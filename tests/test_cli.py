@@ -174,3 +174,14 @@ def test_flag_spellings_are_accepted_everywhere(argv, dest, value):
     from lrcn.cli import build_parser
 
     assert getattr(build_parser().parse_args(argv), dest) == value
+
+
+def test_help_shows_defaults_as_typed_and_no_default_none(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: center,flip,top_left,bottom_right)" in text and "('center'" not in text
+    for name in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        assert "(default: None)" not in capsys.readouterr().out, name

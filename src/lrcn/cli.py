@@ -20,10 +20,17 @@ log = logging.getLogger("lrcn")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults as a user types them (``center,flip``), and none shown where there is nothing to show."""
+
     def _get_help_string(self, action: argparse.Action) -> str:
-        if "(default:" in (action.help or ""):  # the help already says it in words
-            return action.help
-        return super()._get_help_string(action)
+        help_ = action.help or ""
+        if "(default:" in help_ or action.required or action.default in (None, False, argparse.SUPPRESS) \
+                or not action.option_strings:
+            return help_  # said in words already, required, off by default, or positional
+        default = action.default
+        if isinstance(default, (tuple, list)):
+            default = ",".join(map(str, default))
+        return f"{help_} (default: {default})".replace("%", "%%")
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -485,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=PRECISIONS, help="backbone precision")
     p.add_argument("--no-video", action="store_true", help="skip the annotated MP4 (it re-encodes the whole video)")
     p.add_argument("--annotate-size", type=_size_or_full, default=720, metavar="PIXELS|full",
-                   help="the annotated MP4's shorter side at most this many pixels (x264 superfast); full: as the input")
+                   help="the annotated MP4's shorter side at most this many pixels (x264 ultrafast); full: as the input")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 sampled frames, "
                         "about 27 minutes of video)")
