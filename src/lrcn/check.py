@@ -13,7 +13,7 @@ import contextlib
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -30,6 +30,7 @@ class CheckConfig:
     """Settings of ``lrcn check``."""
 
     data_dir: str
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     ucf_list_dir: str | None = None
     split: int = 1
     number_of_classes: int | None = None

@@ -150,9 +150,11 @@ def cmd_synth(a) -> int:
 def cmd_preprocess(a) -> int:
     from .preprocess import PreprocessConfig, run
 
-    cfg = PreprocessConfig(a.data_dir, a.out_dir, a.ucf_list_dir, a.split, a.number_of_classes, a.sampling_rate,
-                           a.reference_fps, a.num_frames, a.clips_per_video, a.seed, a.short_videos, a.codec,
-                           a.workers, a.shard or _env_shard())
+    cfg = PreprocessConfig(data_dir=a.data_dir, out_dir=a.out_dir, ucf_list_dir=a.ucf_list_dir, split=a.split,
+                           number_of_classes=a.number_of_classes, sampling_rate=a.sampling_rate,
+                           reference_fps=a.reference_fps, num_frames=a.num_frames, clips_per_video=a.clips_per_video,
+                           seed=a.seed, short_videos=a.short_videos, codec=a.codec, workers=a.workers,
+                           shard=a.shard or _env_shard())
     summary = run(cfg, progress=not a.no_progress)
     print(f"{summary['clips']} clips from {summary['videos']} videos in {a.out_dir}; "
           f"{len(summary['skipped'])} skipped" + (" (reasons in manifest.jsonl / preprocess.json)" if summary["skipped"] else ""))
@@ -227,8 +229,10 @@ def cmd_train(a) -> int:
 def cmd_test(a) -> int:
     from .evaluate import EvalConfig, run
 
-    report = run(EvalConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.split, a.cache_dir, a.out_dir, a.num_workers,
-                            a.precision, a.shuffle_frames, a.device), progress=not a.no_progress)
+    report = run(EvalConfig(checkpoint=a.checkpoint, data_dir=a.data_dir, ucf_list_dir=a.ucf_list_dir, split=a.split,
+                            cache_dir=a.cache_dir, out_dir=a.out_dir, num_workers=a.num_workers,
+                            precision=a.precision, shuffle_frames=a.shuffle_frames, device=a.device),
+                 progress=not a.no_progress)
     print(_test_summary(report))
     return 0
 
@@ -242,9 +246,10 @@ def _test_summary(r: dict) -> str:
 def cmd_test_continuous(a) -> int:
     from .continuous import ContinuousConfig, run
 
-    r = run(ContinuousConfig(a.checkpoint, a.data_dir, a.ucf_list_dir, a.cache_dir, a.out_dir, a.num_clips,
-                             a.repeats, a.seed, a.num_workers, a.precision, not a.no_video, a.device, a.split,
-                             decoding=_decoding(a)),
+    r = run(ContinuousConfig(checkpoint=a.checkpoint, data_dir=a.data_dir, ucf_list_dir=a.ucf_list_dir,
+                             cache_dir=a.cache_dir, out_dir=a.out_dir, num_clips=a.num_clips, repeats=a.repeats,
+                             seed=a.seed, num_workers=a.num_workers, precision=a.precision,
+                             annotate=not a.no_video, device=a.device, split=a.split, decoding=_decoding(a)),
             progress=not a.no_progress)
     by_k = ", ".join(f"{k}: {v['mean']:.0%}" for k, v in r["accuracy_by_frames_from_first_action"].items())
     print(f"window accuracy {r['window_accuracy_mean']:.1%} +- {r['window_accuracy_std']:.1%} over {r['repeats']} "
@@ -285,8 +290,10 @@ def _segmentation_line(scores: dict) -> str:
 def cmd_check(a) -> int:
     from .check import CheckConfig, format_report, run
 
-    report = run(CheckConfig(a.data_dir, a.ucf_list_dir, a.split, a.number_of_classes, a.sampling_rate,
-                             a.reference_fps, a.num_frames, a.full_decode, a.workers, a.report),
+    report = run(CheckConfig(data_dir=a.data_dir, ucf_list_dir=a.ucf_list_dir, split=a.split,
+                             number_of_classes=a.number_of_classes, sampling_rate=a.sampling_rate,
+                             reference_fps=a.reference_fps, num_frames=a.num_frames, full_decode=a.full_decode,
+                             workers=a.workers, report=a.report),
                  progress=not a.no_progress)
     print(format_report(report))
     return 0 if report["ok"] else 1

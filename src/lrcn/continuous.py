@@ -20,7 +20,7 @@ concatenations with mean and standard deviation.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ class ContinuousConfig:
 
     checkpoint: str
     data_dir: str
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     ucf_list_dir: str | None = None
     cache_dir: str = "lrcn_cache"
     out_dir: str | None = None  # default: RUN_DIR/test_continuous

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ class DemoConfig:
     """Settings of ``lrcn demo``."""
 
     out_dir: str = "lrcn-demo"
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     epochs: int = 30  # and as many again for the refit on train + validation
     backbone: str = "mobilenet_v2"  # the ImageNet file that can be installed offline
     weights: str = "imagenet"

@@ -10,7 +10,7 @@ training marked red, all in ``report.json``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ class EvalConfig:
 
     checkpoint: str  # a .pth.tar written by lrcn train
     data_dir: str  # the same kind of data the model was trained on
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     ucf_list_dir: str | None = None
     split: int | None = None  # default: the checkpoint's
     cache_dir: str = "lrcn_cache"

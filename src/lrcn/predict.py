@@ -20,7 +20,7 @@ import io
 import os
 import logging
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -51,6 +51,7 @@ class PredictConfig:
     checkpoint: str
     inputs: tuple[str, ...]  # video files and/or folders of videos
     out_dir: str = "predictions"
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     mode: str = "live"  # live: sample by time at the training fps; preprocessed: lrcn preprocess clips, every frame
     crop: str | None = None  # center | full; default: as trained
     top_k: int = 5

@@ -15,7 +15,7 @@ import logging
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -37,6 +37,7 @@ class PreprocessConfig:
 
     data_dir: str  # UCF-101 root, or ROOT/<class>/<video>
     out_dir: str  # where clips and manifest go
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     ucf_list_dir: str | None = None  # split files; default DATA/ucfTrainTestlist or DATA
     split: int = 1  # UCF-101 split whose train+test lists are processed
     number_of_classes: int | None = None  # the first N classes

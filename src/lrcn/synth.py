@@ -30,7 +30,7 @@ import colorsys
 import logging
 import math
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,7 @@ class SynthConfig:
     """Settings of ``lrcn synth``."""
 
     out_dir: str = "synthetic_ucf"
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     num_classes: int | None = None  # the first N classes of the preset; None = all
     preset: str = "classic"  # classic: the demo's 10 classes; order: 12 harder order-only classes
     groups: int = 10  # groups per class (UCF-101 has 25)

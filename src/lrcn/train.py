@@ -12,7 +12,7 @@ import contextlib
 import csv
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -41,6 +41,7 @@ class TrainConfig:
     """Settings of ``lrcn train``; defaults are the seed's unless noted."""
 
     data_dir: str
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
     ucf_list_dir: str | None = None
     split: int = 1  # UCF-101 split 1, 2 or 3 (new)
     number_of_classes: int | None = None  # the first N classes; None = all
