@@ -178,18 +178,15 @@ def cmd_features(a) -> int:
     from .clips import target_fps
     from .datasets import load_dataset
     from .distributed import local_device
-    from .embedded import embedder_if_needed, requests_for
-    from .features import EmbeddingCache, FeatureSpec, extract
+    from .embedded import embed_dataset
+    from .features import EmbeddingCache, FeatureSpec
 
     dataset = load_dataset(a.data_dir, a.ucf_list_dir, a.split, a.number_of_classes)
     spec = FeatureSpec(BackboneSpec(a.backbone, a.weights), target_fps(a.reference_fps, a.sampling_rate), a.crop)
-    dataset.check_sampling(spec.fps, 1, "lrcn features")
-    cache = EmbeddingCache(a.cache_dir, spec)
-    i, n = shard = a.shard or _env_shard()
-    embedder = embedder_if_needed(dataset, dataset.items[i::n], cache, a.views, local_device(a.device), a.precision,
-                                  a.compile)
-    summary = extract(requests_for(dataset, dataset.items, a.views), cache, embedder=embedder,
-                      batch_size=a.batch_size, workers=a.num_workers, shard=shard, progress=not a.no_progress)
+    summary, embedder = embed_dataset(dataset, EmbeddingCache(a.cache_dir, spec), a.views, local_device(a.device),
+                                      a.precision, compile=a.compile, batch_size=a.batch_size,
+                                      workers=a.num_workers, shard=a.shard or _env_shard(),
+                                      progress=not a.no_progress)
     how = (f" ({embedder.spec.arch}, {embedder.precision} on {embedder.device}"
            f"{', compiled' if embedder.compiled else ''})" if embedder else "")
     print(f"embeddings in {a.cache_dir}: {summary['computed']} computed, {summary['cached']} already cached, "

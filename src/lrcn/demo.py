@@ -21,7 +21,7 @@ from . import continuous, evaluate, features, predict, preprocess, synth, train
 from .backbone import choose_precision, imagenet_cache_path, install_weights
 from .datasets import load_dataset
 from .distributed import local_device
-from .embedded import embedder_if_needed, requests_for
+from .embedded import embed_dataset
 from .errors import WeightsError
 from .io import write_json_atomic, write_text_atomic
 
@@ -86,9 +86,7 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
     dataset = load_dataset(clips_dir)
     cache = features.EmbeddingCache(out / "cache", spec)
     device = local_device(cfg.device)
-    embedder = embedder_if_needed(dataset, dataset.items, cache, cfg.views, device, cfg.precision)
-    feat = features.extract(requests_for(dataset, dataset.items, cfg.views), cache, embedder=embedder,
-                            workers=2, progress=progress)
+    feat, embedder = embed_dataset(dataset, cache, cfg.views, device, cfg.precision, workers=2, progress=progress)
     timings["features"] = time.perf_counter() - t
 
     results = {}

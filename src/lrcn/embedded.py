@@ -87,6 +87,21 @@ def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: Embe
                          compile=should_compile(compile, missing, cache.spec.fps, device))
 
 
+def embed_dataset(dataset: Dataset, cache: EmbeddingCache, views: Sequence[str], device, precision: str,
+                  compile: bool | None = None, batch_size: int = 32, workers: int = 2,
+                  shard: tuple[int, int] = (0, 1), progress: bool = True) -> tuple[dict, FrameEmbedder | None]:
+    """The features step, as ``lrcn features`` and the demo run it: every item of ``dataset`` (this
+    shard's share) embedded once into ``cache`` — train-list items with ``views``, test items with
+    the centre view. Builds the CNN only if something is missing. Returns :func:`extract`'s summary
+    and the CNN used (None: everything was cached)."""
+    dataset.check_sampling(cache.spec.fps, 1, "lrcn features")
+    i, n = shard
+    embedder = embedder_if_needed(dataset, dataset.items[i::n], cache, views, device, precision, compile)
+    summary = extract(requests_for(dataset, dataset.items, views), cache, embedder=embedder, batch_size=batch_size,
+                      workers=workers, shard=shard, progress=progress)
+    return summary, embedder
+
+
 def load_embedded(
     dataset: Dataset,
     items: Sequence[VideoItem],
