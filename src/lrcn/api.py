@@ -23,15 +23,14 @@ import torch
 
 from .backbone import FrameEmbedder
 from .checkpoint import resolve_checkpoint
-from .decode import Segment, decode, frame_probabilities, segments
+from .decode import Segment
 from .distributed import local_device
-from .errors import ConfigError, VideoError
+from .errors import ConfigError
 from .evaluate import feature_spec_of, load_head
 from .features import decode_size, make_views
 from .metrics import softmax
-from .predict import stream_embeddings, window_probabilities
+from .predict import segment_video
 from .settings import Decoding
-from .video import probe
 
 
 @dataclass
@@ -79,17 +78,10 @@ class Model:
                 batch_size: int = 32) -> Prediction:
         """Label the actions along ``video``: segments and per-frame labels (nothing is written)."""
         path = Path(video)
-        stream = stream_embeddings(path, self.embedder, self.spec, "live", batch_size)
-        scored = window_probabilities(self.head, stream, self.num_frames, stride, self.device)
-        if len(scored.probs) == 0:
-            raise VideoError(f"{path}: {len(scored.times)} frames at {self.fps:g} fps, shorter than one window "
-                             f"of {self.num_frames}")
-        frame_probs = frame_probabilities(scored.probs, scored.starts, self.num_frames, len(scored.times))
-        labels = decode(frame_probs, decoding or Decoding(), self.fps)
-        duration = probe(path).duration or None
-        segs = segments(labels, frame_probs, scored.times, self.fps, self.classes, duration)
-        return Prediction(str(path), segs, scored.times, [self.classes[c] for c in labels], frame_probs,
-                          scored.starts, scored.probs, self.classes)
+        v = segment_video(path, self.head, self.embedder, self.spec, self.num_frames, self.classes,
+                          decoding or Decoding(), "live", stride, batch_size, self.device)
+        return Prediction(str(path), v.segments, v.scored.times, [self.classes[c] for c in v.labels], v.frame_probs,
+                          v.scored.starts, v.scored.probs, self.classes)
 
     def predict_many(self, videos: str | os.PathLike | Iterable[str | os.PathLike], **kwargs) -> list[Prediction]:
         """:meth:`predict` for each video; one path (a ``str``) is one video, not a list of characters."""

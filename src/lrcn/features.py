@@ -37,7 +37,7 @@ from .distributed import usable_workers
 from .errors import CacheError, ConfigError, VideoError
 from .settings import CROP_MODES
 from .io import atomic_path, remove_stale_temporaries, write_json_atomic
-from .video import iter_frames_at_fps, probe
+from .video import iter_frames_at_fps, probe, require_file
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,15 @@ def fingerprint(path: str | os.PathLike) -> str:
     little and no same-size edit can reuse stale embeddings.
     """
     try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha1").hexdigest()
+        return _sha1(path)
     except OSError as exc:  # a directory, a broken link, no permission: the same one line as decoding gives
-        if os.path.islink(path) and not os.path.exists(path):
-            raise VideoError(f"{path}: broken symbolic link (its target {os.readlink(path)} is missing)") from None
-        if os.path.isdir(path):
-            raise VideoError(f"{path}: a directory, not a video file") from None
+        require_file(path)
         raise VideoError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _sha1(path: str | os.PathLike) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha1").hexdigest()
 
 
 def entry_key(video_fingerprint: str, spec: FeatureSpec, views: Sequence[str]) -> str:
@@ -213,9 +214,8 @@ class EmbeddingCache:
             return f"the entry of another key or views ({record.get('key')}, {record.get('views')})"
         if list(array.shape) != shape or record.get("dtype") != "float16":
             return f"shape {tuple(array.shape)}, but {tuple(shape)} float16 was stored"
-        with open(path, "rb") as fh:
-            if hashlib.file_digest(fh, "sha1").hexdigest() != record.get("sha1"):
-                return "other numbers than were stored (the file was replaced or changed)"
+        if _sha1(path) != record.get("sha1"):
+            return "other numbers than were stored (the file was replaced or changed)"
         return None
 
     @staticmethod
@@ -237,8 +237,7 @@ class EmbeddingCache:
         with atomic_path(path, keep_suffix=False) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, array)
-            with open(tmp, "rb") as fh:
-                digest = hashlib.file_digest(fh, "sha1").hexdigest()
+            digest = _sha1(tmp)
         record = {"key": key, "video": request.name or str(request.path), "views": list(request.views),
                   "frames": int(array.shape[1]), "features": int(array.shape[2]), "dtype": "float16",
                   "sha1": digest, "spec": asdict(self.spec)}

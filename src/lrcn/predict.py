@@ -289,6 +289,42 @@ def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int
                            preset=ANNOTATE_PRESET)
 
 
+@dataclass
+class VideoSegmentation:
+    """One video through the model: window scores, each sampled frame's probabilities and decoded
+    label, and the segments (what ``lrcn predict`` writes and :meth:`lrcn.Model.predict` returns)."""
+
+    scored: WindowScores
+    fps: float  # sampled frames per second
+    duration: float | None  # the video's, from its headers
+    frame_probs: np.ndarray  # (N, C)
+    labels: np.ndarray  # (N,) class index per sampled frame
+    segments: list[Segment]
+
+
+def segment_video(path: Path, head, embedder: FrameEmbedder, spec: FeatureSpec, num_frames: int,
+                  classes: list[str], decoding: Decoding, mode: str = "live", stride: int = 1,
+                  batch_size: int = 32, device: torch.device | None = None,
+                  progress: bool = False) -> VideoSegmentation:
+    """Embed each sampled frame once, slide the window, average each frame's windows, decode.
+
+    Raises:
+        VideoError: unreadable, or shorter than one window.
+    """
+    stream = stream_embeddings(path, embedder, spec, mode, batch_size, progress)
+    scored = window_probabilities(head, stream, num_frames, stride, device)
+    if len(scored.probs) == 0:
+        raise VideoError(f"{path}: {len(scored.times)} frames at {spec.fps:g} fps, shorter than one window of "
+                         f"{num_frames}")
+    info = probe(path)  # remembered: stream_embeddings asked already
+    fps = spec.fps if mode == "live" else max(info.fps, spec.fps)
+    frame_probs = frame_probabilities(scored.probs, scored.starts, num_frames, len(scored.times))  # (N, C)
+    labels = decode(frame_probs, decoding, fps)
+    duration = info.duration or None
+    segments = decoded_segments(labels, frame_probs, scored.times, fps, classes, duration)
+    return VideoSegmentation(scored, fps, duration, frame_probs, labels, segments)
+
+
 def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: FeatureSpec, cfg: PredictConfig,
                 device: torch.device, name: str | None = None) -> dict:
     classes = list(ckpt["class_names"])
@@ -297,18 +333,12 @@ def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: Fea
     out.mkdir(parents=True, exist_ok=True)  # an unusable output folder fails here, before the video is embedded
     if not os.access(out, os.W_OK):
         raise OSError(errno.EACCES, "permission denied", str(out))
-    stream = stream_embeddings(path, embedder, spec, cfg.mode, cfg.batch_size, cfg.progress)
-    scored = window_probabilities(head, stream, num_frames, cfg.stride, device)
+    v = segment_video(path, head, embedder, spec, num_frames, classes, cfg.decoding, cfg.mode, cfg.stride,
+                      cfg.batch_size, device, cfg.progress)
+    scored, fps, duration, frame_probs, labels, segments = (v.scored, v.fps, v.duration, v.frame_probs, v.labels,
+                                                            v.segments)
     count = len(scored.times)
-    if len(scored.probs) == 0:
-        raise VideoError(f"{path}: {count} frames at {spec.fps:g} fps, shorter than one window of {num_frames}")
-    info = probe(path)  # headers only; stream_embeddings read them too
-    fps = spec.fps if cfg.mode == "live" else max(info.fps, spec.fps)
     step = 1.0 / fps
-    duration = info.duration or None
-    frame_probs = frame_probabilities(scored.probs, scored.starts, num_frames, count)  # (N, C)
-    labels = decode(frame_probs, cfg.decoding, fps)
-    segments = decoded_segments(labels, frame_probs, scored.times, fps, classes, duration)
     k = min(cfg.top_k, len(classes))
     top = np.argsort(-scored.probs, axis=1)[:, :k]
     last = scored.times[-1] + step if duration is None else min(scored.times[-1] + step, duration)

@@ -19,6 +19,7 @@ is decoded straight through instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 from collections import deque
@@ -67,7 +68,12 @@ class SampledFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
 
 
-def _open(path: str | os.PathLike) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+def require_file(path: str | os.PathLike) -> None:
+    """One line for a path that is no file to read: missing, a broken link, or a directory.
+
+    Raises:
+        VideoError: naming ``path`` and which of these it is.
+    """
     path = str(path)
     if not os.path.exists(path):
         if os.path.islink(path):
@@ -75,6 +81,11 @@ def _open(path: str | os.PathLike) -> tuple["av.container.InputContainer", "av.v
         raise VideoError(f"{path}: file not found")
     if os.path.isdir(path):
         raise VideoError(f"{path}: a directory, not a video file")
+
+
+def _open(path: str | os.PathLike) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+    path = str(path)
+    require_file(path)
     if os.path.getsize(path) == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
     try:
@@ -96,11 +107,21 @@ def _reason(exc: BaseException) -> str:
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Return fps, frame count, duration and size of ``path`` without decoding it.
+    """Return fps, frame count, duration and the shown size of ``path``.
+
+    Reads the headers and decodes the first frame only (its display matrix says whether the video
+    is shown turned). Remembered per (path, inode, size, modification time), so the several stages
+    that ask about one video open it once.
 
     Raises:
         VideoError: the file is missing, empty, unreadable or has no video stream.
     """
+    stat = os.stat(path) if os.path.exists(path) else None
+    return _probe(str(path), (stat.st_ino, stat.st_size, stat.st_mtime_ns) if stat else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe(path: str, version: tuple[int, int, int] | None) -> VideoInfo:
     container, stream = _open(path)
     try:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -116,7 +137,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             num_frames = int(round(duration * fps))
             if num_frames <= 1:  # no count in the header and a duration of one frame: timestamps all zero?
                 with contextlib.suppress(av.FFmpegError, OSError, ValueError):
-                    num_frames = sum(1 for p in container.demux(stream) if p.size)
+                    num_frames = _packet_count(container, stream)
                     duration = max(duration, num_frames / fps)
                     container.seek(0)
         if fps <= 0 and duration > 0 and num_frames > 0:
@@ -153,11 +174,15 @@ def _first_frame_turns(container, stream) -> int:
     return 0
 
 
+def _packet_count(container, stream) -> int:
+    return sum(1 for p in container.demux(stream) if p.size)
+
+
 def count_packets(path: str | os.PathLike) -> int:
     """Frames in the video stream by its packets, without decoding (reads the file once)."""
     container, stream = _open(path)
     try:
-        return sum(1 for p in container.demux(stream) if p.size)
+        return _packet_count(container, stream)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise VideoError(f"{path}: reading failed ({_reason(exc)})") from None
     finally:
