@@ -236,6 +236,7 @@ def test_help_shows_defaults_as_typed_and_no_default_none(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: center,flip,top_left,bottom_right)" in text and "('center'" not in text
+    assert "Adam weight decay (default: 0.0)" in text  # a zero default is still a default worth showing
     for name in COMMANDS:
         with pytest.raises(SystemExit):
             main([name, "--help"])

@@ -240,3 +240,20 @@ def test_only_the_newest_epoch_checkpoints_are_kept_and_only_last_holds_the_opti
         assert "optimizer" not in load_checkpoint(ckpts / name), name
     with pytest.raises(CheckpointError, match="no optimizer state"):
         run(_cfg(tiny_dataset, tmp_path, "keep2", epochs=5, resume=str(ckpts / "epoch_4.pth.tar")), progress=False)
+
+
+def test_the_optimizer_falls_back_from_the_fused_kernel_with_every_parameter(monkeypatch):
+    from lrcn.train import TrainConfig, make_optimizer
+
+    real = torch.optim.Adam
+
+    def no_fused(params, **kw):
+        params = list(params)  # as torch does: the parameters are read before the fused kernel is refused
+        if kw.pop("fused", False):
+            raise RuntimeError("fused Adam is not supported here")
+        return real(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused)
+    head = torch.nn.Linear(3, 2)
+    optimizer, _ = make_optimizer(head.parameters(), TrainConfig("d"), 5)  # a generator, as the refit passes
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 2

@@ -24,7 +24,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_ = action.help or ""
-        if "(default:" in help_ or action.required or action.default in (None, False, argparse.SUPPRESS) \
+        if "(default:" in help_ or action.required or any(action.default is x for x in (None, False, argparse.SUPPRESS)) \
                 or not action.option_strings:
             return help_  # said in words already, required, off by default, or positional
         default = action.default

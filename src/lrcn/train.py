@@ -232,7 +232,6 @@ def prepare_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distr
 def run(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train; returns the run folder (with checkpoints, logs, plots and config.json)."""
     dist = Distributed.from_env(cfg.device)
-    device = dist.device
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
     dataset.check_sampling(cfg.feature_spec().fps, cfg.num_frames, "lrcn train")
@@ -401,6 +400,7 @@ def make_optimizer(params, cfg: TrainConfig, epochs: int):
 
     Adam's fused kernel (PyTorch >= 2.4 on CPU and CUDA) takes 7 ms a step on the demo's head where
     the per-tensor loop takes 22 ms, a quarter of a training step (one thread, 2-core Xeon)."""
+    params = list(params)  # a generator would be used up by the first attempt, leaving the fallback nothing
     try:
         optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):  # an older PyTorch, or a device without the fused kernel
