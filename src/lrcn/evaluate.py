@@ -123,6 +123,10 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     video_labels = np.array([label_of[v] for v in videos])
 
     n = len(classes)
+
+    def named(p: int) -> str | None:  # -1: no prediction (a non-finite row), never a class by wrap-around
+        return classes[p] if p >= 0 else None
+
     predictions = metrics.predicted(probs)  # a non-finite row is never counted correct
     video_predictions = metrics.predicted(video_probs)
     cm = metrics.confusion_matrix(labels, predictions, n)
@@ -148,12 +152,13 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
                       for c, a, t, lo in zip(classes, per_class, train_counts, low)},
         "confusion_matrix": cm.tolist(),
         "video_confusion_matrix": metrics.confusion_matrix(video_labels, video_predictions, n).tolist(),
-        "videos": [{"video": v, "label": classes[y], "predicted": classes[int(p.argmax())],
-                    "confidence": float(p.max()), "windows": int(c)}
-                   for v, y, p, c in zip(videos, video_labels, video_probs, windows_per_video)],
+        "videos": [{"video": v, "label": classes[y], "predicted": named(p), "confidence": float(ps.max()),
+                    "windows": int(c)}
+                   for v, y, p, ps, c in zip(videos, video_labels, video_predictions, video_probs, windows_per_video)],
         "left_out": problems,
-        "clips": [{"video": data[i].item.path, "label": classes[data[i].item.label], "predicted": classes[p],
-                   "confidence": float(probs[k, p])} for k, (i, p) in enumerate(zip(idx, predictions))],
+        "clips": [{"video": data[i].item.path, "label": classes[data[i].item.label], "predicted": named(p),
+                   "confidence": float(probs[k, p]) if p >= 0 else None}
+                  for k, (i, p) in enumerate(zip(idx, predictions))],
     }
     report["plots"] = [
         plots.confusion(metrics.normalise_rows(cm), classes, out_dir / "Normalized_confusion_matrix.png",

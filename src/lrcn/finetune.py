@@ -27,6 +27,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from . import metrics
 from .backbone import CROP, FrameEmbedder
 from .datasets import VideoItem
 from .distributed import Distributed, usable_workers
@@ -208,7 +209,7 @@ def evaluate(embedder: FrameEmbedder, head: nn.Module, root: Path, items, cfg,
         y = y.to(embedder.device)
         logits = clip_logits(embedder, head, frames, grad=False)
         losses += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += int((logits.argmax(1) == y).sum())
+        correct += int((torch.from_numpy(metrics.predicted(logits.float().cpu().numpy())) == y.cpu()).sum())
         seen += len(y)
     losses, correct, seen = dist.all_reduce_sum([losses, correct, seen])
     return {"val_loss": losses / max(seen, 1), "val_acc": correct / max(seen, 1)}
