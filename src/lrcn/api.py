@@ -30,7 +30,7 @@ from .evaluate import feature_spec_of, load_head
 from .features import decode_size, make_views
 from .metrics import softmax
 from .predict import segment_video
-from .settings import Decoding
+from .config import Decoding
 
 
 @dataclass

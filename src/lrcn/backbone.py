@@ -22,7 +22,7 @@ import torchvision
 from torch import nn
 
 from .errors import ConfigError, WeightsError
-from .settings import ARCHITECTURES, FEATURE_DIMS, PRECISIONS  # noqa: F401  (defined with the CLI's choices)
+from .config import ARCHITECTURES, FEATURE_DIMS, PRECISIONS  # noqa: F401  (defined with the CLI's choices)
 
 log = logging.getLogger(__name__)
 

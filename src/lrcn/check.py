@@ -13,33 +13,16 @@ import contextlib
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import clips as clipmath
+from .config import CheckConfig
 from .datasets import load_dataset
 from .errors import SplitError, VideoError
 from .io import write_json_atomic
 from .video import probe, read_frames
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    """Settings of ``lrcn check``."""
-
-    data_dir: str
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    ucf_list_dir: str | None = None
-    split: int = 1
-    number_of_classes: int | None = None
-    sampling_rate: int = 10
-    reference_fps: float = 25.0
-    num_frames: int = 5
-    full_decode: bool = False  # decode every frame (slow); default: probe + first frame
-    workers: int = 0
-    report: str | None = None  # JSON report path (default: DATA_DIR/lrcn_check.json when DATA_DIR is writable)
 
 
 def check_video(job: tuple[str, float, int, bool, float]) -> str | None:

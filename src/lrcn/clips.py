@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
+from .config import SHORT_VIDEO_POLICIES
 from .errors import ConfigError
 
-SHORT_VIDEO_POLICIES = ("skip", "pad")
 
 
 @dataclass(frozen=True)

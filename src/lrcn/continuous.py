@@ -20,7 +20,6 @@ concatenations with mean and standard deviation.
 from __future__ import annotations
 
 import logging
-from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,43 +28,16 @@ import torch
 from . import clips as clipmath
 from . import metrics, plots
 from .checkpoint import resolve_checkpoint
-from .decode import Decoding, decode, frame_probabilities
+from .decode import decode, frame_probabilities
 from .distributed import local_device
 from .embedded import Embedded, eval_start
 from .errors import ConfigError
 from .evaluate import load_test_data
 from .io import atomic_path, write_json_atomic
 from .metrics import softmax
-from .settings import CONTINUOUS_DECODING
+from .config import ContinuousConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ContinuousConfig:
-    """Settings of ``lrcn test-continuous``."""
-
-    checkpoint: str
-    data_dir: str
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    ucf_list_dir: str | None = None
-    cache_dir: str = "lrcn_cache"
-    out_dir: str | None = None  # default: RUN_DIR/test_continuous
-    num_clips: int = 16  # clips laid end to end (the seed: one batch of 16)
-    repeats: int = 5  # random concatenations
-    seed: int = 42
-    num_workers: int = 4
-    precision: str = "auto"
-    annotate: bool = True  # write the annotated MP4 and GIF of the first concatenation
-    device: str | None = None
-    split: int | None = None  # UCF-101 split whose test list is used; default: the checkpoint's
-    decoding: Decoding = CONTINUOUS_DECODING  # frame labels for the segmentation scores
-
-    def __post_init__(self) -> None:
-        if self.num_clips < 2:
-            raise ConfigError(f"--num-clips must be >= 2, got {self.num_clips}")
-        if self.repeats < 1:
-            raise ConfigError(f"--repeats must be >= 1, got {self.repeats}")
 
 
 def choose_clips(labels: list[int], num_clips: int, rng: np.random.Generator) -> list[int]:

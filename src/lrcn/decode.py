@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .settings import SMOOTHINGS, Decoding  # noqa: F401  (defined with the CLI's other choices)
+from .config import SMOOTHINGS, Decoding  # noqa: F401  (defined with the CLI's other choices)
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import continuous, evaluate, features, predict, preprocess, synth, train
+from .config import DemoConfig
 from .backbone import choose_precision, imagenet_cache_path, install_weights
 from .datasets import load_dataset
 from .distributed import local_device
@@ -26,23 +26,6 @@ from .errors import WeightsError
 from .io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """Settings of ``lrcn demo``."""
-
-    out_dir: str = "lrcn-demo"
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    epochs: int = 30  # and as many again for the refit on train + validation
-    backbone: str = "mobilenet_v2"  # the ImageNet file that can be installed offline
-    weights: str = "imagenet"
-    precision: str = "auto"
-    seed: int = 42
-    clips_per_video: int = 2
-    clips_per_group: int = 3  # 10 classes x 10 groups x 3 = 300 videos
-    views: tuple[str, ...] = ("center",)  # cached views per training frame (lrcn train's default is 4)
-    device: str | None = None  # cuda / cpu; default: cuda when present
 
 
 def _ensure_weights(cfg: DemoConfig) -> None:

@@ -102,6 +102,17 @@ def embed_dataset(dataset: Dataset, cache: EmbeddingCache, views: Sequence[str],
     return summary, embedder
 
 
+def features(cfg, progress: bool = True) -> tuple[dict, FrameEmbedder | None]:
+    """``lrcn features``: :func:`embed_dataset` of the dataset a :class:`lrcn.config.FeaturesConfig` names."""
+    from .datasets import load_dataset
+    from .distributed import local_device
+
+    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
+    return embed_dataset(dataset, EmbeddingCache(cfg.cache_dir, cfg.feature_spec()), cfg.views,
+                         local_device(cfg.device), cfg.precision, compile=cfg.compile, batch_size=cfg.batch_size,
+                         workers=cfg.num_workers, shard=cfg.shard, progress=progress)
+
+
 def load_embedded(
     dataset: Dataset,
     items: Sequence[VideoItem],

@@ -10,7 +10,7 @@ training marked red, all in ``report.json``.
 from __future__ import annotations
 
 import logging
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import torch
 
 from . import metrics, plots
 from .backbone import BackboneSpec
+from .config import EvalConfig
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .datasets import Dataset, load_dataset
 from .distributed import local_device
@@ -28,23 +29,6 @@ from .io import write_json_atomic
 from .model import LRCNHead, ModelConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Settings of ``lrcn test``."""
-
-    checkpoint: str  # a .pth.tar written by lrcn train
-    data_dir: str  # the same kind of data the model was trained on
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    ucf_list_dir: str | None = None
-    split: int | None = None  # default: the checkpoint's
-    cache_dir: str = "lrcn_cache"
-    out_dir: str | None = None  # default: <checkpoint's run folder>/test
-    num_workers: int = 4
-    precision: str = "auto"
-    shuffle_frames: bool | None = None  # default: as trained (the bag-of-frames control)
-    device: str | None = None
 
 
 def load_head(path: str | Path, device: torch.device) -> tuple[LRCNHead, dict]:

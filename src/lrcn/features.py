@@ -35,16 +35,13 @@ from tqdm import tqdm
 from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
 from .distributed import usable_workers
 from .errors import CacheError, ConfigError, VideoError
-from .settings import CROP_MODES
+from .config import CROP_MODES, TEST_VIEWS, TRAIN_VIEWS, VIEWS  # noqa: F401  (re-exported)
 from .io import atomic_path, remove_stale_temporaries, write_json_atomic
 from .video import iter_frames_at_fps, probe, require_file
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # 2: whole-file fingerprints; each entry has a <key>.json record
-VIEWS = ("center", "flip", "top_left", "bottom_right", "top_right", "bottom_left")
-TRAIN_VIEWS = ("center", "flip", "top_left", "bottom_right")
-TEST_VIEWS = ("center",)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import io
 import os
 import logging
 from collections import deque
-from dataclasses import KW_ONLY, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from . import metrics, plots
+from .config import PredictConfig
 from .decode import Decoding, Segment, decode, frame_probabilities, segments as decoded_segments
 from .backbone import FrameEmbedder
 from .datasets import read_clip_records
@@ -42,39 +43,6 @@ from .metrics import softmax
 from .video import VIDEO_EXTENSIONS, is_video_file, iter_frames_at_fps, probe
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PredictConfig:
-    """Settings of ``lrcn predict``."""
-
-    checkpoint: str
-    inputs: tuple[str, ...]  # video files and/or folders of videos
-    out_dir: str = "predictions"
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    mode: str = "live"  # live: sample by time at the training fps; preprocessed: lrcn preprocess clips, every frame
-    crop: str | None = None  # center | full; default: as trained
-    top_k: int = 5
-    stride: int = 1  # windows advance this many sampled frames
-    batch_size: int = 32  # frames per backbone call
-    precision: str = "auto"
-    annotate: bool = True  # write the annotated MP4
-    annotate_size: int | None = 720  # the annotated MP4's shorter side at most this many pixels; None: as the input
-    device: str | None = None
-    progress: bool = True  # a bar of sampled frames per video
-    compile: bool | None = None  # torch.compile the CNN; None: when the inputs are long enough to repay it
-    decoding: Decoding = field(default_factory=Decoding)  # window probabilities -> frame labels -> segments
-    truth: str | None = None  # CSV start,end,label (seconds) to score a single video against
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("live", "preprocessed"):
-            raise ConfigError(f"--mode must be live or preprocessed, got {self.mode!r}")
-        if self.annotate_size is not None and self.annotate_size < 16:
-            raise ConfigError(f"--annotate-size must be at least 16 pixels (or 'full'), got {self.annotate_size}")
-        if self.top_k < 1 or self.stride < 1 or self.batch_size < 1:
-            raise ConfigError("--top-k, --stride and --batch-size must be >= 1")
-        if not self.inputs:
-            raise ConfigError("give at least one video or folder")
 
 
 def expand_inputs(inputs: tuple[str, ...], mode: str) -> list[Path]:

