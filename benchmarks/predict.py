@@ -47,14 +47,12 @@ t = time.perf_counter()
 if seed_way == "1":
     # The seed's way: decode, then embed every window's frames again.
     from lrcn.evaluate import load_head
-    from lrcn.features import FeatureSpec, decode_sampled, make_views
-    from lrcn.backbone import BackboneSpec
+    from lrcn.features import decode_sampled, make_views
     head, c = load_head(ckpt, torch.device("cpu"))
-    s = c["feature_spec"]
-    spec = FeatureSpec(BackboneSpec(s["arch"], s["weights"]), s["fps"], s["crop"])
+    spec = c.features
     emb = FrameEmbedder(spec.backbone)
     frames = make_views(decode_sampled(video, spec), ("center",))[0]
-    n = s["num_frames"]
+    n = c.sampling.num_frames
     for w in range(len(frames) - n + 1):
         head(emb(torch.from_numpy(frames[w:w + n])).unsqueeze(0).clone())
     sampled = len(frames)

@@ -1,28 +1,69 @@
 """checkpoint.py: the format marker, versions, atomic saves and what a run folder stands for."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from lrcn.checkpoint import describe_mismatch, load_checkpoint, resolve_checkpoint, save_checkpoint
+from lrcn.checkpoint import Checkpoint, describe_mismatch, load_checkpoint, resolve_checkpoint, save_checkpoint
+from lrcn.config import TrainConfig
 from lrcn.errors import CheckpointError
+from lrcn.model import LRCNHead, ModelConfig
 
-STATE = {"model": {"w": torch.ones(2, 2)}, "model_config": {"feature_dim": 4}, "feature_spec": {"fps": 2.5},
-         "class_names": ["a", "b"]}
+MODEL = ModelConfig(feature_dim=8, num_classes=2, latent_dim=4, hidden_size=3, lstm_layers=1)
+TRAIN = TrainConfig("data", backbone="mobilenet_v2", sampling_rate=5, reference_fps=30.0, num_frames=4,
+                    views=("center", "flip"), seed=7, crop="full")
+CKPT = Checkpoint(model=LRCNHead(MODEL).state_dict(), model_config=MODEL, class_names=["a", "b"], train=TRAIN,
+                  epoch=3, history=[{"epoch": 1}], optimizer={"state": {}}, lr_scheduler={"last_epoch": 3},
+                  global_batch_size=32)
+STATE = CKPT.to_dict()
 
 
-def test_round_trip_carries_format_and_version(tmp_path):
-    save_checkpoint(tmp_path / "c.pth.tar", STATE)
+def test_round_trip_rebuilds_every_setting(tmp_path):
+    save_checkpoint(tmp_path / "c.pth.tar", CKPT)
     back = load_checkpoint(tmp_path / "c.pth.tar")
-    assert back["format"] == "lrcn-checkpoint" and back["version"] == 1
-    assert torch.equal(back["model"]["w"], STATE["model"]["w"]) and back["class_names"] == ["a", "b"]
+    assert back.train == TRAIN and back.model_config == MODEL and back.class_names == ["a", "b"]
+    assert back.sampling.fps == 6.0 and back.sampling.num_frames == 4  # derived from the one stored copy
+    assert back.features.backbone.arch == "mobilenet_v2" and back.features.crop == "full"
+    assert back.features.fps == 6.0 and back.train.views == ("center", "flip") and back.train.seed == 7
+    assert back.epoch == 3 and back.optimizer == {"state": {}} and back.global_batch_size == 32
+    assert all(torch.equal(back.model[k], v) for k, v in CKPT.model.items())
+    raw = torch.load(tmp_path / "c.pth.tar", weights_only=True)
+    assert raw["format"] == "lrcn-checkpoint" and raw["version"] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["c.pth.tar"]  # no temporary left behind
+    save_checkpoint(tmp_path / "best.pth.tar", CKPT.without_optimizer())
+    assert "optimizer" not in torch.load(tmp_path / "best.pth.tar", weights_only=True)
+
+
+def test_a_fine_tuned_checkpoint_points_at_its_cnn(tmp_path):
+    save_checkpoint(tmp_path / "c.pth.tar", replace(CKPT, finetuned_weights="/runs/x/backbone_best.pth"))
+    back = load_checkpoint(tmp_path / "c.pth.tar")
+    assert back.features.backbone.weights == "/runs/x/backbone_best.pth" and back.train.weights == "imagenet"
+
+
+def test_a_version_1_checkpoint_still_loads(tmp_path):
+    """lrcn before the settings module stored the sampling in 'feature_spec' and left out later settings."""
+    train = {k: v for k, v in STATE["train_config"].items() if k not in ("windows_per_video", "label_smoothing")}
+    old = {"format": "lrcn-checkpoint", "version": 1, "model": STATE["model"], "class_names": ["a", "b"],
+           "model_config": {k: v for k, v in STATE["model_config"].items() if k != "frame_differences"},
+           "feature_spec": {"arch": "mobilenet_v2", "weights": "/runs/x/backbone_last.pth", "fps": 6.0,
+                            "crop": "full", "num_frames": 4, "seed": 7},
+           "train_config": train, "epoch": 2}
+    torch.save(old, tmp_path / "v1.pth.tar")
+    back = load_checkpoint(tmp_path / "v1.pth.tar")
+    assert back.sampling.fps == 6.0 and back.epoch == 2
+    assert back.finetuned_weights == "/runs/x/backbone_last.pth"  # weights differ from the training setting
+    # what those releases did: one window per video, no label smoothing, a head without frame differences
+    assert back.train.windows_per_video == 1 and back.train.label_smoothing == 0.0
+    assert back.model_config.frame_differences is False
 
 
 @pytest.mark.parametrize("state, message", [
     ({"model": {}}, "not an lrcn checkpoint"),  # no format marker: someone else's file
-    ({**STATE, "format": "lrcn-checkpoint", "version": 7}, "newer lrcn"),
-    ({"format": "lrcn-checkpoint", "model": {}, "model_config": {}, "feature_spec": {}}, "lacks 'class_names'"),
-    ({**STATE, "format": "lrcn-checkpoint", "model": {"w": torch.tensor([float("inf")])}}, "non-finite weights"),
+    ({**STATE, "version": 7}, "newer lrcn"),
+    ({k: v for k, v in STATE.items() if k != "class_names"}, "lacks 'class_names'"),
+    ({**STATE, "model": {"w": torch.tensor([float("inf")])}}, "non-finite weights"),
+    ({**STATE, "train_config": {**STATE["train_config"], "num_frames": 0}}, "cannot read"),
 ])
 def test_what_is_refused(tmp_path, state, message):
     torch.save(state, tmp_path / "x.pth.tar")
@@ -44,7 +85,7 @@ def test_a_run_folder_stands_for_final_then_best_then_last(tmp_path):
     with pytest.raises(CheckpointError, match="a folder without"):
         resolve_checkpoint(tmp_path / "run")
     for name, expected in (("last.pth.tar", "last"), ("best.pth.tar", "best"), ("final.pth.tar", "final")):
-        save_checkpoint(ckpts / name, STATE)
+        save_checkpoint(ckpts / name, CKPT)
         assert resolve_checkpoint(tmp_path / "run").name == f"{expected}.pth.tar"
         assert resolve_checkpoint(ckpts).name == f"{expected}.pth.tar"
     assert resolve_checkpoint(ckpts / "last.pth.tar").name == "last.pth.tar"  # a file is itself

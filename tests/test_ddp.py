@@ -30,24 +30,24 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_pa
     six = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "six"), **common), progress=False)
     one = load_checkpoint(six / "Saved_model_checkpoints" / "last.pth.tar")
     two = load_checkpoint(tmp_path / "two" / "Saved_model_checkpoints" / "last.pth.tar")
-    assert two["global_batch_size"] == 6 == one["global_batch_size"]
+    assert two.global_batch_size == 6 == one.global_batch_size
     # Equal to rounding, except where Adam turns a rounding difference in a near-zero gradient into a
     # step of the other sign: a handful of weights, each at most 2 x lr per step apart.
-    steps = sum(-(-h["train_windows"] // 6) for h in one["history"])
+    steps = sum(-(-h["train_windows"] // 6) for h in one.history)
     close = total = 0
-    for key in one["model"]:
-        diff = (two["model"][key] - one["model"][key]).abs()
+    for key in one.model:
+        diff = (two.model[key] - one.model[key]).abs()
         assert diff.max() <= 2 * 5e-4 * steps, key
-        close += int((diff <= 1e-5 + 1e-4 * one["model"][key].abs()).sum())
+        close += int((diff <= 1e-5 + 1e-4 * one.model[key].abs()).sum())
         total += diff.numel()
     assert close >= 0.999 * total, (close, total)
     # Metrics are reduced over both ranks: the same training loss as the single process.
-    for a, b in zip(one["history"], two["history"]):
+    for a, b in zip(one.history, two.history):
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-4 and a["train_acc"] == b["train_acc"]
     # Written by rank 0 only, loadable by one process: resume it with one process and global batch 6.
     resumed = run(TrainConfig(str(tiny_dataset), batch_size=6, run_dir=str(tmp_path / "two"), resume="auto",
                               **{**common, "epochs": 3}), progress=False)
-    assert load_checkpoint(resumed / "Saved_model_checkpoints" / "last.pth.tar")["epoch"] == 3
+    assert load_checkpoint(resumed / "Saved_model_checkpoints" / "last.pth.tar").epoch == 3
 
 
 @pytest.mark.slow
@@ -66,13 +66,13 @@ def test_fine_tuning_under_torchrun_equals_one_process(tiny_dataset, tmp_path):
     assert one.returncode == 0, one.stderr[-3000:]
     a = load_checkpoint(tmp_path / "one" / "Saved_model_checkpoints" / "last.pth.tar")
     b = load_checkpoint(tmp_path / "two" / "Saved_model_checkpoints" / "last.pth.tar")
-    assert a["global_batch_size"] == b["global_batch_size"] == 6
-    for key in a["model"]:
+    assert a.global_batch_size == b.global_batch_size == 6
+    for key in a.model:
         # Two ranks sum gradients in another order; Adam divides each update by the gradient's own running
         # size, so a rounding difference in a near-zero gradient can move one weight by ~1e-5.
-        torch.testing.assert_close(b["model"][key], a["model"][key], rtol=1e-4, atol=5e-5)
-    cnn_a = torch.load(a["feature_spec"]["weights"], weights_only=True)
-    cnn_b = torch.load(b["feature_spec"]["weights"], weights_only=True)
+        torch.testing.assert_close(b.model[key], a.model[key], rtol=1e-4, atol=5e-5)
+    cnn_a = torch.load(a.finetuned_weights, weights_only=True)
+    cnn_b = torch.load(b.finetuned_weights, weights_only=True)
     changed = [k for k in cnn_a if k.startswith("features.18.") and k.endswith("weight")]
     assert changed
     # Adam moves a weight by about lr per step whatever the gradient's size, so where a gradient is ~0 the
@@ -82,6 +82,6 @@ def test_fine_tuning_under_torchrun_equals_one_process(tiny_dataset, tmp_path):
         diff = (cnn_b[key].float() - cnn_a[key].float()).abs()
         assert diff.max() <= 2 * 5e-5 * 4, key
         assert (diff > 1e-5).float().mean() < 1e-4, key
-    for x, y in zip(a["history"], b["history"]):
+    for x, y in zip(a.history, b.history):
         assert abs(x["train_loss"] - y["train_loss"]) < 1e-4 and x["train_acc"] == y["train_acc"]
         assert x["val_acc"] == y["val_acc"]

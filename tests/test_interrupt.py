@@ -38,7 +38,7 @@ def wait_for(predicate, proc, timeout=120):
 
 def epoch_of(path):
     try:
-        return load_checkpoint(path)["epoch"]
+        return load_checkpoint(path).epoch
     except Exception:
         return 0
 
@@ -64,9 +64,9 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a = load_checkpoint(tmp_path / "straight" / "Saved_model_checkpoints" / "last.pth.tar")
     b = load_checkpoint(last)
-    assert a["epoch"] == b["epoch"] == 40
-    for key in a["model"]:
-        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
+    assert a.epoch == b.epoch == 40
+    for key in a.model:
+        torch.testing.assert_close(a.model[key], b.model[key], rtol=0, atol=0)
 
 
 def entries(cache):

@@ -21,7 +21,7 @@ def _cfg(data, tmp_path, name, **kw):
 
 
 def _weights(path):
-    return load_checkpoint(path)["model"]
+    return load_checkpoint(path).model
 
 
 def test_train_writes_checkpoints_logs_plots(tiny_dataset, tmp_path):
@@ -30,8 +30,8 @@ def test_train_writes_checkpoints_logs_plots(tiny_dataset, tmp_path):
     for name in ("epoch_2.pth.tar", "epoch_4.pth.tar", "last.pth.tar", "best.pth.tar"):
         assert (ckpts / name).is_file(), name
     ckpt = load_checkpoint(ckpts / "last.pth.tar")
-    assert ckpt["epoch"] == 4 and len(ckpt["class_names"]) == 4
-    assert set(ckpt) >= {"model", "optimizer", "lr_scheduler", "model_config", "train_config", "feature_spec"}
+    assert ckpt.epoch == 4 and len(ckpt.class_names) == 4
+    assert ckpt.optimizer and ckpt.lr_scheduler and ckpt.train.epochs == 4 and ckpt.sampling.fps == 2.5
     assert len((run_dir / "log.csv").read_text().splitlines()) == 5
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["lr"] == 5e-4 and config["items"]["val"] > 0
@@ -58,7 +58,7 @@ def _interrupt_at_epoch_3(cfg, monkeypatch):
 def test_resume_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
     straight = run(_cfg(tiny_dataset, tmp_path, "straight"), progress=False)
     _interrupt_at_epoch_3(_cfg(tiny_dataset, tmp_path, "interrupted"), monkeypatch)
-    assert load_checkpoint(tmp_path / "interrupted/Saved_model_checkpoints/last.pth.tar")["epoch"] == 2
+    assert load_checkpoint(tmp_path / "interrupted/Saved_model_checkpoints/last.pth.tar").epoch == 2
     resumed = run(_cfg(tiny_dataset, tmp_path, "interrupted", resume="auto"), progress=False)
     a = _weights(straight / "Saved_model_checkpoints/last.pth.tar")
     b = _weights(resumed / "Saved_model_checkpoints/last.pth.tar")
@@ -124,7 +124,7 @@ def test_train_backbone_last_fine_tunes_only_the_last_stage(tiny_dataset, tmp_pa
                checkpoint_interval=1)
     run_dir = run(cfg, progress=False)
     ckpt = load_checkpoint(run_dir / "Saved_model_checkpoints" / "last.pth.tar")
-    backbone_file = ckpt["feature_spec"]["weights"]
+    backbone_file = ckpt.finetuned_weights
     assert backbone_file.endswith("backbone_last.pth")
     tuned, _ = create_cnn(BackboneSpec("mobilenet_v2", backbone_file))
     original, _ = create_cnn(BackboneSpec("mobilenet_v2", "none"))
@@ -158,13 +158,13 @@ def test_complete_cache_needs_no_backbone(tiny_dataset, tmp_path, monkeypatch):
 
 def test_an_epoch_is_every_window_of_every_training_video(tiny_dataset, tmp_path):
     run_dir = run(_cfg(tiny_dataset, tmp_path, "all", epochs=1, refit=False), progress=False)
-    history = load_checkpoint(run_dir / "Saved_model_checkpoints/last.pth.tar")["history"]
+    history = load_checkpoint(run_dir / "Saved_model_checkpoints/last.pth.tar").history
     config = json.loads((run_dir / "config.json").read_text())
     # 2.2-2.6 s videos at 2.5 fps: 6 or 7 sampled frames, 2 or 3 windows of 5 each
     n_train = config["items"]["train"]
     assert 2 * n_train <= history[0]["train_windows"] <= 3 * n_train
     seed = run(_cfg(tiny_dataset, tmp_path, "one", epochs=1, refit=False, windows_per_video=1), progress=False)
-    assert load_checkpoint(seed / "Saved_model_checkpoints/last.pth.tar")["history"][0]["train_windows"] == n_train
+    assert load_checkpoint(seed / "Saved_model_checkpoints/last.pth.tar").history[0]["train_windows"] == n_train
     with pytest.raises(ConfigError, match="--windows-per-video"):
         TrainConfig(str(tiny_dataset), windows_per_video=0)
 
@@ -174,21 +174,21 @@ def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_dataset
 
     a = run(_cfg(tiny_dataset, tmp_path, "a", epochs=4, val_check_interval=1), progress=False)
     final = load_checkpoint(a / "Saved_model_checkpoints/final.pth.tar")
-    history = load_checkpoint(a / "Saved_model_checkpoints/last.pth.tar")["history"]
+    history = load_checkpoint(a / "Saved_model_checkpoints/last.pth.tar").history
     chosen = train_mod.chosen_epochs(history, 4)
     best_acc = max(h["val_acc"] for h in history)
     assert [h for h in history if h["epoch"] == chosen][0]["val_acc"] == best_acc
-    assert final["final"]["refit"] and final["final"]["epochs"] == chosen == final["epoch"]
+    assert final.final["refit"] and final.final["epochs"] == chosen == final.epoch
     config = json.loads((a / "config.json").read_text())
-    assert final["final"]["items"] == config["items"]["train"] + config["items"]["val"]
-    assert "optimizer" not in final  # nothing to resume from a shipped model
-    best = load_checkpoint(a / "Saved_model_checkpoints/best.pth.tar")["model"]
-    assert any(not torch.equal(best[k], final["model"][k]) for k in best)
+    assert final.final["items"] == config["items"]["train"] + config["items"]["val"]
+    assert final.optimizer is None  # nothing to resume from a shipped model
+    best = load_checkpoint(a / "Saved_model_checkpoints/best.pth.tar").model
+    assert any(not torch.equal(best[k], final.model[k]) for k in best)
     # deterministic: the same run again gives the same final weights
     b = run(_cfg(tiny_dataset, tmp_path, "b", epochs=4, val_check_interval=1), progress=False)
-    again = load_checkpoint(b / "Saved_model_checkpoints/final.pth.tar")["model"]
+    again = load_checkpoint(b / "Saved_model_checkpoints/final.pth.tar").model
     for k in again:
-        torch.testing.assert_close(again[k], final["model"][k], rtol=0, atol=0)
+        torch.testing.assert_close(again[k], final.model[k], rtol=0, atol=0)
     # a run folder stands for its final model
     assert resolve_checkpoint(a) == a / "Saved_model_checkpoints/final.pth.tar"
     # rerunning the finished run does not redo the refit
@@ -198,9 +198,9 @@ def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_dataset
     # without refit, final is the best checkpoint as it was
     c = run(_cfg(tiny_dataset, tmp_path, "c", epochs=4, refit=False), progress=False)
     kept = load_checkpoint(c / "Saved_model_checkpoints/final.pth.tar")
-    assert kept["final"] == {"from": "best.pth.tar", "refit": False}
-    for k, v in load_checkpoint(c / "Saved_model_checkpoints/best.pth.tar")["model"].items():
-        assert torch.equal(v, kept["model"][k])
+    assert kept.final == {"from": "best.pth.tar", "refit": False}
+    for k, v in load_checkpoint(c / "Saved_model_checkpoints/best.pth.tar").model.items():
+        assert torch.equal(v, kept.model[k])
 
 
 def test_chosen_epochs_prefers_accuracy_then_loss_then_earlier():
@@ -220,7 +220,7 @@ def test_a_finished_run_is_not_overwritten_silently(tiny_dataset, tmp_path):
     for k in before:
         assert torch.equal(before[k], after[k])
     again = run(_cfg(tiny_dataset, tmp_path, "keep", epochs=1, refit=False, overwrite=True), progress=False)
-    assert load_checkpoint(again / "Saved_model_checkpoints/last.pth.tar")["epoch"] == 1
+    assert load_checkpoint(again / "Saved_model_checkpoints/last.pth.tar").epoch == 1
     assert not (again / "Saved_model_checkpoints/epoch_2.pth.tar").exists()  # nothing of the old run left
     assert len((again / "log.csv").read_text().splitlines()) == 2
 
@@ -235,9 +235,9 @@ def test_only_the_newest_epoch_checkpoints_are_kept_and_only_last_holds_the_opti
                        refit=False), progress=False)
     ckpts = run_dir / "Saved_model_checkpoints"
     assert sorted(p.name for p in ckpts.glob("epoch_*")) == ["epoch_4.pth.tar", "epoch_5.pth.tar"]
-    assert "optimizer" in load_checkpoint(ckpts / "last.pth.tar")
+    assert load_checkpoint(ckpts / "last.pth.tar").optimizer is not None
     for name in ("best.pth.tar", "epoch_5.pth.tar", "final.pth.tar"):
-        assert "optimizer" not in load_checkpoint(ckpts / name), name
+        assert load_checkpoint(ckpts / name).optimizer is None, name
     with pytest.raises(CheckpointError, match="no optimizer state"):
         run(_cfg(tiny_dataset, tmp_path, "keep2", epochs=5, resume=str(ckpts / "epoch_4.pth.tar")), progress=False)
 

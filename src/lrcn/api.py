@@ -26,7 +26,7 @@ from .checkpoint import resolve_checkpoint
 from .decode import Segment
 from .distributed import local_device
 from .errors import ConfigError
-from .evaluate import feature_spec_of, load_head
+from .evaluate import load_head
 from .features import decode_size, make_views
 from .metrics import softmax
 from .predict import segment_video
@@ -64,9 +64,9 @@ class Model:
         self.device = local_device(device)
         self.checkpoint = resolve_checkpoint(checkpoint)
         self.head, self._ckpt = load_head(self.checkpoint, self.device)
-        self.spec = feature_spec_of(self._ckpt)
-        self.classes: list[str] = list(self._ckpt["class_names"])
-        self.num_frames: int = int(self._ckpt["feature_spec"]["num_frames"])
+        self.spec = self._ckpt.features
+        self.classes: list[str] = list(self._ckpt.class_names)
+        self.num_frames: int = self._ckpt.sampling.num_frames
         self.fps: float = float(self.spec.fps)
         self.embedder = FrameEmbedder(self.spec.backbone, device=self.device, precision=precision)
 

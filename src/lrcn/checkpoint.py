@@ -1,31 +1,121 @@
-"""Checkpoints: versioned dicts that rebuild the model with nothing else.
+"""Checkpoints: one versioned schema (:class:`Checkpoint`) that rebuilds the model with nothing else.
 
-A checkpoint holds the head's weights, optimizer and scheduler states, the
-epoch, the model config, the training config, the feature spec (backbone,
-weights, fps, crop) and the class names, so ``lrcn test`` and ``lrcn
-predict`` need only the file. Loading uses ``weights_only=True``: a
-downloaded checkpoint cannot run code.
+A checkpoint holds the head's weights and shape, the class names, ``lrcn train``'s settings (the
+backbone, weights, crop, sampling and window length among them, each stored once), the fine-tuned
+CNN's file where there is one, the epoch and history, and (``last.pth.tar`` only) the optimizer and scheduler states, so ``lrcn test``
+and ``lrcn predict`` need only the file. :func:`load_checkpoint` rebuilds the dataclasses; no module
+reads the stored dict. Loading uses ``weights_only=True``: a downloaded checkpoint cannot run code.
+
+Versions: 1 (lrcn before the settings module, with a ``feature_spec`` restating the training
+settings) still loads; 2 is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import CheckpointError
+from .backbone import BackboneSpec
+from .config import Sampling, TrainConfig
+from .errors import CheckpointError, ConfigError
+from .features import FeatureSpec
 from .io import atomic_path
+from .model import LRCNHead, ModelConfig
 
 FORMAT = "lrcn-checkpoint"
-VERSION = 1
+VERSION = 2
+#: What checkpoints of earlier releases did where a setting was not yet recorded.
+LEGACY_TRAINING = {"windows_per_video": 1, "label_smoothing": 0.0, "frame_differences": False}
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (plus format and version) atomically."""
+@dataclass
+class Checkpoint:
+    """One saved state of ``lrcn train`` (see the module docstring). Every setting is stored once,
+    in ``train``; the feature spec and the sampling are derived from it."""
+
+    model: dict[str, torch.Tensor]  # the head's weights
+    model_config: ModelConfig
+    class_names: list[str]
+    train: TrainConfig  # lrcn train's settings: backbone, weights, crop, sampling, views, seed, ...
+    finetuned_weights: str | None = None  # --train-backbone last: the CNN file saved beside the checkpoint
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_val_acc: float = -1.0
+    optimizer: dict | None = None  # last.pth.tar only: what resuming needs
+    lr_scheduler: dict | None = None
+    global_batch_size: int | None = None
+    train_class_counts: list[int] | None = None
+    final: dict | None = None  # final.pth.tar: how it was made (refit or a copy of best)
+
+    @property
+    def sampling(self) -> Sampling:
+        return self.train.sampling
+
+    @property
+    def features(self) -> FeatureSpec:
+        """How frames become this head's embeddings (the fine-tuned CNN where there is one)."""
+        spec = self.train.feature_spec()
+        if self.finetuned_weights:
+            spec = dataclasses.replace(spec, backbone=BackboneSpec(spec.backbone.arch, self.finetuned_weights))
+        return spec
+
+    def head(self, device: torch.device | str = "cpu") -> LRCNHead:
+        """The trained head, in eval mode, on ``device``."""
+        head = LRCNHead(self.model_config).to(device)
+        head.load_state_dict(self.model)
+        return head.eval()
+
+    def without_optimizer(self) -> "Checkpoint":
+        return dataclasses.replace(self, optimizer=None, lr_scheduler=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (plain containers, so ``weights_only`` loading reads it)."""
+        state = {"format": FORMAT, "version": VERSION, "model": self.model,
+                 "model_config": self.model_config.to_dict(), "class_names": list(self.class_names),
+                 "train_config": {k: list(v) if isinstance(v, tuple) else v
+                                  for k, v in dataclasses.asdict(self.train).items()},
+                 "sampling": self.sampling.to_dict(),  # for readers of the file; rebuilt from train_config
+                 **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if f.name not in ("model", "model_config", "class_names", "train")}}
+        if self.optimizer is None:
+            del state["optimizer"], state["lr_scheduler"]
+        return state
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any], path: str | Path = "checkpoint") -> "Checkpoint":
+        """Rebuild from the stored form of any version this lrcn reads."""
+        try:
+            train = dict(state["train_config"])
+            finetuned = state.get("finetuned_weights")
+            if state.get("version", 1) < 2:  # the feature spec held the backbone file a fine-tuned run wrote
+                spec = state["feature_spec"]
+                train.setdefault("seed", spec.get("seed", 42))
+                finetuned = spec["weights"] if spec["weights"] != train.get("weights", spec["weights"]) else None
+            known = {f.name for f in dataclasses.fields(TrainConfig)} - {"_"}
+            values = {**{k: v for k, v in LEGACY_TRAINING.items() if k not in train},
+                      **{k: tuple(v) if isinstance(v, list) else v for k, v in train.items() if k in known}}
+            return cls(
+                model=state["model"], model_config=ModelConfig.from_dict(state["model_config"]),
+                class_names=list(state["class_names"]), train=TrainConfig(**values), finetuned_weights=finetuned,
+                epoch=int(state.get("epoch", 0)), history=list(state.get("history") or []),
+                best_val_acc=float(state.get("best_val_acc", -1.0)), optimizer=state.get("optimizer"),
+                lr_scheduler=state.get("lr_scheduler"), global_batch_size=state.get("global_batch_size"),
+                train_class_counts=state.get("train_class_counts"), final=state.get("final"))
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise CheckpointError(f"{path}: an lrcn checkpoint this version cannot read (version "
+                                  f"{state.get('version', 1)}: {type(exc).__name__} {exc}); retrain with this "
+                                  f"lrcn") from None
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` atomically."""
     try:
         with atomic_path(path) as tmp:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+            torch.save(ckpt.to_dict(), tmp)
     except RuntimeError as exc:  # torch.save reports a full disk or a failed write as a RuntimeError
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: could not write the checkpoint ({first}); the previous file is "
@@ -48,7 +138,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise CheckpointError(f"{path}: a folder without {', '.join(SHIPPED)} (is it an lrcn run folder?)")
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read and validate an lrcn checkpoint.
 
     Raises:
@@ -66,7 +156,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not an lrcn checkpoint (no '{FORMAT}' marker)")
     if state.get("version", 0) > VERSION:
         raise CheckpointError(f"{path}: made by a newer lrcn (format {state['version']} > {VERSION}); upgrade lrcn")
-    for key in ("model", "model_config", "feature_spec", "class_names"):
+    for key in ("model", "model_config", "train_config", "class_names"):
         if key not in state:
             raise CheckpointError(f"{path}: lrcn checkpoint lacks '{key}'")
     if not isinstance(state["model"], dict):
@@ -76,7 +166,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if bad:  # a diverged model would score NaN, and argmax of NaN is class 0: never a silent number
         raise CheckpointError(f"{path}: non-finite weights (NaN/inf) in {', '.join(bad[:3])}; the training "
                               f"diverged (try a lower --lr)")
-    return state
+    return Checkpoint.from_dict(state, path)
 
 
 def describe_mismatch(expected: dict, found: dict, what: str) -> str | None:

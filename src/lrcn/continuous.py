@@ -97,9 +97,8 @@ def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
     t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.cache_dir, device, cfg.precision,
                        cfg.num_workers, progress)
     head, ckpt, dataset, spec, data, problems = t.head, t.ckpt, t.dataset, t.spec, t.data, t.problems
-    classes = list(ckpt["class_names"])
-    num_frames = ckpt["feature_spec"]["num_frames"]
-    seed = ckpt["feature_spec"]["seed"]
+    classes = list(ckpt.class_names)
+    num_frames, seed = ckpt.sampling.num_frames, ckpt.train.seed
     labels = [e.item.label for e in data]
     rng = np.random.default_rng(cfg.seed)
     runs = []

@@ -17,33 +17,24 @@ import numpy as np
 import torch
 
 from . import metrics, plots
-from .backbone import BackboneSpec
 from .config import EvalConfig
-from .checkpoint import load_checkpoint, resolve_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
 from .datasets import Dataset, load_dataset
 from .distributed import local_device
 from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows
 from .errors import ConfigError
 from .features import EmbeddingCache, FeatureSpec, TEST_VIEWS
 from .io import write_json_atomic
-from .model import LRCNHead, ModelConfig
+from .model import LRCNHead
 
 log = logging.getLogger(__name__)
 
 
-def load_head(path: str | Path, device: torch.device) -> tuple[LRCNHead, dict]:
-    """The trained head and its checkpoint dict (a run folder: its final model, see
+def load_head(path: str | Path, device: torch.device) -> tuple[LRCNHead, Checkpoint]:
+    """The trained head and its checkpoint (a run folder: its final model, see
     :func:`lrcn.checkpoint.resolve_checkpoint`)."""
     ckpt = load_checkpoint(resolve_checkpoint(path))
-    head = LRCNHead(ModelConfig.from_dict(ckpt["model_config"])).to(device)
-    head.load_state_dict(ckpt["model"])
-    head.eval()
-    return head, ckpt
-
-
-def feature_spec_of(ckpt: dict) -> FeatureSpec:
-    s = ckpt["feature_spec"]
-    return FeatureSpec(BackboneSpec(s["arch"], s["weights"]), s["fps"], s["crop"])
+    return ckpt.head(device), ckpt
 
 
 @dataclass
@@ -51,7 +42,7 @@ class TestData:
     """A checkpoint's head and the cached embeddings of the test list it is evaluated on."""
 
     head: LRCNHead
-    ckpt: dict
+    ckpt: Checkpoint
     dataset: Dataset
     spec: FeatureSpec
     data: list[Embedded]
@@ -62,8 +53,8 @@ def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, spl
                    device: torch.device, precision: str, workers: int, progress: bool) -> TestData:
     """Everything the test modes share: the head, the matching dataset, the test embeddings (computed if missing)."""
     head, ckpt = load_head(checkpoint, device)
-    classes = list(ckpt["class_names"])
-    split = split or ckpt["train_config"].get("split", 1)
+    classes = list(ckpt.class_names)
+    split = split or ckpt.train.split
     dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes))
     if list(dataset.classes) != classes:
         raise ConfigError(f"{data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
@@ -71,11 +62,11 @@ def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, spl
     test_items = dataset.subset("test")
     if not test_items:
         raise ConfigError(f"{data_dir}: no test videos in split {split}")
-    spec = feature_spec_of(ckpt)
-    dataset.check_sampling(spec.fps, ckpt["feature_spec"]["num_frames"], f"the checkpoint ({checkpoint})")
+    spec = ckpt.features
+    dataset.check_sampling(spec.fps, ckpt.sampling.num_frames, f"the checkpoint ({checkpoint})")
     cache = EmbeddingCache(cache_dir, spec)
     embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, precision)
-    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, ckpt["feature_spec"]["num_frames"],
+    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, ckpt.sampling.num_frames,
                                    embedder=embedder, workers=workers, progress=progress)
     return TestData(head, ckpt, dataset, spec, data, problems)
 
@@ -86,12 +77,9 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.cache_dir, device,
                        cfg.precision, cfg.num_workers, progress)
     head, ckpt, data, problems = t.head, t.ckpt, t.data, t.problems
-    trained = ckpt["train_config"]
-    spec_info = ckpt["feature_spec"]
-    classes = list(ckpt["class_names"])
-    num_frames = spec_info["num_frames"]
-    shuffle = trained.get("shuffle_frames", False) if cfg.shuffle_frames is None else cfg.shuffle_frames
-    seed = spec_info["seed"]
+    classes = list(ckpt.class_names)
+    num_frames, seed = ckpt.sampling.num_frames, ckpt.train.seed
+    shuffle = ckpt.train.shuffle_frames if cfg.shuffle_frames is None else cfg.shuffle_frames
 
     # Clip accuracy: one fixed clip per item (for pre-processed data: the clip itself).
     idx, _, logits = predict_windows(head, eval_windows(data, num_frames, seed, shuffle_frames=shuffle), device)
@@ -115,7 +103,7 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     video_predictions = metrics.predicted(video_probs)
     cm = metrics.confusion_matrix(labels, predictions, n)
     totals = np.bincount(labels, minlength=n)
-    train_counts = np.array(ckpt.get("train_class_counts") or [0] * n)
+    train_counts = np.array(ckpt.train_class_counts or [0] * n)
     low = metrics.low_frequency_classes(train_counts) if train_counts.sum() else np.zeros(n, bool)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else resolve_checkpoint(cfg.checkpoint).resolve().parent.parent / "test"
     out_dir.mkdir(parents=True, exist_ok=True)

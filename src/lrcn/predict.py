@@ -36,7 +36,8 @@ from .datasets import read_clip_records
 from .distributed import local_device
 from .embedded import should_compile
 from .errors import ConfigError, LrcnError, VideoError
-from .evaluate import feature_spec_of, load_head
+from .checkpoint import Checkpoint
+from .evaluate import load_head
 from .features import FeatureSpec, Request, decode_size, make_views
 from .io import FolderLock, atomic_path, remove_stale_temporaries, write_json_atomic, write_text_atomic
 from .metrics import softmax
@@ -293,10 +294,10 @@ def segment_video(path: Path, head, embedder: FrameEmbedder, spec: FeatureSpec, 
     return VideoSegmentation(scored, fps, duration, frame_probs, labels, segments)
 
 
-def predict_one(path: Path, head, ckpt: dict, embedder: FrameEmbedder, spec: FeatureSpec, cfg: PredictConfig,
+def predict_one(path: Path, head, ckpt: Checkpoint, embedder: FrameEmbedder, spec: FeatureSpec, cfg: PredictConfig,
                 device: torch.device, name: str | None = None) -> dict:
-    classes = list(ckpt["class_names"])
-    num_frames = ckpt["feature_spec"]["num_frames"]
+    classes = list(ckpt.class_names)
+    num_frames = ckpt.sampling.num_frames
     out = Path(cfg.out_dir) / (name or path.stem)
     out.mkdir(parents=True, exist_ok=True)  # an unusable output folder fails here, before the video is embedded
     if not os.access(out, os.W_OK):
@@ -351,7 +352,7 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     """Predict every input. Returns results and failures ``{"video", "reason"}`` (the rest go on)."""
     device = local_device(cfg.device)
     head, ckpt = load_head(cfg.checkpoint, device)
-    spec = feature_spec_of(ckpt)
+    spec = ckpt.features
     if cfg.crop:
         spec = replace(spec, crop=cfg.crop)
     inputs = expand_inputs(cfg.inputs, cfg.mode)

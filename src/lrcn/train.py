@@ -12,7 +12,7 @@ import contextlib
 import csv
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from torch import nn
 from . import finetune as finetune_mod
 from . import metrics, plots
 from .backbone import FrameEmbedder
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, describe_mismatch, load_checkpoint, save_checkpoint
 from .datasets import Dataset, load_dataset, split_train_val
 from .distributed import Distributed
 from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows, train_batches
@@ -201,7 +201,7 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
     if resume_path is not None:
         state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg, dist.world_size)
         if embedder is not None:
-            backbone_file = Path(load_checkpoint(resume_path)["feature_spec"]["weights"])
+            backbone_file = Path(load_checkpoint(resume_path).finetuned_weights)
             embedder.cnn.load_state_dict({k: v for k, v in torch.load(backbone_file, map_location="cpu",
                                                                       weights_only=True).items()
                                           if k in embedder.cnn.state_dict()})
@@ -212,7 +212,7 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
     if dist.is_main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / "config.json", {
-            "train": asdict(cfg), "model": model_cfg.to_dict(), "feature_spec": _spec_dict(cfg),
+            "train": asdict(cfg), "model": model_cfg.to_dict(), "sampling": cfg.sampling.to_dict(),
             "classes": list(dataset.classes), "world_size": dist.world_size, "device": str(device),
             "items": {"train": len(train), "val": len(val), "left_out": problems},
         })
@@ -221,10 +221,9 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
 
         writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-    base = {"model_config": model_cfg.to_dict(), "feature_spec": _spec_dict(cfg), "base_feature_spec": _spec_dict(cfg),
-            "class_names": list(dataset.classes),
-            "train_config": asdict(cfg), "global_batch_size": cfg.batch_size * dist.world_size,
-            "train_class_counts": class_counts(train_items, len(dataset.classes)).tolist()}
+    base = Checkpoint(model={}, model_config=model_cfg, class_names=list(dataset.classes), train=cfg,
+                      global_batch_size=cfg.batch_size * dist.world_size,
+                      train_class_counts=class_counts(train_items, len(dataset.classes)).tolist())
     # With other processes on the cores, two threads spin-waiting made head epochs 4.4x slower and one
     # thread 1.6x (benchmarks/train_load.py); one thread is also bit-for-bit the same whatever the load
     # (resume tests compare weights exactly).
@@ -256,9 +255,9 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             improved = metrics.get("val_acc") is not None and metrics["val_acc"] > state.best_val_acc
             if improved:
                 state.best_val_acc = metrics["val_acc"]
-            ckpt = {**base, "model": head.state_dict(), "optimizer": optimizer.state_dict(),
-                    "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "best_val_acc": state.best_val_acc,
-                    "history": state.history}
+            ckpt = replace(base, model=head.state_dict(), optimizer=optimizer.state_dict(),
+                           lr_scheduler=scheduler.state_dict(), epoch=epoch, best_val_acc=state.best_val_acc,
+                           history=state.history)
             names = ["last"]
             if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
                 names.append(f"epoch_{epoch}")
@@ -268,10 +267,9 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
                 if finetune:  # the fine-tuned CNN beside the checkpoint; test/predict load it as --weights PATH
                     backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
                     finetune_mod.save_backbone(embedder, backbone_file)
-                    ckpt["feature_spec"] = {**_spec_dict(cfg), "weights": str(backbone_file)}
+                    ckpt = replace(ckpt, finetuned_weights=str(backbone_file))
                 # Only last.pth.tar resumes, so only it carries the optimizer (two thirds of a checkpoint).
-                save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt if name == "last" else
-                                {k: v for k, v in ckpt.items() if k not in ("optimizer", "lr_scheduler")})
+                save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt if name == "last" else ckpt.without_optimizer())
             prune_epoch_checkpoints(ckpt_dir, cfg.keep_checkpoints)
         if dist.is_main:
             writer.close()
@@ -281,16 +279,16 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             ship_final(cfg, model_cfg, state, train, val, base, ckpt_dir, device, dist, progress)
 
 
-def _same_refit(final: Path, base: dict, epochs: int, items: int) -> bool:
+def _same_refit(final: Path, base: Checkpoint, epochs: int, items: int) -> bool:
     """Whether ``final`` is the refit these settings would produce (run-control flags aside)."""
     try:
         done = load_checkpoint(final)
     except CheckpointError:
         return False
     control = ("resume", "overwrite", "run_dir", "local_dir", "open_new_folder", "num_workers", "device")
-    ours = {k: v for k, v in base["train_config"].items() if k not in control}
-    theirs = {k: v for k, v in done.get("train_config", {}).items() if k not in control}
-    meta = done.get("final", {})
+    ours = {k: v for k, v in asdict(base.train).items() if k not in control}
+    theirs = {k: v for k, v in asdict(done.train).items() if k not in control}
+    meta = done.final or {}
     return ours == theirs and meta.get("refit") and meta.get("epochs") == epochs and meta.get("items") == items
 
 
@@ -339,7 +337,7 @@ def chosen_epochs(history: list[dict], epochs: int) -> int:
 
 
 def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train: list[Embedded],
-               val: list[Embedded], base: dict, ckpt_dir: Path, device, dist: Distributed, progress: bool) -> None:
+               val: list[Embedded], base: Checkpoint, ckpt_dir: Path, device, dist: Distributed, progress: bool) -> None:
     """``final.pth.tar``: the model to use. With a validation carve-out and ``refit`` (the default), a
     fresh head trained on train + validation for the epoch count validation chose, with the same
     recipe; otherwise the best checkpoint (or the last, without validation) as it is.
@@ -351,10 +349,8 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train:
     source = ckpt_dir / ("best.pth.tar" if (ckpt_dir / "best.pth.tar").is_file() else "last.pth.tar")
     if not (cfg.refit and val):
         if dist.is_main and source.is_file():
-            ckpt = load_checkpoint(source)
-            ckpt.pop("optimizer", None)
-            ckpt.pop("lr_scheduler", None)
-            save_checkpoint(final, {**ckpt, "final": {"from": source.name, "refit": False}})
+            ckpt = load_checkpoint(source).without_optimizer()
+            save_checkpoint(final, replace(ckpt, final={"from": source.name, "refit": False}))
         return
     epochs = chosen_epochs(state.history, cfg.epochs)
     everything = list(train) + list(val)
@@ -370,9 +366,9 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train:
         scheduler.step()
         history.append(metrics)
     if dist.is_main:
-        save_checkpoint(final, {**base, "model": head.state_dict(), "epoch": epochs, "history": history,
-                                "final": {"from": "refit", "refit": True, "epochs": epochs,
-                                          "items": len(everything), "validation_history": state.history}})
+        save_checkpoint(final, replace(base, model=head.state_dict(), epoch=epochs, history=history,
+                                       final={"from": "refit", "refit": True, "epochs": epochs,
+                                              "items": len(everything), "validation_history": state.history}))
 
 
 def _resume_path(cfg: TrainConfig, ckpt_dir: Path) -> Path | None:
@@ -384,48 +380,36 @@ def _resume_path(cfg: TrainConfig, ckpt_dir: Path) -> Path | None:
     return Path(cfg.resume)
 
 
-def _spec_dict(cfg: TrainConfig) -> dict:
-    spec = cfg.feature_spec()
-    return {"arch": spec.backbone.arch, "weights": spec.backbone.weights, "fps": spec.fps, "crop": spec.crop,
-            "num_frames": cfg.num_frames, "views": list(cfg.views), "sampling_rate": cfg.sampling_rate,
-            "reference_fps": cfg.reference_fps, "seed": cfg.seed}
+#: Settings a resumed run must share with the checkpoint: what the embeddings are, and the recipe.
+FEATURE_KEYS = ("backbone", "weights", "crop", "sampling_rate", "reference_fps", "num_frames", "views", "seed")
+RECIPE_KEYS = ("epochs", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames",
+               "windows_per_video", "label_smoothing")
 
 
 def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, cfg: TrainConfig,
              world_size: int) -> RunState:
     ckpt = load_checkpoint(path)
-    trained = ModelConfig.from_dict(ckpt["model_config"])
-    if trained != model_cfg:
-        from .checkpoint import describe_mismatch
-
-        raise CheckpointError(f"{path}: {describe_mismatch(model_cfg.to_dict(), trained.to_dict(), 'head shape')}")
-    if list(ckpt["class_names"]) != list(classes):
-        raise CheckpointError(f"{path}: trained on other classes ({len(ckpt['class_names'])} vs {len(classes)})")
-    trained_spec = ckpt.get("base_feature_spec", ckpt["feature_spec"])
-    if trained_spec != _spec_dict(cfg):
-        from .checkpoint import describe_mismatch
-
-        raise CheckpointError(f"{path}: {describe_mismatch(_spec_dict(cfg), trained_spec, 'feature setting')}")
-    run_keys = ("epochs", "lr", "weight_decay", "seed", "val_split", "shuffle_frames", "num_frames",
-                "windows_per_video", "label_smoothing")
-    before = {"windows_per_video": 1, "label_smoothing": 0.0}  # what checkpoints of earlier releases did
-    ours = {k: getattr(cfg, k) for k in run_keys}
-    theirs = {k: ckpt.get("train_config", {}).get(k, before.get(k)) for k in run_keys}
+    if ckpt.model_config != model_cfg:
+        raise CheckpointError(f"{path}: {describe_mismatch(model_cfg.to_dict(), ckpt.model_config.to_dict(), 'head shape')}")
+    if list(ckpt.class_names) != list(classes):
+        raise CheckpointError(f"{path}: trained on other classes ({len(ckpt.class_names)} vs {len(classes)})")
+    ours, theirs = ({k: getattr(c, k) for k in FEATURE_KEYS} for c in (cfg, ckpt.train))
+    if ours != theirs:
+        raise CheckpointError(f"{path}: {describe_mismatch(ours, theirs, 'feature setting')}")
+    ours, theirs = ({k: getattr(c, k) for k in RECIPE_KEYS} for c in (cfg, ckpt.train))
     # The global batch decides the result; the number of processes it is split over does not.
     ours["global_batch_size"] = cfg.batch_size * world_size
-    theirs["global_batch_size"] = ckpt.get("global_batch_size")
+    theirs["global_batch_size"] = ckpt.global_batch_size
     if ours != theirs:
-        from .checkpoint import describe_mismatch
-
         raise CheckpointError(f"{path}: {describe_mismatch(ours, theirs, 'training setting')}; resume with the "
                               f"same settings, or start a new --run-dir")
-    head.load_state_dict(ckpt["model"])
-    if "optimizer" not in ckpt:
+    head.load_state_dict(ckpt.model)
+    if ckpt.optimizer is None:
         raise CheckpointError(f"{path}: holds no optimizer state (only last.pth.tar does); resume from "
                               f"{Path(path).with_name('last.pth.tar')}")
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["lr_scheduler"])
-    return RunState(ckpt["epoch"], ckpt.get("best_val_acc", -1.0), list(ckpt.get("history", [])))
+    optimizer.load_state_dict(ckpt.optimizer)
+    scheduler.load_state_dict(ckpt.lr_scheduler)
+    return RunState(ckpt.epoch, ckpt.best_val_acc, list(ckpt.history))
 
 
 def _frequency_plots(dataset: Dataset, train_items, val_items, run_dir: Path) -> None:
