@@ -21,7 +21,7 @@ import torch
 
 from lrcn.datasets import VideoItem
 from lrcn.distributed import Distributed
-from lrcn.embedded import Embedded
+from lrcn.embedded import Embedded, train_batches
 from lrcn.model import LRCNHead, ModelConfig
 from lrcn.train import TrainConfig, train_one_epoch
 
@@ -39,7 +39,8 @@ def seconds_per_epoch(data, threads: int, epochs: int) -> float:
     cfg = TrainConfig("unused")
     t = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        train_one_epoch(head, optimizer, data, cfg, epoch, torch.device("cpu"), Distributed())
+        batches = train_batches(data, cfg.num_frames, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]))
+        train_one_epoch(head, batches, optimizer, epoch, seed=cfg.seed, dist=Distributed())
     return (time.perf_counter() - t) / epochs
 
 

@@ -29,10 +29,37 @@ def test_sample_indices_table(n, src, fps, expected):
     assert clips.sample_indices(n, src, fps) == expected
 
 
-def test_target_fps():
-    assert clips.target_fps(25, 10) == 2.5
-    with pytest.raises(ValueError):
-        clips.target_fps(25, 0)
+def test_the_sampling_names_one_fps_and_refuses_bad_values():
+    from lrcn.config import Sampling
+    from lrcn.errors import ConfigError
+
+    assert Sampling().fps == 2.5 and Sampling(sampling_rate=5, reference_fps=30.0).fps == 6.0
+    for bad, flag in (({"sampling_rate": 0}, "--sampling-rate"), ({"reference_fps": 0.0}, "--reference-fps"),
+                      ({"num_frames": 0}, "--num-frames")):
+        with pytest.raises(ConfigError, match=flag):
+            Sampling(**bad)
+
+
+@pytest.mark.parametrize("times, src, fps, expected", [
+    ([0.0, 0.4, 0.8, 1.2], 2.5, 2.5, [0, 1, 2, 3]),
+    ([i / 25 for i in range(30)], 25, 2.5, [0, 10, 20]),
+    # variable frame rate: 10 fps for a second, then 30 fps; samples every 0.4 s by time, not by index
+    ([i / 10 for i in range(10)] + [1 + i / 30 for i in range(30)], 30, 2.5, [0, 4, 8, 16, 28]),
+    ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 2.5, 2.5, [0, 1, 2, 3, 4, 5]),  # stamped all zero: the nominal rate
+    ([None, None, None, None], 5, 2.5, [0, 2]),  # no timestamps at all: the nominal rate
+    ([0.0, 1.0, 2.0], 1, 2.5, [0, 1, 2]),  # a slower source: each frame once, never repeated
+])
+def test_sample_times_table(times, src, fps, expected):
+    assert [i for _, i, _ in clips.sample_times(times, src, fps)] == expected
+
+
+@given(st.integers(0, 400), st.sampled_from([10, 23.976, 24, 25, 29.97, 30, 50, 59.94, 60]),
+       st.sampled_from([1, 2.5, 5, 6, 12.5]))
+def test_index_math_is_the_timestamp_rule_on_nominal_times(n, src, fps):
+    """preprocess/check choose frames from the frame count; decoders from the timestamps. On a
+    constant-rate file, timestamps are i / fps rounded to the container's time base (here 1/90000)."""
+    stamped = [round(i / src * 90000) / 90000 for i in range(n)]
+    assert clips.sample_indices(n, src, fps) == [i for _, i, _ in clips.sample_times(stamped, src, fps)]
 
 
 @pytest.mark.parametrize(

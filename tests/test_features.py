@@ -145,8 +145,8 @@ def test_wrong_architecture_weights(tmp_path):
 def test_embedder_runs_micro_batches_padded_to_one_static_shape_when_compiled(monkeypatch):
     embedder = FrameEmbedder(SPEC.backbone, device=torch.device("cpu"), precision="fp32", micro_batch=4)
     seen = []
-    real = embedder._embed
-    monkeypatch.setattr(embedder, "_embed", lambda x: (seen.append(x.shape[0]), real(x))[1])
+    real = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda x: (seen.append(x.shape[0]), real(x))[1])
     frames = torch.randint(0, 255, (6, 224, 224, 3), dtype=torch.uint8)
     whole = torch.cat([real(frames[i : i + 1]) for i in range(6)])
     eager = embedder(frames)

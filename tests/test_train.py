@@ -45,7 +45,7 @@ def _interrupt_at_epoch_3(cfg, monkeypatch):
     real_epoch = train_mod.train_one_epoch
 
     def crash_at_3(*args, **kwargs):
-        if args[4] == 3:
+        if args[3] == 3:
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 

@@ -249,7 +249,7 @@ class FrameEmbedder(nn.Module):
         """Any number of frames, run ``micro_batch`` at a time (padded to it when compiled)."""
         size, n = self.micro_batch, frames.shape[0]
         if size is None or n == size or (n < size and not self.compiled):
-            return self._embed(frames)
+            return self.embed(frames)
         out = []
         for s in range(0, n, size):
             chunk = frames[s : s + size]
@@ -257,10 +257,12 @@ class FrameEmbedder(nn.Module):
             pad = size - chunk.shape[0] if self.compiled else 0
             if pad:
                 chunk = torch.cat([chunk, chunk[-1:].expand(pad, *chunk.shape[1:])])
-            out.append(self._embed(chunk)[: size - pad])
+            out.append(self.embed(chunk)[: size - pad])
         return torch.cat(out)
 
-    def _embed(self, frames: torch.Tensor) -> torch.Tensor:
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames ``(N, H, W, 3)`` uint8 -> ``(N, D)``, recording gradients where they are enabled
+        (fine-tuning); :meth:`forward` is the same under ``inference_mode``, in micro-batches."""
         x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()  # (N, 3, H, W)
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         if self.precision == "fp32":

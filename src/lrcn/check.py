@@ -25,9 +25,9 @@ from .io import write_json_atomic
 from .video import probe, read_frames
 
 
-def check_video(job: tuple[str, float, int, bool, float]) -> str | None:
+def check_video(job: tuple[str, float, int, bool]) -> str | None:
     """None if the video is usable, else the reason."""
-    path, fps, num_frames, full, reference_fps = job
+    path, fps, num_frames, full = job
     try:
         info = probe(path)
         if info.num_frames <= 0:
@@ -36,7 +36,7 @@ def check_video(job: tuple[str, float, int, bool, float]) -> str | None:
             read_frames(path, [max(0, info.num_frames - 1)])
         else:
             read_frames(path, [0])
-        sampled = clipmath.sample_indices(info.num_frames, info.fps or reference_fps, fps)  # as preprocess does
+        sampled = clipmath.sample_indices(info.num_frames, clipmath.source_fps(info.fps), fps)  # as preprocess
         if len(sampled) < num_frames:
             return f"{path}: too short ({len(sampled)} frames at {fps:g} fps < {num_frames})"
     except VideoError as exc:
@@ -77,8 +77,8 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict:
     missing = [i for i in items if not os.path.lexists(dataset.root / i.path)]
     errors += [f"{dataset.root / i.path}: listed in the {i.split} list but not found" for i in missing]
     present = [i for i in items if os.path.lexists(dataset.root / i.path)]
-    fps = clipmath.target_fps(cfg.reference_fps, cfg.sampling_rate)
-    jobs = [(str(dataset.root / i.path), fps, cfg.num_frames, cfg.full_decode, cfg.reference_fps) for i in present]
+    fps = cfg.sampling.fps
+    jobs = [(str(dataset.root / i.path), fps, cfg.num_frames, cfg.full_decode) for i in present]
     bad: list[str] = []
     if jobs:
         with ProcessPoolExecutor(max_workers=cfg.workers or os.cpu_count()) as pool:

@@ -11,7 +11,7 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .config import SHORT_VIDEO_POLICIES
 from .errors import ConfigError
@@ -27,37 +27,54 @@ class Clip:
     padded: int = 0  # how many trailing frames repeat the last real one (short videos)
 
 
-def target_fps(reference_fps: float, sampling_rate: int) -> float:
-    """Effective fps after keeping every ``sampling_rate``-th frame of ``reference_fps``."""
-    if sampling_rate < 1:
-        raise ConfigError(f"--sampling-rate must be >= 1, got {sampling_rate}")
-    if reference_fps <= 0:
-        raise ConfigError(f"--reference-fps must be positive, got {reference_fps}")
-    return reference_fps / sampling_rate
+#: The frame rate of a stream that states none (UCF-101's), the one fallback every reader uses.
+FALLBACK_SOURCE_FPS = 25.0
+
+
+def source_fps(stated: float | None) -> float:
+    """The rate a stream is read at: the one its container states, else :data:`FALLBACK_SOURCE_FPS`."""
+    return float(stated) if stated and 0 < float(stated) < 1000 else FALLBACK_SOURCE_FPS
+
+
+def sample_times(times: Iterable[float | None], source_fps: float, fps: float) -> Iterator[tuple[int, int, float]]:
+    """The one sampling rule of lrcn: ``(sample k, frame index i, seconds t)`` of the frames kept at ``fps``.
+
+    ``times`` are the frames' presentation times from the first frame, in presentation order.
+    Frame ``i`` is kept when its time reaches the next sample time ``k / fps``, within half a
+    frame of the faster rate, so any source rate -- 25, 29.97, 10 or variable -- gives the same
+    effective rate; a source slower than ``fps`` keeps each frame once, never repeated. A
+    missing time, or one that does not advance (a file stamped all zero), is the previous time
+    plus one frame at ``source_fps``.
+
+    Decoders feed it the decoded timestamps (:func:`lrcn.video.iter_frames_at_fps`); the index
+    math of ``preprocess``/``check``, which must choose frames before decoding, feeds it the
+    nominal times ``i / source_fps`` (:func:`sample_indices`). On a constant-rate file the two
+    are the same frames (tested in pixels).
+    """
+    if source_fps <= 0 or fps <= 0:
+        raise ConfigError(f"fps must be positive, got {source_fps} and {fps}")
+    tolerance = 0.5 / max(source_fps, fps)
+    step = 1.0 / fps
+    previous = -math.inf
+    k = 0
+    for i, t in enumerate(times):
+        if t is None or t <= previous:
+            t = previous + 1.0 / source_fps if previous > -math.inf else 0.0
+        previous = t
+        if t + tolerance >= k * step:
+            yield k, i, t
+            k = max(k + 1, int(math.floor((t + tolerance) / step)) + 1)
 
 
 def sample_indices(num_frames: int, source_fps: float, fps: float) -> list[int]:
-    """Source-frame indices sampled by time at ``fps`` from a video of ``num_frames`` at ``source_fps``.
+    """Frame indices :func:`sample_times` keeps from ``num_frames`` at a constant ``source_fps``.
 
-    Sample ``k`` is the frame nearest to time ``k / fps`` (ties go to the later
-    frame). At 25 fps -> 2.5 fps this is every 10th frame: 0, 10, 20, ...;
-    at 29.97 fps it is 0, 12, 24, 36, ...; when the source is slower than the
-    target, no frame is repeated.
+    At 25 fps -> 2.5 fps this is every 10th frame: 0, 10, 20, ...; at 29.97 fps it is
+    0, 12, 24, 36, ...
     """
     if num_frames <= 0:
         return []
-    if source_fps <= 0 or fps <= 0:
-        raise ConfigError("fps must be positive")
-    ratio = source_fps / fps
-    out: list[int] = []
-    k = 0
-    while True:
-        index = int(math.floor(k * ratio + 0.5 + 1e-9))
-        if index >= num_frames:
-            return out
-        if not out or index > out[-1]:
-            out.append(index)
-        k += 1
+    return [i for _, i, _ in sample_times((i / source_fps for i in range(num_frames)), source_fps, fps)]
 
 
 def clip_starts(num_sampled: int, num_frames: int, clips_per_video: int, rng: random.Random) -> list[int]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
+from .config import Sampling
 from .errors import ConfigError, SplitError
 from .video import VIDEO_EXTENSIONS
 
@@ -48,7 +49,7 @@ class Dataset:
     classes: tuple[str, ...]
     items: tuple[VideoItem, ...]
     kind: str  # "ucf101", "folder" or "clips"
-    sampling: dict | None = None  # clips: preprocess.json's fps, sampling_rate, reference_fps, num_frames
+    sampling: Sampling | None = None  # clips: the sampling preprocess.json records they were cut with
 
     def check_sampling(self, fps: float, num_frames: int, what: str) -> None:
         """Refuse to read preprocessed clips at another rate or length than they were cut at: the
@@ -56,12 +57,12 @@ class Dataset:
         s = self.sampling
         if not s:
             return
-        if abs(s["fps"] - fps) > 1e-6:
-            raise ConfigError(f"{self.root}: clips were cut at {s['fps']:g} fps (--sampling-rate {s['sampling_rate']} "
-                              f"--reference-fps {s['reference_fps']:g}), {what} samples at {fps:g} fps; give the "
+        if abs(s.fps - fps) > 1e-6:
+            raise ConfigError(f"{self.root}: clips were cut at {s.fps:g} fps (--sampling-rate {s.sampling_rate} "
+                              f"--reference-fps {s.reference_fps:g}), {what} samples at {fps:g} fps; give the "
                               f"same --sampling-rate/--reference-fps, or preprocess again")
-        if num_frames > s["num_frames"]:
-            raise ConfigError(f"{self.root}: clips have {s['num_frames']} frames, {what} needs windows of "
+        if num_frames > s.num_frames:
+            raise ConfigError(f"{self.root}: clips have {s.num_frames} frames, {what} needs windows of "
                               f"{num_frames} (--num-frames); preprocess again with --num-frames {num_frames}")
 
     def subset(self, split: str) -> list[VideoItem]:
@@ -230,11 +231,10 @@ def load_clips(root: Path, number_of_classes: int | None = None) -> Dataset:
             )
     if not items:
         raise SplitError(f"{root / MANIFEST}: no clips (did 'lrcn preprocess' finish?)")
-    settings = info.get("settings", {})
+    recorded = info.get("sampling") or info.get("settings", {})  # lrcn before "sampling": the settings
     sampling = None
-    if "fps" in info and "num_frames" in settings:
-        sampling = {"fps": float(info["fps"]), "sampling_rate": settings.get("sampling_rate"),
-                    "reference_fps": float(settings.get("reference_fps", 0)), "num_frames": int(settings["num_frames"])}
+    if all(k in recorded for k in ("sampling_rate", "reference_fps", "num_frames")):
+        sampling = Sampling.from_dict(recorded)
     return Dataset(root, tuple(classes[:keep]), tuple(items), "clips", sampling)
 
 

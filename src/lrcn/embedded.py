@@ -224,6 +224,22 @@ def eval_windows(
             yield i, s, x[rng.permutation(num_frames)] if shuffle_frames else x
 
 
+def eval_batches(data: Sequence[Embedded], num_frames: int, seed: int, shuffle_frames: bool = False, rank: int = 0,
+                 world_size: int = 1, batch_size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Validation batches ``((B, T, D), (B,))``: every window of this rank's share of ``data``, centre view."""
+    share = list(data)[rank::world_size]
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    for i, _, x in eval_windows(share, num_frames, seed, all_windows=True, shuffle_frames=shuffle_frames):
+        xs.append(x)
+        ys.append(share[i].item.label)
+        if len(xs) == batch_size:
+            yield torch.from_numpy(np.stack(xs)), torch.tensor(ys)
+            xs, ys = [], []
+    if xs:
+        yield torch.from_numpy(np.stack(xs)), torch.tensor(ys)
+
+
 def predict_windows(head: torch.nn.Module, windows: Iterator[tuple[int, int, np.ndarray]], device: torch.device,
                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run the head over windows. Returns item indices, starts, and logits ``(N, C)``."""

@@ -27,12 +27,11 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from . import metrics
 from .backbone import CROP, FrameEmbedder
 from .datasets import VideoItem
 from .distributed import Distributed, usable_workers
 from .embedded import eval_start
-from .errors import ConfigError, VideoError, raise_if_diverged
+from .errors import ConfigError, VideoError
 from .features import FeatureSpec, decode_sampled
 from .io import atomic_path
 
@@ -51,11 +50,6 @@ def unfreeze_last_stage(embedder: FrameEmbedder) -> list[nn.Parameter]:
     for p in params:
         p.requires_grad_(True)
     return params
-
-
-def embed_with_grad(embedder: FrameEmbedder, frames: torch.Tensor) -> torch.Tensor:
-    """Like ``FrameEmbedder.forward`` but recording gradients (BatchNorm stays in eval mode)."""
-    return embedder._embed(frames)  # forward() is the same computation under inference_mode
 
 
 class RawClips(Dataset):
@@ -134,15 +128,16 @@ class FineTuned(nn.Module):
         super().__init__()
         self.embedder, self.head = embedder, head
 
+    def train(self, mode: bool = True) -> "FineTuned":
+        super().train(mode)
+        self.embedder.eval()  # BatchNorm keeps ImageNet's statistics; the head's dropout follows ``mode``
+        return self
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return clip_logits(self.embedder, self.head, frames, grad=True)
-
-
-def clip_logits(embedder: FrameEmbedder, head: nn.Module, frames: torch.Tensor, grad: bool) -> torch.Tensor:
-    b, t = frames.shape[:2]
-    flat = frames.reshape(b * t, *frames.shape[2:])
-    emb = embed_with_grad(embedder, flat) if grad else embedder(flat).clone()
-    return head(emb.reshape(b, t, -1))  # (B, C)
+        """Clips ``(B, T, 224, 224, 3)`` uint8 -> logits ``(B, C)``, recording gradients where enabled."""
+        b, t = frames.shape[:2]
+        emb = self.embedder.embed(frames.reshape(b * t, *frames.shape[2:]))  # (B*T, D)
+        return self.head(emb.reshape(b, t, -1))
 
 
 def save_backbone(embedder: FrameEmbedder, path: Path) -> None:
@@ -155,65 +150,29 @@ def save_backbone(embedder: FrameEmbedder, path: Path) -> None:
         torch.save(full, tmp)
 
 
-def train_epoch(model: nn.Module, embedder: FrameEmbedder, head: nn.Module, optimizer, root: Path, items, cfg,
-                epoch: int, dist: Distributed) -> dict:
-    """One epoch end to end through the CNN's last stage and the head; ``model`` is
-    :class:`FineTuned` (DDP-wrapped under torchrun). Loss and accuracy are over all ranks."""
-    head.train()
-    torch.manual_seed(cfg.seed * 1000 + epoch)
-    data = RawClips(root, items, embedder_spec(embedder, cfg), cfg.num_frames, cfg.seed, train=True, epoch=epoch)
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total, correct, seen = 0.0, 0, 0
-    for step, batch in enumerate(loader(data, cfg.batch_size, cfg.num_workers, cfg.seed * 1000 + epoch, dist)):
-        local = 0 if batch is None else len(batch[1])
-        (global_count,) = dist.all_reduce_sum([local])
-        if global_count == 0:
-            continue  # nothing decodable in this global batch on any rank
-        if batch is None:  # no share here: a zero loss through the model, so DDP's all-reduce still matches up
-            frames = torch.zeros((1, cfg.num_frames, CROP, CROP, 3), dtype=torch.uint8)
-            y = torch.zeros((1,), dtype=torch.long)
-        else:
-            frames, y = batch
-        y = y.to(embedder.device)
-        logits = model(frames)
-        loss_sum = loss_fn(logits, y) * (1.0 if local else 0.0)
-        # Mean over the *global* batch (DDP averages gradients over ranks, hence the world size).
-        loss = loss_sum / global_count * dist.world_size
-        raise_if_diverged(loss.item(), epoch, step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if local:
-            total += loss_sum.item()
-            correct += int((logits.argmax(1) == y).sum())
-            seen += local
-    total, correct, seen = dist.all_reduce_sum([total, correct, seen])
-    return {"train_loss": total / max(seen, 1), "train_acc": correct / max(seen, 1)}
-
-
-@torch.no_grad()
-def evaluate(embedder: FrameEmbedder, head: nn.Module, root: Path, items, cfg,
-             dist: Distributed | None = None) -> dict:
-    """Loss and accuracy of the fixed centre clip of each item (each rank scores its share)."""
-    if not items:
-        return {"val_loss": None, "val_acc": None}
-    dist = dist or Distributed()
-    head.eval()
-    data = RawClips(root, list(items)[dist.rank :: dist.world_size], embedder_spec(embedder, cfg), cfg.num_frames,
-                    cfg.seed, train=False)
-    losses, correct, seen = 0.0, 0, 0
-    for batch in loader(data, cfg.batch_size, cfg.num_workers, None):
+def train_batches(root: Path, items, spec: FeatureSpec, cfg, epoch: int, dist: Distributed):
+    """One epoch of decoded clips for :func:`lrcn.train.train_one_epoch`: ``(frames (B, T, 224, 224, 3)
+    uint8, labels, global batch size)``; a rank with no decodable share of a batch gets an empty one."""
+    data = RawClips(root, items, spec, cfg.num_frames, cfg.seed, train=True, epoch=epoch)
+    for batch in loader(data, cfg.batch_size, cfg.num_workers, cfg.seed * 1000 + epoch, dist):
         if batch is None:
-            continue
-        frames, y = batch
-        y = y.to(embedder.device)
-        logits = clip_logits(embedder, head, frames, grad=False)
-        losses += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += int((torch.from_numpy(metrics.predicted(logits.float().cpu().numpy())) == y.cpu()).sum())
-        seen += len(y)
-    losses, correct, seen = dist.all_reduce_sum([losses, correct, seen])
-    return {"val_loss": losses / max(seen, 1), "val_acc": correct / max(seen, 1)}
+            batch = (torch.zeros((0, cfg.num_frames, CROP, CROP, 3), dtype=torch.uint8), torch.zeros((0,), dtype=torch.long))
+        (global_count,) = dist.all_reduce_sum([len(batch[1])])
+        yield batch[0], batch[1], int(global_count)
 
 
-def embedder_spec(embedder: FrameEmbedder, cfg) -> FeatureSpec:
-    return FeatureSpec(embedder.spec, cfg.feature_spec().fps, cfg.crop)
+def eval_batches(root: Path, items, spec: FeatureSpec, cfg, dist: Distributed):
+    """The fixed centre clip of each of this rank's items, for :func:`lrcn.train.evaluate`."""
+    data = RawClips(root, list(items)[dist.rank :: dist.world_size], spec, cfg.num_frames, cfg.seed, train=False)
+    for batch in loader(data, cfg.batch_size, cfg.num_workers, None):
+        if batch is not None:
+            yield batch
+
+
+def load_backbone(embedder: FrameEmbedder, path: Path) -> None:
+    """Resume: the fine-tuned CNN a checkpoint points at (its classifier, unused, left out)."""
+    own = embedder.cnn.state_dict()
+    embedder.cnn.load_state_dict({k: v for k, v in torch.load(path, map_location="cpu", weights_only=True).items()
+                                  if k in own})
+
+

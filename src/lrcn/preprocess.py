@@ -43,7 +43,7 @@ def process_video(job: tuple[str, str, int, str, str, PreprocessConfig]) -> list
     try:
         info = probe(source_path)
         rng = random.Random(f"{cfg.seed}:{rel}")  # per video: independent of order and sharding
-        sampled = clipmath.sample_indices(info.num_frames, info.fps or cfg.reference_fps, cfg.fps)
+        sampled = clipmath.sample_indices(info.num_frames, clipmath.source_fps(info.fps), cfg.fps)
         chosen = clipmath.make_clips(sampled, cfg.num_frames, cfg.clips_per_video, rng, cfg.short_videos)
         if not chosen:
             return [dict(base, status="skipped", reason=_short_reason(len(sampled), cfg))]
@@ -51,7 +51,7 @@ def process_video(job: tuple[str, str, int, str, str, PreprocessConfig]) -> list
         try:
             frames = read_frames(source_path, wanted)
         except ShortVideoError as exc:  # the container's frame count was wrong: use the true one
-            sampled = clipmath.sample_indices(exc.frames_decoded, info.fps or cfg.reference_fps, cfg.fps)
+            sampled = clipmath.sample_indices(exc.frames_decoded, clipmath.source_fps(info.fps), cfg.fps)
             chosen = clipmath.make_clips(sampled, cfg.num_frames, cfg.clips_per_video, rng, cfg.short_videos)
             if not chosen:
                 return [dict(base, status="skipped", reason=_short_reason(len(sampled), cfg))]
@@ -141,6 +141,7 @@ def _record_complete(record: dict, out: Path) -> bool:
 def _info(cfg: PreprocessConfig, dataset: Dataset, summary: dict | None) -> dict:
     return {
         "settings": cfg.settings(),
+        "sampling": cfg.sampling.to_dict(),  # what train/test/predict must match (lrcn.config.Sampling)
         "fps": cfg.fps,
         "classes": list(dataset.classes),
         "source": {"data_dir": str(cfg.data_dir), "kind": dataset.kind, "split": cfg.split},

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -24,9 +25,10 @@ from . import finetune as finetune_mod
 from . import metrics, plots
 from .backbone import FrameEmbedder
 from .checkpoint import Checkpoint, describe_mismatch, load_checkpoint, save_checkpoint
-from .datasets import Dataset, load_dataset, split_train_val
+from .datasets import Dataset, VideoItem, load_dataset, split_train_val
 from .distributed import Distributed
-from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows, train_batches
+from .embedded import eval_batches as embedded_eval_batches
+from .embedded import embedder_if_needed, load_embedded, train_batches
 from .errors import CheckpointError, ConfigError, raise_if_diverged
 from .config import TrainConfig
 from .features import EmbeddingCache
@@ -43,25 +45,31 @@ class RunState:
     history: list[dict] = field(default_factory=list)
 
 
-def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device, dist: Distributed) -> dict:
-    """One pass over the training items. Returns mean loss and accuracy (over all ranks)."""
-    head.train()
-    torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout masks: a function of (seed, epoch) only
-    rng = np.random.default_rng([cfg.seed, epoch])
-    loss_fn = nn.CrossEntropyLoss(reduction="sum", label_smoothing=cfg.label_smoothing)
+def train_one_epoch(model: nn.Module, batches, optimizer, epoch: int, *, seed: int, dist: Distributed,
+                    label_smoothing: float = 0.0) -> dict:
+    """One pass over ``batches``, the same loop for the frozen CNN and the fine-tuned one.
+
+    ``batches`` yields ``(x, y, global batch size)``: ``x`` is cached embeddings ``(B, T, D)``
+    (:func:`lrcn.embedded.train_batches`) or decoded frames ``(B, T, 224, 224, 3)``
+    (:func:`lrcn.finetune.train_batches`); ``model`` maps it to logits ``(B, C)``. The loss is the
+    mean over the *global* batch, so N ranks step exactly like one process with the same batch; a
+    rank with no share of a short last batch gets an empty ``x`` and still steps with a zero loss
+    (DDP needs every rank in every all-reduce). Returns mean loss and accuracy over all ranks.
+    """
+    model.train()
+    torch.manual_seed(seed * 1000 + epoch)  # dropout masks: a function of (seed, epoch) only
+    loss_fn = nn.CrossEntropyLoss(reduction="sum", label_smoothing=label_smoothing)
     total_loss, correct, seen = 0.0, 0, 0
-    batches = train_batches(data, cfg.num_frames, cfg.batch_size, rng, cfg.shuffle_frames, dist.rank, dist.world_size,
-                            cfg.windows_per_video)
     for step, (x, y, global_count) in enumerate(batches):
-        x, y = x.to(device), y.to(device)
+        if global_count == 0:
+            continue  # nothing usable in this global batch on any rank
         empty = len(y) == 0
-        if empty:  # see train_batches: a zero loss through the model, so DDP's all-reduce still matches up
-            x = torch.zeros((1, cfg.num_frames, data[0].embeddings.shape[2]), device=device)
-            y = torch.zeros((1,), dtype=torch.long, device=device)
-        logits = head(x)  # (B, C)
+        if empty:
+            x, y = torch.zeros((1, *x.shape[1:]), dtype=x.dtype), torch.zeros((1,), dtype=torch.long)
+        x, y = x.to(dist.device), y.to(dist.device)
+        logits = model(x)  # (B, C)
         loss_sum = loss_fn(logits, y) * (0.0 if empty else 1.0)
-        # Mean over the *global* batch, so N ranks step exactly like one process with the same batch.
-        loss = loss_sum / global_count * dist.world_size
+        loss = loss_sum / global_count * dist.world_size  # DDP averages gradients over ranks
         raise_if_diverged(loss.item(), epoch, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -74,16 +82,21 @@ def train_one_epoch(head, optimizer, data, cfg: TrainConfig, epoch: int, device,
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1), "train_windows": int(seen)}
 
 
-def evaluate_clips(head, data: list[Embedded], cfg: TrainConfig, device) -> dict:
-    """Loss and accuracy over every window of every item (centre view): many more samples than one
-    clip per item, so the epoch validation picks is less a matter of luck."""
-    if not data:
+@torch.no_grad()
+def evaluate(model: nn.Module, batches, dist: Distributed) -> dict:
+    """Loss and accuracy over ``batches`` of ``(x, y)`` (each rank its share; summed over ranks).
+    ``model`` is the unwrapped module: no DDP collective runs in evaluation."""
+    model.eval()
+    total_loss, correct, seen = 0.0, 0, 0
+    for x, y in batches:
+        logits = model(x.to(dist.device)).float().cpu()
+        total_loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += int((metrics.predicted(logits.numpy()) == y.numpy()).sum())  # a NaN row is never right
+        seen += len(y)
+    total_loss, correct, seen = dist.all_reduce_sum([total_loss, correct, seen])
+    if not seen:
         return {"val_loss": None, "val_acc": None}
-    idx, _, logits = predict_windows(head, eval_windows(data, cfg.num_frames, cfg.seed, all_windows=True,
-                                                        shuffle_frames=cfg.shuffle_frames), device)
-    labels = np.array([data[i].item.label for i in idx])
-    loss = nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
-    return {"val_loss": loss, "val_acc": metrics.accuracy(labels, metrics.predicted(logits))}
+    return {"val_loss": total_loss / seen, "val_acc": correct / seen}
 
 
 def make_run_dir(cfg: TrainConfig) -> Path:
@@ -164,57 +177,94 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     return run_dir
 
 
+@dataclass
+class Data:
+    """A run's training data; the only thing that differs between the frozen and the fine-tuned CNN.
+
+    ``train``/``val`` are cached embeddings (:class:`Embedded`) or, fine-tuning, video items decoded
+    every epoch; ``batches(part, epoch)`` and ``eval_batches(part)`` feed :func:`train_one_epoch`
+    and :func:`evaluate`."""
+
+    train: list
+    val: list
+    problems: list[dict]  # videos left out, with the reason
+    feature_dim: int
+    batches: Callable[[list, int], Iterable]
+    eval_batches: Callable[[list], Iterable]
+    embedder: FrameEmbedder | None = None  # fine-tuning: the CNN whose last stage trains with the head
+
+    def items(self, part: list) -> list[VideoItem]:
+        return [getattr(x, "item", x) for x in part]
+
+
+def cached_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distributed) -> Data:
+    """The frozen CNN: every window of the cached embeddings (computed first where missing)."""
+    train, val, problems, dim = prepare_data(cfg, dataset, progress, dist)
+
+    def batches(part, epoch):
+        return train_batches(part, cfg.num_frames, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]),
+                             cfg.shuffle_frames, dist.rank, dist.world_size, cfg.windows_per_video)
+
+    def eval_batches(part):
+        return embedded_eval_batches(part, cfg.num_frames, cfg.seed, cfg.shuffle_frames, dist.rank, dist.world_size)
+
+    return Data(train, val, problems, dim, batches, eval_batches)
+
+
+def finetuning_data(cfg: TrainConfig, dataset: Dataset, dist: Distributed) -> Data:
+    """``--train-backbone last``: frames through the CNN every epoch, no cache."""
+    items = split_train_val(dataset.items, cfg.val_split, cfg.seed)
+    embedder = FrameEmbedder(cfg.feature_spec().backbone, device=dist.device, precision=cfg.precision,
+                             fold_batchnorm=False)  # its last stage trains: BatchNorm stays a module
+    finetune_mod.unfreeze_last_stage(embedder)
+    spec = replace(cfg.feature_spec(), backbone=embedder.spec)
+
+    def batches(part, epoch):
+        return finetune_mod.train_batches(dataset.root, part, spec, cfg, epoch, dist)
+
+    def eval_batches(part):
+        return finetune_mod.eval_batches(dataset.root, part, spec, cfg, dist)
+
+    return Data([i for i in items if i.split == "train"], [i for i in items if i.split == "val"], [], embedder.dim,
+                batches, eval_batches, embedder)
+
+
 def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset, progress: bool) -> None:
     device = dist.device
     ckpt_dir = run_dir / "Saved_model_checkpoints"
     resume_path = _resume_path(cfg, ckpt_dir)
     if dist.is_main:
         claim_run_dir(run_dir, cfg, resuming=bool(cfg.resume))
-    finetune = cfg.train_backbone == "last"
-    embedder, backbone_params = None, []
-    if finetune:  # frames through the CNN every epoch: no cache
-        items = split_train_val(dataset.items, cfg.val_split, cfg.seed)
-        train = [i for i in items if i.split == "train"]
-        val = [i for i in items if i.split == "val"]
-        problems: list[dict] = []
-        embedder = FrameEmbedder(cfg.feature_spec().backbone, device=device, precision=cfg.precision,
-                                 fold_batchnorm=False)  # its last stage trains: BatchNorm stays a module
-        backbone_params = finetune_mod.unfreeze_last_stage(embedder)
-        feature_dim = embedder.dim
-        train_items, val_items = train, val
-    else:
-        train, val, problems, feature_dim = prepare_data(cfg, dataset, progress, dist)
-        train_items, val_items = [e.item for e in train], [e.item for e in val]
-    for p in problems:
+    # data -> model -> optimizer -> resume -> epochs
+    data = finetuning_data(cfg, dataset, dist) if cfg.train_backbone == "last" else cached_data(cfg, dataset, progress, dist)
+    for p in data.problems:
         log.warning("left out %s: %s", p["video"], p["reason"])
-
-    model_cfg = ModelConfig(feature_dim=feature_dim, num_classes=len(dataset.classes), latent_dim=cfg.latent_dim,
+    model_cfg = ModelConfig(feature_dim=data.feature_dim, num_classes=len(dataset.classes), latent_dim=cfg.latent_dim,
                             hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers, bidirectional=cfg.bidirectional,
                             dropout=cfg.dropout, frame_differences=cfg.frame_differences)
     torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
     head = LRCNHead(model_cfg).to(device)
+    module = finetune_mod.FineTuned(data.embedder, head) if data.embedder else head  # x -> logits
     groups = [{"params": list(head.parameters())}]
-    if backbone_params:  # the pretrained stage moves ten times slower than the new head
-        groups.append({"params": backbone_params, "lr": cfg.lr * 0.1})
+    if data.embedder:  # the pretrained stage moves ten times slower than the new head
+        groups.append({"params": [p for p in data.embedder.parameters() if p.requires_grad], "lr": cfg.lr * 0.1})
     optimizer, scheduler = make_optimizer(groups, cfg, cfg.epochs)
     state = RunState()
     if resume_path is not None:
         state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg, dist.world_size)
-        if embedder is not None:
-            backbone_file = Path(load_checkpoint(resume_path).finetuned_weights)
-            embedder.cnn.load_state_dict({k: v for k, v in torch.load(backbone_file, map_location="cpu",
-                                                                      weights_only=True).items()
-                                          if k in embedder.cnn.state_dict()})
+        if data.embedder:
+            finetune_mod.load_backbone(data.embedder, Path(load_checkpoint(resume_path).finetuned_weights))
         log.info("resumed from %s at epoch %d", resume_path, state.epoch)
-    model = dist.wrap(finetune_mod.FineTuned(embedder, head) if finetune else head)
+    model = dist.wrap(module)
 
     writer = None
+    train_items, val_items = data.items(data.train), data.items(data.val)
     if dist.is_main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / "config.json", {
             "train": asdict(cfg), "model": model_cfg.to_dict(), "sampling": cfg.sampling.to_dict(),
             "classes": list(dataset.classes), "world_size": dist.world_size, "device": str(device),
-            "items": {"train": len(train), "val": len(val), "left_out": problems},
+            "items": {"train": len(data.train), "val": len(data.val), "left_out": data.problems},
         })
         _frequency_plots(dataset, train_items, val_items, run_dir)
         from torch.utils.tensorboard import SummaryWriter
@@ -227,23 +277,17 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
     # With other processes on the cores, two threads spin-waiting made head epochs 4.4x slower and one
     # thread 1.6x (benchmarks/train_load.py); one thread is also bit-for-bit the same whatever the load
     # (resume tests compare weights exactly).
-    with _intra_op_threads(1 if not finetune and device.type == "cpu" else None):
+    with _intra_op_threads(1 if data.embedder is None and device.type == "cpu" else None):
         epochs = range(state.epoch + 1, cfg.epochs + 1)
         bar = _progress(epochs, progress and dist.is_main)
         for epoch in bar:
             t0 = time.perf_counter()
-            if finetune:
-                metrics = {"epoch": epoch, **finetune_mod.train_epoch(model, embedder, head, optimizer, dataset.root, train,
-                                                                      cfg, epoch, dist)}
-            else:
-                metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, train, cfg, epoch, device, dist)}
+            metrics = {"epoch": epoch, **train_one_epoch(model, data.batches(data.train, epoch), optimizer, epoch,
+                                                         seed=cfg.seed, dist=dist, label_smoothing=cfg.label_smoothing)}
             scheduler.step()
             metrics["lr"] = scheduler.get_last_lr()[0]
             if epoch % cfg.val_check_interval == 0 or epoch == cfg.epochs:
-                if finetune:
-                    metrics.update(finetune_mod.evaluate(embedder, head, dataset.root, val, cfg, dist))
-                else:
-                    metrics.update(evaluate_clips(head, val, cfg, device))
+                metrics.update(evaluate(module, data.eval_batches(data.val), dist))
             metrics["seconds"] = time.perf_counter() - t0
             state.epoch = epoch
             state.history.append(metrics)
@@ -261,12 +305,12 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             names = ["last"]
             if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
                 names.append(f"epoch_{epoch}")
-            if improved or (not val and epoch == cfg.epochs):
+            if improved or (not data.val and epoch == cfg.epochs):
                 names.append("best")
             for name in names:
-                if finetune:  # the fine-tuned CNN beside the checkpoint; test/predict load it as --weights PATH
+                if data.embedder:  # the fine-tuned CNN beside the checkpoint; test/predict load it from there
                     backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
-                    finetune_mod.save_backbone(embedder, backbone_file)
+                    finetune_mod.save_backbone(data.embedder, backbone_file)
                     ckpt = replace(ckpt, finetuned_weights=str(backbone_file))
                 # Only last.pth.tar resumes, so only it carries the optimizer (two thirds of a checkpoint).
                 save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt if name == "last" else ckpt.without_optimizer())
@@ -275,8 +319,8 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             writer.close()
             if state.history:
                 plots.training_curves(state.history, run_dir / "training_curves.png")
-        if not finetune:
-            ship_final(cfg, model_cfg, state, train, val, base, ckpt_dir, device, dist, progress)
+        if data.embedder is None:
+            ship_final(cfg, model_cfg, state, data, base, ckpt_dir, dist, progress)
 
 
 def _same_refit(final: Path, base: Checkpoint, epochs: int, items: int) -> bool:
@@ -336,8 +380,8 @@ def chosen_epochs(history: list[dict], epochs: int) -> int:
     return int(best["epoch"])
 
 
-def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train: list[Embedded],
-               val: list[Embedded], base: Checkpoint, ckpt_dir: Path, device, dist: Distributed, progress: bool) -> None:
+def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: Data, base: Checkpoint,
+               ckpt_dir: Path, dist: Distributed, progress: bool) -> None:
     """``final.pth.tar``: the model to use. With a validation carve-out and ``refit`` (the default), a
     fresh head trained on train + validation for the epoch count validation chose, with the same
     recipe; otherwise the best checkpoint (or the last, without validation) as it is.
@@ -347,22 +391,23 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, train:
     """
     final = ckpt_dir / "final.pth.tar"
     source = ckpt_dir / ("best.pth.tar" if (ckpt_dir / "best.pth.tar").is_file() else "last.pth.tar")
-    if not (cfg.refit and val):
+    if not (cfg.refit and data.val):
         if dist.is_main and source.is_file():
             ckpt = load_checkpoint(source).without_optimizer()
             save_checkpoint(final, replace(ckpt, final={"from": source.name, "refit": False}))
         return
     epochs = chosen_epochs(state.history, cfg.epochs)
-    everything = list(train) + list(val)
+    everything = list(data.train) + list(data.val)
     if final.is_file() and _same_refit(final, base, epochs, len(everything)):
         return  # a rerun of a finished run (--resume auto): the refit is already there
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
-    head = LRCNHead(model_cfg).to(device)
+    head = LRCNHead(model_cfg).to(dist.device)
     model = dist.wrap(head)
     optimizer, scheduler = make_optimizer(head.parameters(), cfg, epochs)
     history = []
     for epoch in _progress(range(1, epochs + 1), progress and dist.is_main, desc="refit"):
-        metrics = {"epoch": epoch, **train_one_epoch(model, optimizer, everything, cfg, epoch, device, dist)}
+        metrics = {"epoch": epoch, **train_one_epoch(model, data.batches(everything, epoch), optimizer, epoch,
+                                                     seed=cfg.seed, dist=dist, label_smoothing=cfg.label_smoothing)}
         scheduler.step()
         history.append(metrics)
     if dist.is_main:

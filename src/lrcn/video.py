@@ -23,7 +23,6 @@ import functools
 import itertools
 import logging
 from collections import deque
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Iterator, Sequence
 import av
 import numpy as np
 
+from . import clips as clipmath
 from .errors import ConfigError, VideoError
 
 log = logging.getLogger(__name__)
@@ -377,31 +377,24 @@ def iter_frames_at_fps(
 
 def _sampled(container, stream, path, target_fps: float | None) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
     """(sample index, frame index, seconds, frame) of the frames kept at ``target_fps`` (None: all)."""
-    if target_fps is None:
-        target_fps = 1e6  # every frame passes the time test
-    if target_fps <= 0:
+    if target_fps is not None and target_fps <= 0:
         raise ConfigError(f"target fps must be positive, got {target_fps}")
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    src_fps = float(rate) if rate and float(rate) < 1000 else target_fps
-    tolerance = 0.5 / max(src_fps, target_fps)
-    step = 1.0 / target_fps
-    first_time: float | None = None
-    previous = -math.inf
-    k = 0
-    for i, frame in enumerate(_decode(container, stream, path)):
-        raw = frame.time
-        if first_time is None:
-            first_time = raw if raw is not None else 0.0
-        t = None if raw is None else raw - first_time
-        if t is None or t <= previous:
-            # No timestamp, or one that does not advance (a file stamped all zero): the frame index
-            # at the nominal fps, as the README's Limits say.
-            t = previous + 1.0 / src_fps if previous > -math.inf else 0.0
-        previous = t
-        if t + tolerance >= k * step:
-            yield k, i, t, frame
-            # A source slower than the target keeps each frame once, not repeatedly.
-            k = max(k + 1, int(math.floor((t + tolerance) / step)) + 1)
+    src_fps = clipmath.source_fps(float(rate) if rate else None)
+    current: list["av.VideoFrame"] = []
+    first_time: list[float] = []
+
+    def times() -> Iterator[float | None]:
+        for frame in _decode(container, stream, path):
+            current[:] = [frame]
+            raw = frame.time
+            if not first_time:
+                first_time.append(raw if raw is not None else 0.0)
+            yield None if raw is None else raw - first_time[0]
+
+    # One rule for every reader (lrcn.clips.sample_times); None keeps every frame.
+    for k, i, t in clipmath.sample_times(times(), src_fps, target_fps or 1e6):
+        yield k, i, t, current[0]
 
 
 def iter_display_frames(path: str | os.PathLike, size: tuple[int, int] | None = None,
