@@ -33,7 +33,7 @@ import numpy as np
 CHILD = r"""
 import json, sys, time
 import torch
-from lrcn import predict
+from lrcn import annotate, predict
 from lrcn.backbone import FrameEmbedder
 calls = {"frames": 0}
 original = FrameEmbedder.forward
@@ -78,10 +78,10 @@ def make_video(path: Path, minutes: float) -> None:
 HD_CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from lrcn import predict
+from lrcn import annotate, predict
 ckpt, video, out, mode = sys.argv[1:5]
 if mode == "earlier":
-    predict.ANNOTATE_PRESET, predict.ANNOTATE_CRF, predict.ANNOTATE_SCALER = "veryfast", 20, None
+    annotate.ANNOTATE_PRESET, annotate.ANNOTATE_CRF, annotate.ANNOTATE_SCALER = "veryfast", 20, None
 cfg = predict.PredictConfig(ckpt, (video,), out, annotate=mode != "no-video",
                             annotate_size=None if mode == "earlier" else 720, progress=False, compile=False)
 predict.run(cfg)

@@ -91,3 +91,19 @@ def test_frame_differences_are_read_and_old_heads_still_load():
     with torch.no_grad():
         torch.testing.assert_close(head.steps(ramp), head.project(torch.cat([ramp, change], 2)))
         assert not torch.allclose(head(ramp), head(ramp.flip(1)))
+
+
+def test_run_head_gives_the_same_logits_in_any_batch_size():
+    import numpy as np
+
+    from lrcn.model import LRCNHead, ModelConfig, run_head
+
+    torch.manual_seed(0)
+    head = LRCNHead(ModelConfig(feature_dim=6, num_classes=3, latent_dim=4, hidden_size=5))
+    windows = np.random.default_rng(0).standard_normal((10, 5, 6)).astype(np.float32)
+    whole = run_head(head, windows, "cpu", batch_size=256)
+    assert whole.shape == (10, 3) and not head.training
+    np.testing.assert_allclose(run_head(head, windows, "cpu", batch_size=3), whole, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        np.testing.assert_allclose(head(torch.from_numpy(windows[4:5])).numpy(), whole[4:5], rtol=1e-5, atol=1e-6)
+    assert run_head(head, np.zeros((0, 5, 6), np.float32), "cpu").shape == (0, 3)

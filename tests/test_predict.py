@@ -198,9 +198,29 @@ def test_the_annotated_video_is_capped_and_shows_the_label(cap, expected, traine
 
 
 def test_annotated_size_keeps_the_aspect_and_even_sides():
-    from lrcn.predict import annotated_size
+    from lrcn.annotate import annotated_size
 
     assert annotated_size(1920, 1080, 720) == (1280, 720)
     assert annotated_size(1080, 1920, 720) == (720, 1280)  # portrait: the shorter side is capped
     assert annotated_size(1280, 720, 720) is None and annotated_size(3840, 2160, None) is None
     assert annotated_size(1000, 563, 300) == (532, 300)
+
+
+def test_labels_are_drawn_in_their_colours_and_clipped_to_the_frame():
+    import numpy as np
+
+    from lrcn.annotate import RED, WHITE, label_image, paste_rgb
+
+    two = label_image([("true: a", WHITE), ("pred: b 90%", RED)], width=100)
+    assert two.shape[1] >= 100 and two.shape[0] % 2 == 0 and two.shape[1] % 2 == 0
+    top, bottom = two[: two.shape[0] // 2].astype(int), two[two.shape[0] // 2 :].astype(int)
+
+    def reddish(x):  # text is anti-aliased: judge the colour by which channels are lit
+        return (x[..., 0] > 150) & (x[..., 1] < 110)
+
+    assert top.min(-1).max() > 150 and not reddish(top).any()  # white text, then red text
+    assert reddish(bottom).any() and bottom.min(-1).max() < 110
+    frame = np.full((20, 30, 3), 128, np.uint8)
+    out = paste_rgb(frame, two, x=4, y=2)
+    assert (frame == 128).all()  # the input is not changed
+    assert (out[:2] == 128).all() and (out[:, :4] == 128).all() and (out[2:, 4:] == two[:18, :26]).all()

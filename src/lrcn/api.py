@@ -29,6 +29,7 @@ from .errors import ConfigError
 from .evaluate import load_head
 from .features import decode_size, make_views
 from .metrics import softmax
+from .model import run_head
 from .predict import segment_video
 from .config import Decoding
 
@@ -105,8 +106,7 @@ class Model:
         crops = make_views(resized, ("center",))[0]
         emb = self.embedder(torch.from_numpy(crops)).cpu().numpy().astype(np.float16).astype(np.float32)
         windows = np.stack([emb[s : s + self.num_frames] for s in range(len(emb) - self.num_frames + 1)])
-        with torch.no_grad():
-            logits = self.head(torch.from_numpy(windows).to(self.device)).float().cpu().numpy()
+        logits = run_head(self.head, windows, self.device)
         probs = softmax(logits).mean(0)
         return self.classes[int(probs.argmax())], probs
 

@@ -35,6 +35,7 @@ from .errors import ConfigError
 from .evaluate import load_test_data
 from .io import atomic_path, write_json_atomic
 from .metrics import softmax
+from .model import run_head
 from .config import ContinuousConfig
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,7 @@ def one_concatenation(head, data: list[Embedded], chosen: list[int], num_frames:
         parts.append((i, start))
     sequence = np.concatenate(pieces)  # (num_clips * num_frames, D)
     windows = np.stack([sequence[s : s + num_frames] for s in clipmath.sliding_windows(len(sequence), num_frames)])
-    with torch.no_grad():
-        probs = softmax(head(torch.from_numpy(windows).to(device)).float().cpu().numpy())
+    probs = softmax(run_head(head, windows, device))
     return labels, probs, parts
 
 
@@ -167,8 +167,7 @@ def annotated_videos(dataset, data, parts, frame_labels, probs, classes, num_fra
     A frame shows the prediction of the window that ends on it (for the first
     frames, the first window).
     """
-    from PIL import Image, ImageDraw
-
+    from .annotate import GREEN, RED, WHITE, label_image, paste_rgb
     from .features import decode_sampled, make_views
     from .video import write_video
 
@@ -181,13 +180,9 @@ def annotated_videos(dataset, data, parts, frame_labels, probs, classes, num_fra
     for f, rgb in enumerate(frames):
         w = min(max(f - num_frames + 1, 0), len(predicted) - 1)
         ok = predicted[w] == frame_labels[f]
-        img = Image.fromarray(np.ascontiguousarray(rgb))
-        draw = ImageDraw.Draw(img)
-        draw.rectangle((0, 0, 224, 30), fill=(0, 0, 0))
-        draw.text((4, 2), f"true: {classes[frame_labels[f]]}", fill=(255, 255, 255))
-        draw.text((4, 16), f"pred: {classes[predicted[w]]} {probs[w, predicted[w]]:.0%}",
-                  fill=(0, 255, 0) if ok else (255, 64, 64))
-        drawn.append(np.asarray(img))
+        drawn.append(paste_rgb(rgb, label_image([(f"true: {classes[frame_labels[f]]}", WHITE),
+                                                 (f"pred: {classes[predicted[w]]} {probs[w, predicted[w]]:.0%}",
+                                                  GREEN if ok else RED)], width=rgb.shape[1])))
     paths = []
     for name, codec in (("Video_with_prediction_vs_true_labels.mp4", "libx264"),
                         ("Video_with_prediction_vs_true_labels.gif", "gif")):

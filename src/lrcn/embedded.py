@@ -25,6 +25,7 @@ from .backbone import FrameEmbedder, worth_compiling
 from .datasets import Dataset, VideoItem
 from .errors import CacheError, VideoError
 from .features import TEST_VIEWS, EmbeddingCache, Request, extract
+from .model import run_head
 from .video import count_packets, probe
 
 log = logging.getLogger(__name__)
@@ -243,13 +244,11 @@ def eval_batches(data: Sequence[Embedded], num_frames: int, seed: int, shuffle_f
 def predict_windows(head: torch.nn.Module, windows: Iterator[tuple[int, int, np.ndarray]], device: torch.device,
                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run the head over windows. Returns item indices, starts, and logits ``(N, C)``."""
-    head.eval()
     idx, starts, logits = [], [], []
     batch: list[np.ndarray] = []
 
     def flush():
-        with torch.no_grad():
-            logits.append(head(torch.from_numpy(np.stack(batch)).to(device)).float().cpu().numpy())
+        logits.append(run_head(head, np.stack(batch), device, batch_size))
         batch.clear()
 
     for i, s, x in windows:

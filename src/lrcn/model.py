@@ -118,3 +118,18 @@ class LRCN(nn.Module):
         b, t = frames.shape[:2]
         embeddings = self.embedder(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
         return self.head(embeddings.clone())  # clone: out of inference mode for autograd
+
+
+def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256):
+    """The one batched head runner: windows of embeddings ``(N, T, D)`` (array or tensor) -> logits
+    ``(N, C)`` float32 numpy, ``batch_size`` windows at a time, in eval mode, no gradients."""
+    import numpy as np
+
+    head.eval()
+    x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch_size):
+            out.append(head(x[s : s + batch_size].to(device)).float().cpu().numpy())
+    num_classes = head.cfg.num_classes if hasattr(head, "cfg") else 0
+    return np.concatenate(out) if out else np.zeros((0, num_classes), np.float32)

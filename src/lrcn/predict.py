@@ -29,6 +29,8 @@ import torch
 from tqdm import tqdm
 
 from . import metrics, plots
+from .annotate import annotate_video
+from .model import run_head
 from .config import PredictConfig
 from .decode import Decoding, Segment, decode, frame_probabilities, segments as decoded_segments
 from .backbone import FrameEmbedder
@@ -39,7 +41,7 @@ from .errors import ConfigError, LrcnError, VideoError
 from .checkpoint import Checkpoint
 from .evaluate import load_head
 from .features import FeatureSpec, Request, decode_size, make_views
-from .io import FolderLock, atomic_path, remove_stale_temporaries, write_json_atomic, write_text_atomic
+from .io import FolderLock, remove_stale_temporaries, write_json_atomic, write_text_atomic
 from .metrics import softmax
 from .video import VIDEO_EXTENSIONS, is_video_file, iter_frames_at_fps, probe
 
@@ -117,9 +119,7 @@ def window_probabilities(head, stream: Iterator[tuple[float, np.ndarray]], num_f
     times, starts, probs, pending = [], [], [], []
 
     def run():
-        with torch.no_grad():
-            x = torch.from_numpy(np.stack(pending).astype(np.float32)).to(device)
-            probs.append(softmax(head(x).float().cpu().numpy()))
+        probs.append(softmax(run_head(head, np.stack(pending), device, batch)))
         pending.clear()
 
     for t, emb in stream:
@@ -191,71 +191,6 @@ def srt(segments: list[Segment]) -> str:
 
     return "".join(f"{k}\n{stamp(s.start)} --> {stamp(s.end)}\n{s.label} ({s.confidence:.0%})\n\n"
                    for k, s in enumerate(segments, start=1))
-
-
-def annotated_size(width: int, height: int, cap: int | None) -> tuple[int, int] | None:
-    """(width, height) with the shorter side at most ``cap`` (aspect kept, even), or None: as it is."""
-    short = min(width, height)
-    if not cap or short <= cap:
-        return None
-    scale = cap / short
-    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
-
-
-#: How the annotated MP4 is made. x264's ultrafast encodes 720p twice as fast as superfast here, and
-#: FFmpeg's area scaler downscales twice as fast as its default bicubic (benchmarks/predict.py --hd
-#: prints the whole against the earlier way: full size, veryfast, CRF 20, bicubic); the file is for
-#: watching the labels, not for archiving.
-ANNOTATE_PRESET, ANNOTATE_CRF, ANNOTATE_SCALER = "ultrafast", 23, "AREA"
-
-
-def label_patch(text: str) -> list[np.ndarray]:
-    """The label as drawn on the video (yellow on black), as YUV 4:2:0 planes [Y, U, V] of even size."""
-    import av
-    from PIL import Image, ImageDraw
-
-    box = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), text)
-    w, h = box[2] - box[0] + 6, box[3] - box[1] + 6
-    img = Image.new("RGB", (w + w % 2, h + h % 2), (0, 0, 0))
-    ImageDraw.Draw(img).text((3 - box[0], 3 - box[1]), text, fill=(255, 255, 0))
-    yuv = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24").reformat(format="yuv420p")
-    return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy() for p in yuv.planes]
-
-
-def _paste(frame, patch: list[np.ndarray], x: int = 6, y: int = 6) -> None:
-    """Draw ``patch`` (from :func:`label_patch`) into a YUV 4:2:0 frame at (x, y) (even), clipped."""
-    for k, (plane, part) in enumerate(zip(frame.planes, patch)):
-        px, py = (x, y) if k == 0 else (x // 2, y // 2)
-        dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-        h, w = min(part.shape[0], dst.shape[0] - py), min(part.shape[1], dst.shape[1] - px)
-        if h > 0 and w > 0:
-            dst[py : py + h, px : px + w] = part[:h, :w]
-
-
-def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int | None = 720) -> None:
-    """Re-encode ``path`` at its fps, its shorter side capped at ``size_cap`` pixels, with the current
-    segment's label drawn on it. Frames stay in the decoder's YUV: FFmpeg scales them, the label
-    (rendered once per segment) is pasted into the planes, and the encoder takes them as they are."""
-    from .video import iter_display_frames, write_video_stream
-
-    info = probe(path)
-    size = annotated_size(info.width, info.height, size_cap)
-    patches: dict[int, list[np.ndarray]] = {}
-
-    def frames():
-        k = 0
-        for t, frame in iter_display_frames(path, size, ANNOTATE_SCALER):
-            while k + 1 < len(segments) and t >= segments[k + 1].start:
-                k += 1
-            if segments and segments[k].start <= t < segments[k].end + 1e-6:
-                if k not in patches:
-                    patches[k] = label_patch(f"{segments[k].label} {segments[k].confidence:.0%}")
-                _paste(frame, patches[k])
-            yield frame
-
-    with atomic_path(out) as tmp:
-        write_video_stream(tmp, frames(), info.fps or 25.0, codec="libx264", quality=ANNOTATE_CRF,
-                           preset=ANNOTATE_PRESET)
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""Labels drawn on video: one renderer (:func:`label_image`) for the annotated MP4 of ``lrcn predict``
+(pasted into the decoder's YUV frames, re-encoded at a capped size) and the seed's
+``Video_with_prediction_vs_true_labels`` of ``lrcn test-continuous`` (pasted into RGB frames)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .decode import Segment
+from .io import atomic_path
+from .video import probe
+
+
+def annotated_size(width: int, height: int, cap: int | None) -> tuple[int, int] | None:
+    """(width, height) with the shorter side at most ``cap`` (aspect kept, even), or None: as it is."""
+    short = min(width, height)
+    if not cap or short <= cap:
+        return None
+    scale = cap / short
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+#: How the annotated MP4 is made. x264's ultrafast encodes 720p twice as fast as superfast here, and
+#: FFmpeg's area scaler downscales twice as fast as its default bicubic (benchmarks/predict.py --hd
+#: prints the whole against the earlier way: full size, veryfast, CRF 20, bicubic); the file is for
+#: watching the labels, not for archiving.
+ANNOTATE_PRESET, ANNOTATE_CRF, ANNOTATE_SCALER = "ultrafast", 23, "AREA"
+
+
+YELLOW, GREEN, RED, WHITE = (255, 255, 0), (0, 255, 0), (255, 64, 64), (255, 255, 255)
+
+
+def label_image(lines: Sequence[tuple[str, tuple[int, int, int]]], width: int | None = None) -> np.ndarray:
+    """Lines of text, each in its colour, on a black box (RGB ``(H, W, 3)``, even sides): how every
+    lrcn video shows a label. ``width``: the box at least this wide."""
+    from PIL import Image, ImageDraw
+
+    probe_draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    boxes = [probe_draw.textbbox((0, 0), text) for text, _ in lines]
+    w = max([b[2] - b[0] for b in boxes] + [(width or 0) - 6]) + 6
+    line_h = max(b[3] - b[1] for b in boxes) + 4
+    h = line_h * len(lines) + 2
+    img = Image.new("RGB", (w + w % 2, h + h % 2), (0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    for k, ((text, colour), box) in enumerate(zip(lines, boxes)):
+        draw.text((3 - box[0], 3 - box[1] + k * line_h), text, fill=colour)
+    return np.asarray(img)
+
+
+def paste_rgb(rgb: np.ndarray, label: np.ndarray, x: int = 0, y: int = 0) -> np.ndarray:
+    """A copy of frame ``rgb`` with ``label`` (from :func:`label_image`) drawn at (x, y), clipped."""
+    out = np.array(rgb, copy=True)
+    h, w = min(label.shape[0], out.shape[0] - y), min(label.shape[1], out.shape[1] - x)
+    out[y : y + h, x : x + w] = label[:h, :w]
+    return out
+
+
+def label_patch(text: str) -> list[np.ndarray]:
+    """:func:`label_image` of one yellow line as YUV 4:2:0 planes [Y, U, V], for pasting into decoded frames."""
+    import av
+
+    yuv = av.VideoFrame.from_ndarray(label_image([(text, YELLOW)]), format="rgb24").reformat(format="yuv420p")
+    return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy() for p in yuv.planes]
+
+
+def _paste(frame, patch: list[np.ndarray], x: int = 6, y: int = 6) -> None:
+    """Draw ``patch`` (from :func:`label_patch`) into a YUV 4:2:0 frame at (x, y) (even), clipped."""
+    for k, (plane, part) in enumerate(zip(frame.planes, patch)):
+        px, py = (x, y) if k == 0 else (x // 2, y // 2)
+        dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        h, w = min(part.shape[0], dst.shape[0] - py), min(part.shape[1], dst.shape[1] - px)
+        if h > 0 and w > 0:
+            dst[py : py + h, px : px + w] = part[:h, :w]
+
+
+def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int | None = 720) -> None:
+    """Re-encode ``path`` at its fps, its shorter side capped at ``size_cap`` pixels, with the current
+    segment's label drawn on it. Frames stay in the decoder's YUV: FFmpeg scales them, the label
+    (rendered once per segment) is pasted into the planes, and the encoder takes them as they are."""
+    from .video import iter_display_frames, write_video_stream
+
+    info = probe(path)
+    size = annotated_size(info.width, info.height, size_cap)
+    patches: dict[int, list[np.ndarray]] = {}
+
+    def frames():
+        k = 0
+        for t, frame in iter_display_frames(path, size, ANNOTATE_SCALER):
+            while k + 1 < len(segments) and t >= segments[k + 1].start:
+                k += 1
+            if segments and segments[k].start <= t < segments[k].end + 1e-6:
+                if k not in patches:
+                    patches[k] = label_patch(f"{segments[k].label} {segments[k].confidence:.0%}")
+                _paste(frame, patches[k])
+            yield frame
+
+    with atomic_path(out) as tmp:
+        write_video_stream(tmp, frames(), info.fps or 25.0, codec="libx264", quality=ANNOTATE_CRF,
+                           preset=ANNOTATE_PRESET)
