@@ -48,6 +48,7 @@ def test_the_sampling_names_one_fps_and_refuses_bad_values():
     ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 2.5, 2.5, [0, 1, 2, 3, 4, 5]),  # stamped all zero: the nominal rate
     ([None, None, None, None], 5, 2.5, [0, 2]),  # no timestamps at all: the nominal rate
     ([0.0, 1.0, 2.0], 1, 2.5, [0, 1, 2]),  # a slower source: each frame once, never repeated
+    ([0.0, 2.0, 2.1, 2.2, 2.3, 2.4, 2.5], 10, 2.5, [0, 1, 5]),  # after a gap, no burst of catch-up samples
 ])
 def test_sample_times_table(times, src, fps, expected):
     assert [i for _, i, _ in clips.sample_times(times, src, fps)] == expected
