@@ -28,10 +28,10 @@ def test_top_level_help_lists_every_subcommand(capsys):
 RUNNERS = {"synth": "lrcn.synth.generate", "preprocess": "lrcn.preprocess.run", "train": "lrcn.train.run",
            "test": "lrcn.evaluate.run", "test-continuous": "lrcn.continuous.run", "predict": "lrcn.predict.run",
            "check": "lrcn.check.run", "demo": "lrcn.demo.run", "features": "lrcn.embedded.features",
-           "weights": "lrcn.backbone.install_weights"}
+           "weights": "lrcn.backbone.install_weights", "stream": "lrcn.stream.run"}
 POSITIONALS = {"preprocess": ["d", "--out-dir", "o"], "train": ["d"], "test": ["c", "d"], "test-continuous": ["c", "d"],
                "predict": ["c", "v.mp4"], "check": ["d"], "synth": [], "demo": [], "features": ["d"],
-               "weights": ["install"]}
+               "weights": ["install"], "stream": ["c", "-"]}
 
 
 class _Captured(Exception):

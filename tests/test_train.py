@@ -257,3 +257,23 @@ def test_the_optimizer_falls_back_from_the_fused_kernel_with_every_parameter(mon
     head = torch.nn.Linear(3, 2)
     optimizer, _ = make_optimizer(head.parameters(), TrainConfig("d"), 5)  # a generator, as the refit passes
     assert sum(len(g["params"]) for g in optimizer.param_groups) == 2
+
+
+def test_a_causal_head_is_trained_at_every_step_and_reads_frames_in_order(tiny_dataset, tmp_path, monkeypatch):
+    import lrcn.model
+
+    calls = []
+    real = lrcn.model.LRCNHead.step_logits
+    monkeypatch.setattr(lrcn.model.LRCNHead, "step_logits", lambda self, x: calls.append(x.shape) or real(self, x))
+    run_dir = run(_cfg(tiny_dataset, tmp_path, "causal", epochs=2, causal=True), progress=False)
+    ckpt = load_checkpoint(run_dir / "Saved_model_checkpoints/final.pth.tar")
+    assert ckpt.model_config.causal and not ckpt.model_config.bidirectional and ckpt.train.causal
+    assert calls and all(len(shape) == 3 and shape[1] == 5 for shape in calls)  # the loss saw every step
+    head = ckpt.head()
+    x = torch.randn(3, 5, ckpt.model_config.feature_dim)
+    with torch.no_grad():
+        steps = head.step_logits(x)
+        torch.testing.assert_close(steps[:, -1], head(x))  # the window's label is its last step's
+        later = x.clone()
+        later[:, 3:] = torch.randn(3, 2, x.shape[2])  # change only frames 3 and 4
+        torch.testing.assert_close(head.step_logits(later)[:, :3], steps[:, :3])  # steps 0-2 never see them

@@ -16,7 +16,7 @@ from . import __version__
 from .errors import ConfigError, LrcnError
 from . import config
 from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, FeaturesConfig, PredictConfig,
-                     PreprocessConfig, SynthConfig, TrainConfig, WeightsConfig, from_args)
+                     PreprocessConfig, StreamConfig, SynthConfig, TrainConfig, WeightsConfig, from_args)
 
 log = logging.getLogger("lrcn")
 
@@ -140,6 +140,15 @@ def cmd_predict(a) -> int:
     return 1 if failures else 0
 
 
+def cmd_stream(a) -> int:
+    from .stream import run
+
+    summary = run(from_args(StreamConfig, a))
+    print(f"lrcn stream: {summary['frames']} frames labelled, {summary['dropped']} dropped, latency median "
+          f"{summary['latency_median'] * 1000:.0f} ms (p95 {summary['latency_p95'] * 1000:.0f} ms)", file=sys.stderr)
+    return 0
+
+
 def _segmentation_line(scores: dict) -> str:
     def one(x: dict) -> str:
         return (f"frame accuracy {x['frame_accuracy']:.1f} %, edit {x['edit']:.1f}, F1@10/25/50 {x['f1@10']:.1f}/"
@@ -176,6 +185,8 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "test": (cmd_test, "basic test mode: clip/video accuracy, top-5, confusion matrix, per-class plot"),
     "test-continuous": (cmd_test_continuous, "diverse-actions test: a sliding window over test clips laid end to end"),
     "predict": (cmd_predict, "label the actions along any video(s): segments, SRT subtitles, annotated MP4"),
+    "stream": (cmd_stream, "label a live source as it plays (camera, rtsp/http/udp/tcp URL, - for a pipe, a file): "
+                           "one JSON line per sampled frame and per segment"),
 }
 
 
@@ -199,13 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     # Every subcommand's flags come from its settings dataclass (lrcn.config): one definition each.
     settings = {"demo": DemoConfig, "check": CheckConfig, "synth": SynthConfig, "preprocess": PreprocessConfig,
                 "weights": WeightsConfig, "features": FeaturesConfig, "train": TrainConfig, "test": EvalConfig,
-                "test-continuous": ContinuousConfig, "predict": PredictConfig}
+                "test-continuous": ContinuousConfig, "predict": PredictConfig, "stream": StreamConfig}
     for name, cls in settings.items():
         p = add(name)
         if name == "synth":  # the folder may also be given as a positional argument, like every data command
             p.add_argument("dir", nargs="?", default=None, metavar="DIR", help="dataset folder to write (as --out-dir)")
         config.flags(p, cls)
-        if name != "weights":
+        if name not in ("weights", "stream"):  # stream has no bar: its output is the JSON lines
             _add_runtime(p)
     return parser
 

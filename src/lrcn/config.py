@@ -216,6 +216,10 @@ def env_shard() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+MIN_SEGMENT = Opt(1.2, "viterbi: shortest segment; median: filter length", flag="--min-segment", metavar="SECONDS",
+                  check=at_least(0))
+
+
 # --- composed value objects -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -252,8 +256,7 @@ class Decoding:
                                     "class), median (filtered over --min-segment), viterbi (fewest label changes "
                                     "worth their cost)", choices=SMOOTHINGS)()
     switch_penalty: float = Opt(8.0, "viterbi: log-probability cost of one change of label", check=at_least(0))()
-    min_seconds: float = Opt(1.2, "viterbi: shortest segment; median: filter length", flag="--min-segment",
-                             metavar="SECONDS", check=at_least(0))()
+    min_seconds: float = MIN_SEGMENT()
 
     def __post_init__(self) -> None:
         validate(self)
@@ -454,7 +457,9 @@ class TrainConfig(_Settings):
     latent_dim: int = Opt(512, "frame embedding projection size", check=at_least(1))()
     hidden_size: int = Opt(256, "LSTM hidden size", check=at_least(1))()
     lstm_layers: int = Opt(2, "LSTM layers", check=at_least(1))()
-    bidirectional: bool = Opt(True, "bidirectional LSTM")()
+    bidirectional: bool = Opt(True, "bidirectional LSTM (off with --causal)")()
+    causal: bool = Opt(False, "a causal head for lrcn stream: a unidirectional LSTM trained with a loss at every "
+                              "step, so the label of a frame needs no later frame")()
     dropout: float = Opt(0.3, "dropout in the LSTM and the classifier", check=fraction)()
     checkpoint_interval: int = Opt(5, "save epoch_<n>.pth.tar every N epochs", check=at_least(1))()
     keep_checkpoints: int | None = Opt(3, "how many epoch_<n>.pth.tar to keep, the newest (last/best/final are "
@@ -567,6 +572,31 @@ class PredictConfig(_Settings):
             object.__setattr__(self, "inputs", (self.inputs,))
         if not self.inputs:
             raise ConfigError("give at least one video or folder")
+
+
+@dataclass(frozen=True)
+class StreamConfig(_Settings):
+    """Settings of ``lrcn stream``."""
+
+    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
+    source: str = arg("a camera (/dev/video0), an rtsp/http(s)/udp/tcp URL, - (standard input) or a file", "SOURCE")
+    _: KW_ONLY
+    realtime: bool = Opt(False, "play a file at its own pace (a live source paces itself); without it a file is read "
+                                "as fast as possible and no frame is dropped")()
+    reconnect: int = Opt(0, "reopen a network source that fails or ends this many times, waiting 1, 2, 4 ... 30 s "
+                            "(0: stop)", check=at_least(0))()
+    top_k: int = Opt(3, "classes listed per frame", check=at_least(1))()
+    min_seconds: float = MIN_SEGMENT(default=1.0, help="a new label must lead this long before the segment switches "
+                                                       "to it (the online form of the smoothing; 0: every frame's own)")
+    srt: str | None = Opt(None, "write the segments as SRT subtitles here (also on Ctrl-C / SIGTERM)", parse=str,
+                          metavar="FILE")()
+    csv: str | None = Opt(None, "write the segments as CSV start,end,label,confidence here", parse=str,
+                          metavar="FILE")()
+    max_seconds: float | None = Opt(None, "stop after this many seconds of stream", parse=float,
+                                    check=positive, metavar="SECONDS")()
+    timeout: float = Opt(10.0, "seconds to wait for a network source to open or send data", check=positive)()
+    precision: str = PRECISION()
+    device: str | None = DEVICE()
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,11 @@ class ModelConfig:
     bidirectional: bool = True  # (seed: True)
     dropout: float = 0.3  # between LSTM layers and before the classifier
     frame_differences: bool = True  # each step also reads the change of the embedding since the previous frame
+    causal: bool = False  # trained to label every step from the frames up to it (unidirectional; for streams)
 
     def __post_init__(self) -> None:
+        if self.causal and self.bidirectional:
+            raise ConfigError("a causal head reads frames in order only: it cannot be bidirectional")
         for name in ("feature_dim", "num_classes", "latent_dim", "hidden_size", "lstm_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -92,6 +95,14 @@ class LRCNHead(nn.Module):
             x = torch.cat([x, change], dim=2)  # (B, T, 2D)
         return self.project(x)
 
+    def step_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Logits after every step ``(B, T, C)``; with a unidirectional LSTM, step t has seen frames
+        0..t only (what a causal head is trained on). The last step is :meth:`forward`."""
+        if self.cfg.bidirectional:
+            raise ConfigError("per-step logits need a unidirectional head (lrcn train --causal)")
+        out, _ = self.lstm(self.steps(embeddings))  # (B, T, hidden)
+        return self.classifier(out)
+
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         x = self.steps(embeddings)  # (B, T, latent)
         _, (h_n, _) = self.lstm(x)  # h_n: (layers * directions, B, hidden)
@@ -101,6 +112,18 @@ class LRCNHead(nn.Module):
         else:
             last = h_n[-1]  # (B, hidden)
         return self.classifier(last)  # (B, C) logits: no softmax (CrossEntropyLoss adds it)
+
+
+class EveryStep(nn.Module):
+    """Training a causal head: its logits at every step ``(B, T, C)``, each scored against the
+    clip's label, so it learns to name the action from the first frames on."""
+
+    def __init__(self, head: LRCNHead):
+        super().__init__()
+        self.head = head
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.head.step_logits(embeddings)
 
 
 class LRCN(nn.Module):

@@ -33,7 +33,7 @@ from .errors import CheckpointError, ConfigError, raise_if_diverged
 from .config import TrainConfig
 from .features import EmbeddingCache
 from .io import FolderLock, write_json_atomic
-from .model import LRCNHead, ModelConfig
+from .model import EveryStep, LRCNHead, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,14 @@ def train_one_epoch(model: nn.Module, batches, optimizer, epoch: int, *, seed: i
         if empty:
             x, y = torch.zeros((1, *x.shape[1:]), dtype=x.dtype), torch.zeros((1,), dtype=torch.long)
         x, y = x.to(dist.device), y.to(dist.device)
-        logits = model(x)  # (B, C)
-        loss_sum = loss_fn(logits, y) * (0.0 if empty else 1.0)
+        logits = model(x)  # (B, C), or (B, T, C) from a causal head trained at every step
+        if logits.dim() == 3:  # each step labelled with the clip's action; the loss is their mean
+            steps = logits.shape[1]
+            loss_sum = loss_fn(logits.flatten(0, 1), y.repeat_interleave(steps)) / steps
+            logits = logits[:, -1]
+        else:
+            loss_sum = loss_fn(logits, y)
+        loss_sum = loss_sum * (0.0 if empty else 1.0)
         loss = loss_sum / global_count * dist.world_size  # DDP averages gradients over ranks
         raise_if_diverged(loss.item(), epoch, step)
         optimizer.zero_grad(set_to_none=True)
@@ -240,11 +246,13 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
     for p in data.problems:
         log.warning("left out %s: %s", p["video"], p["reason"])
     model_cfg = ModelConfig(feature_dim=data.feature_dim, num_classes=len(dataset.classes), latent_dim=cfg.latent_dim,
-                            hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers, bidirectional=cfg.bidirectional,
-                            dropout=cfg.dropout, frame_differences=cfg.frame_differences)
+                            hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers,
+                            bidirectional=cfg.bidirectional and not cfg.causal,  # a causal head reads in order
+                            dropout=cfg.dropout, frame_differences=cfg.frame_differences, causal=cfg.causal)
     torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
     head = LRCNHead(model_cfg).to(device)
     module = finetune_mod.FineTuned(data.embedder, head) if data.embedder else head  # x -> logits
+    trained = _every_step(module, head) if cfg.causal else module
     groups = [{"params": list(head.parameters())}]
     if data.embedder:  # the pretrained stage moves ten times slower than the new head
         groups.append({"params": [p for p in data.embedder.parameters() if p.requires_grad], "lr": cfg.lr * 0.1})
@@ -255,7 +263,7 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
         if data.embedder:
             finetune_mod.load_backbone(data.embedder, Path(load_checkpoint(resume_path).finetuned_weights))
         log.info("resumed from %s at epoch %d", resume_path, state.epoch)
-    model = dist.wrap(module)
+    model = dist.wrap(trained)
 
     writer = None
     train_items, val_items = data.items(data.train), data.items(data.val)
@@ -321,6 +329,13 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
                 plots.training_curves(state.history, run_dir / "training_curves.png")
         if data.embedder is None:
             ship_final(cfg, model_cfg, state, data, base, ckpt_dir, dist, progress)
+
+
+def _every_step(module: nn.Module, head: LRCNHead) -> nn.Module:
+    """``module`` with its head scored at every step (a causal head's training)."""
+    if module is head:
+        return EveryStep(head)
+    return finetune_mod.FineTuned(module.embedder, EveryStep(head))
 
 
 def _same_refit(final: Path, base: Checkpoint, epochs: int, items: int) -> bool:
@@ -402,7 +417,7 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: 
         return  # a rerun of a finished run (--resume auto): the refit is already there
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
     head = LRCNHead(model_cfg).to(dist.device)
-    model = dist.wrap(head)
+    model = dist.wrap(_every_step(head, head) if cfg.causal else head)
     optimizer, scheduler = make_optimizer(head.parameters(), cfg, epochs)
     history = []
     for epoch in _progress(range(1, epochs + 1), progress and dist.is_main, desc="refit"):

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import av
 import numpy as np
@@ -395,6 +395,52 @@ def _sampled(container, stream, path, target_fps: float | None) -> Iterator[tupl
     # One rule for every reader (lrcn.clips.sample_times); None keeps every frame.
     for k, i, t in clipmath.sample_times(times(), src_fps, target_fps or 1e6):
         yield k, i, t, current[0]
+
+
+def is_live_source(source: str) -> bool:
+    """A camera, a network URL or standard input (``-``), as opposed to a file on disk."""
+    return source == "-" or "://" in source or source.startswith("/dev/video")
+
+
+def iter_live_frames(source: str, target_fps: float, size: Callable[[int, int], tuple[int, int]] | None = None,
+                     realtime: bool = False, timeout: float = 10.0) -> Iterator[SampledFrame]:
+    """Frames of a live source sampled by presentation time at ``target_fps`` (the same rule as
+    files, :func:`lrcn.clips.sample_times`), scaled to ``size(width, height)``.
+
+    ``source``: a camera device (``/dev/video0``, v4l2), an ``rtsp://``, ``http(s)://``, ``udp://``
+    or ``tcp://`` URL, ``-`` for standard input, or a file. ``realtime`` paces a file at its own
+    speed (a live source paces itself). ``timeout``: seconds to wait to open it or for more data.
+
+    Raises:
+        VideoError: the source cannot be opened or stops with an error (a clean end just ends).
+    """
+    import sys
+    import time
+
+    if not is_live_source(source):
+        container, stream = _open(source)
+    else:
+        options = {"rtsp_transport": "tcp"} if source.startswith("rtsp://") else {}
+        fmt = "v4l2" if source.startswith("/dev/video") else None
+        try:
+            container = av.open(sys.stdin.buffer if source == "-" else source, format=fmt, options=options,
+                                timeout=timeout, metadata_errors="ignore")
+        except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+            raise VideoError(f"{source}: cannot open the stream ({_reason(exc)})") from None
+        if not container.streams.video:
+            container.close()
+            raise VideoError(f"{source}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+    try:
+        start = time.monotonic()
+        for k, i, t, frame in _sampled(container, stream, source, target_fps):
+            if realtime:
+                time.sleep(max(0.0, start + t - time.monotonic()))
+            shown = (frame.width, frame.height) if _quarter_turns(frame) % 2 == 0 else (frame.height, frame.width)
+            yield SampledFrame(k, i, t, _to_rgb(frame, size(*shown) if size else None))
+    finally:
+        container.close()
 
 
 def iter_display_frames(path: str | os.PathLike, size: tuple[int, int] | None = None,

@@ -1,0 +1,272 @@
+"""``lrcn stream``: label a live source as it plays.
+
+A decoding thread reads the source (:func:`lrcn.video.iter_live_frames`), keeps the frames that the
+checkpoint's fps samples by presentation time, and hands each to the main thread through a slot
+that holds one frame: when the CNN cannot keep up, the newest frame replaces the waiting one and
+the drop is counted (a file read as fast as possible waits instead, losing nothing). The main
+thread embeds each frame once, keeps the last window of embeddings in a ring buffer, runs the
+head, and prints one JSON line per frame and one per finished segment. Memory is bounded by
+design: one waiting frame, one window of embeddings, the finished segments.
+
+A causal head (``lrcn train --causal``) names the action at the newest frame from the frames up
+to it; the bidirectional head names the window that ends at the newest frame. Segments are made
+online: a new label must lead for ``--min-segment`` seconds before the segment switches to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .backbone import FrameEmbedder
+from .config import StreamConfig
+from .decode import Segment
+from .distributed import local_device
+from .errors import VideoError
+from .evaluate import load_head
+from .features import decode_size, make_views
+from .io import write_text_atomic
+from .metrics import softmax
+from .model import run_head
+from .predict import srt
+from .video import SampledFrame, is_live_source, iter_live_frames
+
+log = logging.getLogger(__name__)
+
+
+class LatestSlot:
+    """A hand-over of one frame between two threads. ``put`` replaces a frame nobody took yet
+    (counting a drop) unless ``lossless``, where it waits; ``get`` waits for a frame or the end."""
+
+    def __init__(self, lossless: bool):
+        self.lossless = lossless
+        self._item: tuple[SampledFrame, float] | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self.dropped = 0
+
+    def put(self, item: tuple[SampledFrame, float]) -> None:
+        with self._cond:
+            while self.lossless and self._item is not None and not self._closed:
+                self._cond.wait()
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify_all()
+
+    def get(self) -> tuple[SampledFrame, float] | None:
+        """The next ``(frame, arrival time)``, or None at the end (an error in the producer is raised here)."""
+        with self._cond:
+            while self._item is None and not self._closed:
+                self._cond.wait()
+            item, self._item = self._item, None
+            self._cond.notify_all()
+            if item is None and self._error is not None:
+                raise self._error
+            return item
+
+    def close(self, error: BaseException | None = None) -> None:
+        with self._cond:
+            self._closed, self._error = True, error
+            self._cond.notify_all()
+
+
+@dataclass
+class OnlineSegments:
+    """Segments made as labels arrive: a new label must lead for ``min_frames`` frames in a row
+    before the current segment ends (at the first of those frames). No look-ahead beyond that."""
+
+    min_frames: int
+    finished: list[Segment] = field(default_factory=list)
+    _label: str | None = None
+    _start: float = 0.0
+    _conf: list[float] = field(default_factory=list)
+    _candidate: str | None = None
+    _candidate_since: float = 0.0
+    _candidate_conf: list[float] = field(default_factory=list)
+
+    def add(self, t: float, label: str, confidence: float) -> Segment | None:
+        """Feed one frame's label; returns the segment this frame finished, if any."""
+        if self._label is None:
+            self._label, self._start, self._conf = label, t, [confidence]
+            return None
+        if label == self._label:
+            self._conf.append(confidence)
+            self._candidate, self._candidate_conf = None, []
+            return None
+        if label != self._candidate:
+            self._candidate, self._candidate_since, self._candidate_conf = label, t, []
+        self._candidate_conf.append(confidence)
+        if len(self._candidate_conf) < self.min_frames:
+            return None
+        done = Segment(round(self._start, 3), round(self._candidate_since, 3), self._label,
+                       float(np.mean(self._conf)))
+        self.finished.append(done)
+        self._label, self._start, self._conf = self._candidate, self._candidate_since, self._candidate_conf
+        self._candidate, self._candidate_conf = None, []
+        return done
+
+    def close(self, end: float) -> Segment | None:
+        """End the stream at ``end`` seconds: the open segment is finished."""
+        if self._label is None:
+            return None
+        conf = self._conf + self._candidate_conf
+        done = Segment(round(self._start, 3), round(max(end, self._start), 3), self._label, float(np.mean(conf)))
+        self.finished.append(done)
+        self._label = None
+        return done
+
+
+@dataclass
+class StreamStats:
+    frames: int = 0  # sampled frames labelled
+    dropped: int = 0  # sampled frames the CNN had no time for
+    reconnects: int = 0
+    latencies: list[float] = field(default_factory=list)  # the last 10,000: bounded
+
+    def summary(self) -> dict:
+        lat = np.array(self.latencies) if self.latencies else np.zeros(1)
+        return {"frames": self.frames, "dropped": self.dropped, "reconnects": self.reconnects,
+                "latency_median": float(np.median(lat)), "latency_p95": float(np.percentile(lat, 95))}
+
+
+class _Stop(Exception):
+    """SIGTERM: stop reading, finish the outputs."""
+
+
+def _decoder(cfg: StreamConfig, fps: float, crop: str, slot: LatestSlot, stats: StreamStats,
+             stop: threading.Event) -> None:
+    """The decoding thread: sampled frames into ``slot``; reconnects a network source with back-off."""
+    offset, attempt = 0.0, 0
+    while not stop.is_set():
+        last = None
+        try:
+            for f in iter_live_frames(cfg.source, fps, lambda w, h: decode_size(w, h, crop), cfg.realtime,
+                                      cfg.timeout):
+                if stop.is_set():
+                    break
+                last = f.time
+                slot.put((SampledFrame(f.sample_index, f.source_index, offset + f.time, f.rgb), time.monotonic()))
+                attempt = 0
+            error = None
+        except VideoError as exc:
+            error = exc
+        except BaseException as exc:  # never die silently: the main thread raises it
+            slot.close(exc)
+            return
+        if last is not None:
+            offset += last + 1.0 / fps
+        network = "://" in cfg.source
+        if stop.is_set() or not network or attempt >= cfg.reconnect:
+            slot.close(error)
+            return
+        attempt += 1
+        stats.reconnects += 1
+        wait = min(30.0, 2.0 ** (attempt - 1))
+        log.warning("%s; reconnecting in %g s (%d of %d)", error or f"{cfg.source}: the stream ended", wait,
+                    attempt, cfg.reconnect)
+        stop.wait(wait)
+    slot.close()
+
+
+def run(cfg: StreamConfig, out=None) -> dict:
+    """Label ``cfg.source`` until it ends, ``--max-seconds`` pass, or Ctrl-C / SIGTERM; returns the
+    summary (frames, drops, latency) after writing ``--srt`` / ``--csv``."""
+    out = out or sys.stdout
+    device = local_device(cfg.device)
+    head, ckpt = load_head(cfg.checkpoint, device)
+    spec, classes, window = ckpt.features, list(ckpt.class_names), ckpt.sampling.num_frames
+    for path in (cfg.srt, cfg.csv):  # an unusable output is found now, not after an hour of stream
+        if path and Path(path).is_dir():
+            raise VideoError(f"{path}: a folder, not a file to write")
+    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
+    lossless = not (cfg.realtime or is_live_source(cfg.source))
+    slot, stats, stop = LatestSlot(lossless), StreamStats(), threading.Event()
+    segments = OnlineSegments(max(1, int(round(cfg.min_seconds * spec.fps))))
+    ring: deque = deque(maxlen=window)  # the last window of embeddings
+    k = min(cfg.top_k, len(classes))
+
+    def on_term(signum, frame):
+        raise _Stop
+
+    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
+    thread = threading.Thread(target=_decoder, args=(cfg, spec.fps, spec.crop, slot, stats, stop), daemon=True,
+                              name="lrcn-decode")
+    thread.start()
+    end = 0.0
+    try:
+        while True:
+            got = slot.get()
+            if got is None:
+                break
+            f, arrival = got
+            if cfg.max_seconds is not None and f.time >= cfg.max_seconds:
+                break
+            crop = make_views(f.rgb[None], ("center",))[0]
+            emb = embedder(torch.from_numpy(crop)).cpu().numpy().astype(np.float16)[0]  # as the cache stores it
+            ring.append(emb.astype(np.float32))
+            end = f.time + 1.0 / spec.fps
+            if len(ring) < window:
+                continue
+            probs = softmax(run_head(head, np.stack(ring)[None], device))[0]
+            top = np.argsort(-probs)[:k]
+            label, conf = classes[int(top[0])], float(probs[top[0]])
+            latency = time.monotonic() - arrival
+            stats.frames += 1
+            stats.dropped = slot.dropped
+            stats.latencies.append(latency)
+            del stats.latencies[:-10000]
+            _emit(out, {"stream_time": round(f.time, 3), "wall_time": round(time.time(), 3), "label": label,
+                        "confidence": round(conf, 4),
+                        "top": [{"label": classes[int(c)], "probability": round(float(probs[c]), 4)} for c in top],
+                        "latency": round(latency, 4), "dropped": slot.dropped})
+            done = segments.add(f.time, label, conf)
+            if done:
+                _emit(out, {"segment": done.__dict__})
+    except (KeyboardInterrupt, _Stop):
+        log.info("stopped; writing the outputs")
+    finally:
+        stop.set()
+        slot.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        last = segments.close(end)
+        if last:
+            _emit(out, {"segment": last.__dict__})
+        stats.dropped = slot.dropped
+        _write_outputs(cfg, segments.finished)
+    summary = stats.summary()
+    _emit(out, {"summary": summary})
+    return summary
+
+
+def _emit(out, record: dict) -> None:
+    try:
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+    except BrokenPipeError:  # the reader went away (| head): stop like Ctrl-C
+        raise KeyboardInterrupt from None
+
+
+def _write_outputs(cfg: StreamConfig, segments: list[Segment]) -> None:
+    if cfg.srt:
+        write_text_atomic(cfg.srt, srt(segments))
+    if cfg.csv:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["start", "end", "label", "confidence"])
+        w.writerows([[s.start, s.end, s.label, f"{s.confidence:.4f}"] for s in segments])
+        write_text_atomic(cfg.csv, buf.getvalue())

@@ -1,0 +1,146 @@
+"""lrcn stream: live sources through a pipe and in real time, dropped frames, SIGTERM, online segments."""
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from lrcn.config import StreamConfig
+from lrcn.stream import LatestSlot, OnlineSegments, run
+
+
+def _lines(text: str) -> tuple[list[dict], list[dict], dict]:
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    frames = [r for r in records if "label" in r]
+    segments = [r["segment"] for r in records if "segment" in r]
+    summary = next(r["summary"] for r in records if "summary" in r)
+    return frames, segments, summary
+
+
+def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp_path):
+    """Frame by frame through the ring buffer, the same labels and probabilities as lrcn predict's
+    windows (the window ending at each frame), and no frame lost reading a file as fast as it can."""
+    from lrcn.predict import PredictConfig
+    from lrcn.predict import run as predict
+
+    ckpt, _ = trained
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    out = io.StringIO()
+    summary = run(StreamConfig(str(ckpt), str(video), csv=str(tmp_path / "s.csv")), out=out)
+    frames, segments, printed = _lines(out.getvalue())
+    (result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "p"), annotate=False,
+                                         progress=False, precision="auto"))
+    windows = result["windows"]
+    assert len(frames) == len(windows) and summary["dropped"] == 0 and printed == summary
+    for f, w in zip(frames, windows):
+        assert f["label"] == w["top"][0]["label"]
+        assert abs(f["confidence"] - w["top"][0]["probability"]) < 2e-3
+        assert f["stream_time"] == pytest.approx(w["start"] + 4 * 0.4, abs=1e-3)  # the window's newest frame
+    assert segments and segments[0]["start"] == frames[0]["stream_time"]
+    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "start,end,label,confidence"
+
+
+def test_frames_the_cnn_has_no_time_for_are_dropped_newest_first(trained, make_video, monkeypatch):
+    """A source in real time and a CNN slower than the sampled fps: frames are dropped (counted),
+    labels still come, and no queue grows."""
+    import lrcn.backbone
+
+    ckpt, _ = trained
+    video = make_video("long.avi", 150, fps=25)  # 6 s: 15 sampled frames at 2.5 fps
+    real = lrcn.backbone.FrameEmbedder.forward
+    monkeypatch.setattr(lrcn.backbone.FrameEmbedder, "forward", lambda self, x: time.sleep(0.9) or real(self, x))
+    out = io.StringIO()
+    summary = run(StreamConfig(str(ckpt), str(video), realtime=True), out=out)
+    frames, _, _ = _lines(out.getvalue())
+    assert summary["dropped"] >= 4 and frames  # about 2 of every 5 frames could be embedded
+    assert summary["frames"] + summary["dropped"] + 4 <= 15  # a window of 5 fills before the first label
+    assert [f["dropped"] for f in frames] == sorted(f["dropped"] for f in frames)
+
+
+def test_the_slot_holds_one_frame_and_waits_only_when_lossless():
+    lossy = LatestSlot(lossless=False)
+    for k in range(5):
+        lossy.put((k, 0.0))
+    assert lossy.get() == (4, 0.0) and lossy.dropped == 4  # the newest wins
+    lossless = LatestSlot(lossless=True)
+    lossless.put((0, 0.0))
+    done = threading.Event()
+    threading.Thread(target=lambda: (lossless.put((1, 0.0)), done.set()), daemon=True).start()
+    assert not done.wait(0.2)  # the producer waits for the consumer
+    assert lossless.get() == (0, 0.0) and done.wait(2) and lossless.get() == (1, 0.0) and lossless.dropped == 0
+    lossless.close(RuntimeError("decoder died"))
+    with pytest.raises(RuntimeError, match="decoder died"):
+        lossless.get()
+
+
+@pytest.mark.parametrize("labels, min_frames, expected", [
+    ("AAAABBBB", 2, [(0, 4, "A"), (4, 8, "B")]),
+    ("AAABAAAA", 2, [(0, 8, "A")]),  # one stray frame does not split a segment
+    ("AAABBAAA", 2, [(0, 3, "A"), (3, 5, "B"), (5, 8, "A")]),
+    ("AAAB", 1, [(0, 3, "A"), (3, 4, "B")]),
+    ("", 2, []),
+])
+def test_online_segments_switch_after_a_lead_of_min_frames(labels, min_frames, expected):
+    seg = OnlineSegments(min_frames)
+    for t, label in enumerate(labels):
+        seg.add(float(t), label, 0.5)
+    seg.close(float(len(labels)))
+    assert [(s.start, s.end, s.label) for s in seg.finished] == expected
+
+
+PIPE_WRITER = """
+import sys, time, av, numpy as np
+c = av.open(sys.stdout.buffer, "w", format="mpegts", buffer_size=1024)  # a camera: frames as they are made
+s = c.add_stream("mpeg2video", rate=25)
+s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+rng = np.random.default_rng(0)
+for i in range(100):
+    f = av.VideoFrame.from_ndarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), format="rgb24")
+    for p in s.encode(f):
+        c.mux(p)
+    time.sleep(0.04)  # 25 fps, in real time
+for p in s.encode():
+    c.mux(p)
+c.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_pipe_on_standard_input_is_a_live_source(trained, tmp_path):
+    ckpt, _ = trained
+    writer = subprocess.Popen([sys.executable, "-c", PIPE_WRITER], stdout=subprocess.PIPE)
+    proc = subprocess.run([sys.executable, "-m", "lrcn", "stream", str(ckpt), "-", "--srt", str(tmp_path / "s.srt")],
+                          stdin=writer.stdout, capture_output=True, text=True, timeout=120)
+    writer.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    frames, segments, summary = _lines(proc.stdout)
+    # 4 s at 2.5 fps = 10 sampled frames, each either embedded (the first 4 fill the window) or, when it
+    # came while the CNN was busy (a burst at the start), dropped with the newest kept.
+    assert len(frames) == summary["frames"] >= 3 and summary["frames"] + 4 + summary["dropped"] == 10
+    assert frames[-1]["stream_time"] == pytest.approx(3.6)  # the last sampled frame is never the one dropped
+    assert segments and (tmp_path / "s.srt").read_text().startswith("1\n00:00:")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_and_writes_the_outputs(trained, make_video, tmp_path):
+    ckpt, _ = trained
+    video = make_video("long.avi", 500, fps=25)  # 20 s, played in real time
+    proc = subprocess.Popen([sys.executable, "-m", "lrcn", "stream", str(ckpt), str(video), "--realtime",
+                             "--csv", str(tmp_path / "s.csv"), "--srt", str(tmp_path / "s.srt")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # a label: the stream is running
+    assert json.loads(first)["label"]
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    _, segments, summary = _lines(first + rest)
+    assert segments and summary["frames"] < 40  # stopped early, not at the end of the file
+    rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert rows[0] == "start,end,label,confidence" and len(rows) == len(segments) + 1
+    assert (tmp_path / "s.srt").is_file()
