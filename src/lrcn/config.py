@@ -209,6 +209,8 @@ SHARD = Opt(None, "i/N: this job's share (default: torchrun's RANK/WORLD_SIZE)",
 COMPILE = Opt(None, "torch.compile the CNN (default: only on CPU with at least 4000 frames to embed, where its "
                     "7-21 s pay back)", parse=bool)
 OUT_DIR = Opt(None, "report folder", parse=str)
+ONNX = Opt(None, "run the CNN and the head in ONNX Runtime from this lrcn export folder (lrcn[onnx]; 2-3x faster "
+                 "than PyTorch on CPU for MobileNetV2, benchmarks/export.py)", parse=str, metavar="DIR")
 
 
 def env_shard() -> tuple[int, int]:
@@ -561,6 +563,7 @@ class PredictConfig(_Settings):
     compile: bool | None = COMPILE(help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 "
                                         "sampled frames, about 27 minutes of video)")
     decoding: Decoding = nested(Decoding())
+    onnx: str | None = ONNX()
     truth: str | None = Opt(None, "score one video against its annotation: CSV lines start,end,label in seconds "
                                   "(frame accuracy, edit score, F1@10/25/50; drawn under the timeline)", parse=str,
                             metavar="CSV")()
@@ -595,8 +598,23 @@ class StreamConfig(_Settings):
     max_seconds: float | None = Opt(None, "stop after this many seconds of stream", parse=float,
                                     check=positive, metavar="SECONDS")()
     timeout: float = Opt(10.0, "seconds to wait for a network source to open or send data", check=positive)()
+    onnx: str | None = ONNX()
     precision: str = PRECISION()
     device: str | None = DEVICE()
+
+
+@dataclass(frozen=True)
+class ExportConfig(_Settings):
+    """Settings of ``lrcn export``."""
+
+    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
+    _: KW_ONLY
+    format: str = Opt("onnx", "what to write: ONNX files checked in ONNX Runtime (needs lrcn[onnx])",
+                      choices=("onnx",))()
+    out_dir: str = Opt("export", "folder for cnn.onnx, head.onnx (head_step.onnx for a causal head) and "
+                                 "lrcn_model.json")()
+    video: str | None = Opt(None, "a video whose real frames check the exported files against PyTorch (required)",
+                            parse=str, metavar="VIDEO")()
 
 
 @dataclass(frozen=True)

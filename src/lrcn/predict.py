@@ -295,8 +295,13 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
         raise ConfigError(f"no videos found in {', '.join(cfg.inputs)}")
     if cfg.truth and len(inputs) != 1:
         raise ConfigError(f"--truth scores one video; {len(inputs)} were given")
-    compile = should_compile(cfg.compile, [Request(str(path), ("center",)) for path in inputs], spec.fps, device)
-    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision, compile=compile)
+    if cfg.onnx:  # the CNN and the head in ONNX Runtime, from an lrcn export folder
+        from .export import load_export
+
+        embedder, head = load_export(cfg.onnx, ckpt)
+    else:
+        compile = should_compile(cfg.compile, [Request(str(path), ("center",)) for path in inputs], spec.fps, device)
+        embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision, compile=compile)
     results, failures = [], []
     with FolderLock(cfg.out_dir, "lrcn predict"):  # one writer per output folder
         stale = remove_stale_temporaries(cfg.out_dir)  # half-written files of a killed predict

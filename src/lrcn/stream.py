@@ -143,10 +143,6 @@ class StreamStats:
                 "latency_median": float(np.median(lat)), "latency_p95": float(np.percentile(lat, 95))}
 
 
-class _Stop(Exception):
-    """SIGTERM: stop reading, finish the outputs."""
-
-
 def _decoder(cfg: StreamConfig, fps: float, crop: str, slot: LatestSlot, stats: StreamStats,
              stop: threading.Event) -> None:
     """The decoding thread: sampled frames into ``slot``; reconnects a network source with back-off."""
@@ -192,23 +188,31 @@ def run(cfg: StreamConfig, out=None) -> dict:
     for path in (cfg.srt, cfg.csv):  # an unusable output is found now, not after an hour of stream
         if path and Path(path).is_dir():
             raise VideoError(f"{path}: a folder, not a file to write")
-    embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
+    if cfg.onnx:  # the CNN and the head in ONNX Runtime, from an lrcn export folder
+        from .export import load_export
+
+        embedder, head = load_export(cfg.onnx, ckpt)
+    else:
+        embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
     lossless = not (cfg.realtime or is_live_source(cfg.source))
     slot, stats, stop = LatestSlot(lossless), StreamStats(), threading.Event()
     segments = OnlineSegments(max(1, int(round(cfg.min_seconds * spec.fps))))
     ring: deque = deque(maxlen=window)  # the last window of embeddings
     k = min(cfg.top_k, len(classes))
 
-    def on_term(signum, frame):
-        raise _Stop
+    def on_signal(signum, frame):  # Ctrl-C / SIGTERM: finish the frame in hand, then stop (no half-made state)
+        stop.set()
+        slot.close()  # wakes a get() waiting for the next frame (the slot's lock is re-entrant)
 
-    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = ({sig: signal.signal(sig, on_signal) for sig in handled}
+                if threading.current_thread() is threading.main_thread() else {})
     thread = threading.Thread(target=_decoder, args=(cfg, spec.fps, spec.crop, slot, stats, stop), daemon=True,
                               name="lrcn-decode")
     thread.start()
     end = 0.0
     try:
-        while True:
+        while not stop.is_set():
             got = slot.get()
             if got is None:
                 break
@@ -236,13 +240,13 @@ def run(cfg: StreamConfig, out=None) -> dict:
             done = segments.add(f.time, label, conf)
             if done:
                 _emit(out, {"segment": done.__dict__})
-    except (KeyboardInterrupt, _Stop):
+    except KeyboardInterrupt:  # the reader of standard output went away
         log.info("stopped; writing the outputs")
     finally:
         stop.set()
         slot.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         last = segments.close(end)
         if last:
             _emit(out, {"segment": last.__dict__})

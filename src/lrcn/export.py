@@ -1,0 +1,235 @@
+"""``lrcn export``: the CNN and the head as ONNX files a runtime can use without PyTorch, checked
+in ONNX Runtime against PyTorch on real frames.
+
+Writes into ``--out-dir``:
+
+* ``cnn.onnx`` — cropped frames ``frames (N, 224, 224, 3) uint8`` -> ``embeddings (N, D) float32``;
+  the ImageNet normalisation is inside the graph.
+* ``head.onnx`` — ``embeddings (B, T, D)`` -> ``logits (B, C)``: the window head (dynamic B and T).
+* ``head_step.onnx`` (a causal head only) — one step with explicit state: ``embedding (B, D)``,
+  ``previous (B, D)`` (the last frame's embedding; the embedding itself on the first frame), ``h``
+  and ``c (layers, B, H)`` -> ``logits (B, C)``, ``h_out``, ``c_out``: a deployment streams with it.
+* ``lrcn_model.json`` — what a runtime needs: classes, fps, window, pre-processing (resize, crop,
+  mean, std), the files and the check's figures.
+
+Needs the optional extra ``lrcn[onnx]`` (onnx, onnxscript, onnxruntime).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .backbone import CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE, FrameEmbedder
+from .checkpoint import resolve_checkpoint
+from .config import ExportConfig
+from .errors import ConfigError, LrcnError
+from .evaluate import load_head
+from .features import decode_sampled, make_views
+from .io import atomic_path, write_text_atomic
+from .model import LRCNHead
+
+log = logging.getLogger(__name__)
+
+#: The largest difference ONNX Runtime may show against PyTorch, relative to the largest value of the
+#: output (fp32 on both sides: only the order of additions and the kernels' own rounding differ, which
+#: stays near 1e-6 of the magnitude; 1e-4 leaves room for other CPUs' kernels and still catches any
+#: real mismatch such as a missing normalisation, a wrong layer or a transposed input).
+TOLERANCE = 1e-4
+
+
+class _Cnn(nn.Module):
+    """uint8 NHWC frames -> embeddings, normalisation included (what ``cnn.onnx`` holds)."""
+
+    def __init__(self, embedder: FrameEmbedder):
+        super().__init__()
+        self.cnn = embedder.cnn.float().to(memory_format=torch.contiguous_format)
+        self.register_buffer("mean", embedder.mean.cpu())
+        self.register_buffer("std", embedder.std.cpu())
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).float()  # (N, 3, 224, 224)
+        return self.cnn((x - self.mean) / self.std)
+
+
+class _Step(nn.Module):
+    """One step of a causal head with its state passed in and out (what ``head_step.onnx`` holds)."""
+
+    def __init__(self, head: LRCNHead):
+        super().__init__()
+        self.head = head
+
+    def forward(self, embedding, previous, h, c):
+        x = embedding[:, None]  # (B, 1, D)
+        if self.head.cfg.frame_differences:
+            x = torch.cat([x, (embedding - previous)[:, None]], dim=2)
+        out, (h_out, c_out) = self.head.lstm(self.head.project(x), (h, c))
+        return self.head.classifier(out[:, 0]), h_out, c_out
+
+
+def _onnx(module: nn.Module, args: tuple, path: Path, names: list[str], outputs: list[str], dynamic: dict) -> None:
+    try:
+        import onnxscript  # noqa: F401,F811  (torch.onnx's exporter needs it; a clear line if it is missing)
+    except ImportError:
+        raise ConfigError("lrcn export needs the optional extra: pip install 'lrcn[onnx]' "
+                          "(onnx, onnxscript, onnxruntime)") from None
+    module.eval()
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the exporter's notes on LSTM weights and axis names
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(module, args, input_names=names, output_names=outputs, dynamic_shapes=dynamic,
+                                    dynamo=True, verbose=False)
+        program.save(str(tmp))
+
+
+def _session(path: Path):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _frames(video: str | None, spec, count: int) -> np.ndarray:
+    """``count`` real cropped frames of ``video`` sampled as in training (repeated if it is short)."""
+    if video is None:
+        raise ConfigError("give --video: a video whose frames check the exported files")
+    frames = make_views(decode_sampled(video, spec), ("center",))[0]
+    if not len(frames):
+        raise ConfigError(f"{video}: no frames at {spec.fps:g} fps")
+    return np.ascontiguousarray(frames[np.arange(count) % len(frames)])
+
+
+def _difference(onnx_out: np.ndarray, torch_out: np.ndarray) -> tuple[float, float]:
+    """(max abs difference, that relative to the largest |value|)."""
+    diff = float(np.abs(onnx_out - torch_out).max())
+    return diff, diff / max(float(np.abs(torch_out).max()), 1e-12)
+
+
+def run(cfg: ExportConfig) -> dict:
+    """Export, check each file in ONNX Runtime, write ``lrcn_model.json``; returns its contents."""
+    head, ckpt = load_head(cfg.checkpoint, torch.device("cpu"))
+    spec, window = ckpt.features, ckpt.sampling.num_frames
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: a file, not a folder to write the export into")
+    out.mkdir(parents=True, exist_ok=True)
+    embedder = FrameEmbedder(spec.backbone, device=torch.device("cpu"), precision="fp32")
+    frames = _frames(cfg.video, spec, 2 * window)
+    checks = {}
+
+    cnn = _Cnn(embedder)
+    batch = torch.export.Dim("batch", min=1)
+    _onnx(cnn, (torch.from_numpy(frames[:2]),), out / "cnn.onnx", ["frames"], ["embeddings"],
+          {"frames": {0: batch}})
+    emb_torch = embedder(torch.from_numpy(frames)).numpy()  # the reference: lrcn's own CNN path, not the module exported
+    emb_onnx = _session(out / "cnn.onnx").run(None, {"frames": frames})[0]
+    checks["cnn"] = _difference(emb_onnx, emb_torch)
+
+    time_ = torch.export.Dim("time", min=2)
+    windows = emb_torch.reshape(2, window, -1).astype(np.float32)
+    _onnx(head, (torch.from_numpy(windows),), out / "head.onnx", ["embeddings"], ["logits"],
+          {"embeddings": {0: batch, 1: time_}})
+    with torch.no_grad():
+        logits_torch = head(torch.from_numpy(windows)).numpy()
+    logits_onnx = _session(out / "head.onnx").run(None, {"embeddings": windows})[0]
+    checks["head"] = _difference(logits_onnx, logits_torch)
+
+    files = {"cnn": "cnn.onnx", "head": "head.onnx"}
+    if head.cfg.causal:
+        layers, hidden = head.cfg.lstm_layers, head.cfg.hidden_size
+        step = _Step(head)
+        zeros = torch.zeros(layers, 2, hidden)
+        e = torch.from_numpy(windows[:, 0])
+        # distinct tensors: an input given twice would be traced as one, and embedding - previous as zero
+        _onnx(step, (e, e.clone(), zeros, zeros.clone()), out / "head_step.onnx", ["embedding", "previous", "h", "c"],
+              ["logits", "h_out", "c_out"], {"embedding": {0: batch}, "previous": {0: batch},
+                                             "h": {1: batch}, "c": {1: batch}})
+        session = _session(out / "head_step.onnx")
+        h = c = np.zeros((layers, 2, hidden), np.float32)
+        prev = windows[:, 0]
+        for t in range(window):  # stepping through the window reaches the window head's logits
+            logits_step, h, c = session.run(None, {"embedding": windows[:, t], "previous": prev, "h": h, "c": c})
+            prev = windows[:, t]
+        checks["head_step"] = _difference(logits_step, logits_torch)
+        files["head_step"] = "head_step.onnx"
+
+    worst = max(rel for _, rel in checks.values())
+    info = {
+        "format": "lrcn-onnx", "version": 1, "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
+        "classes": list(ckpt.class_names), "fps": spec.fps, "window": window, "causal": head.cfg.causal,
+        "feature_dim": head.cfg.feature_dim, "lstm": {"layers": head.cfg.lstm_layers, "hidden": head.cfg.hidden_size},
+        "preprocessing": {"sample": f"frames by presentation time at {spec.fps:g} fps",
+                          "resize": "shorter side to 256, bicubic" if spec.crop == "center" else "224x224, bicubic",
+                          "crop": "center 224x224" if spec.crop == "center" else "none (the frame squashed)",
+                          "resize_shorter_side": RESIZE if spec.crop == "center" else None, "crop_size": CROP,
+                          "input": "uint8 RGB (N, 224, 224, 3); mean and std are applied inside cnn.onnx",
+                          "mean": [m * 255 for m in IMAGENET_MEAN], "std": [s * 255 for s in IMAGENET_STD],
+                          "embedding_rounding": "float16, as lrcn's cache stores embeddings"},
+        "files": files,
+        "check": {"video": cfg.video, "frames": int(len(frames)), "tolerance_relative": TOLERANCE,
+                  **{k: {"max_abs_difference": a, "relative": r} for k, (a, r) in checks.items()}},
+    }
+    write_text_atomic(out / "lrcn_model.json", json.dumps(info, indent=2))
+    if worst > TOLERANCE:
+        raise LrcnError(f"{out}: ONNX Runtime differs from PyTorch by {worst:.2e} of the output's size "
+                        f"(> {TOLERANCE:g}); the export is not faithful ({checks})")
+    return info
+
+
+# --- running an export ------------------------------------------------------------------------------
+
+class OnnxEmbedder:
+    """``cnn.onnx`` in ONNX Runtime, called like :class:`lrcn.backbone.FrameEmbedder` (uint8 frames
+    ``(N, 224, 224, 3)`` -> ``(N, D)``)."""
+
+    precision, compiled, device = "fp32 (ONNX Runtime)", False, torch.device("cpu")
+
+    def __init__(self, path: Path, spec):
+        self.spec = spec
+        self.session = _session(path)
+        self.dim = int(self.session.get_outputs()[0].shape[1])
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {"frames": np.ascontiguousarray(frames.numpy())})[0])
+
+
+class OnnxHead:
+    """``head.onnx`` in ONNX Runtime, called like :class:`lrcn.model.LRCNHead` (windows -> logits)."""
+
+    def __init__(self, path: Path, cfg):
+        self.cfg = cfg
+        self.session = _session(path)
+
+    def eval(self) -> "OnnxHead":
+        return self
+
+    def __call__(self, windows: torch.Tensor) -> torch.Tensor:
+        x = np.ascontiguousarray(windows.float().cpu().numpy())
+        return torch.from_numpy(self.session.run(None, {"embeddings": x})[0])
+
+
+def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
+    """The CNN and head of an ``lrcn export`` folder for ``ckpt``'s model (refused if it was exported
+    from another one: other classes, fps, window or head)."""
+    folder = Path(folder)
+    info_path = folder / "lrcn_model.json"
+    if not info_path.is_file():
+        raise ConfigError(f"{folder}: no lrcn_model.json; write the folder with lrcn export CHECKPOINT --out-dir {folder}")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ConfigError("--onnx needs the optional extra: pip install 'lrcn[onnx]'") from None
+    info = json.loads(info_path.read_text())
+    ours = {"classes": list(ckpt.class_names), "fps": ckpt.features.fps, "window": ckpt.sampling.num_frames,
+            "feature_dim": ckpt.model_config.feature_dim, "causal": ckpt.model_config.causal}
+    theirs = {k: info.get(k) for k in ours}
+    if ours != theirs:
+        diff = "; ".join(f"{k}: export {theirs[k]!r}, checkpoint {ours[k]!r}" for k in ours if ours[k] != theirs[k])
+        raise ConfigError(f"{folder}: exported from another model ({diff}); export this checkpoint again")
+    return (OnnxEmbedder(folder / info["files"]["cnn"], ckpt.features.backbone),
+            OnnxHead(folder / info["files"]["head"], ckpt.model_config))

@@ -1,0 +1,109 @@
+"""lrcn export: ONNX files that ONNX Runtime runs like PyTorch, on real frames."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime", reason="the optional extra lrcn[onnx]; scripts/setup.sh installs it")
+pytestmark = pytest.mark.slow  # each exports MobileNetV2 (10-20 s)
+
+from lrcn.config import ExportConfig  # noqa: E402
+from lrcn.export import TOLERANCE, run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def causal_checkpoint(tiny_dataset, tmp_path_factory):
+    from lrcn.train import TrainConfig
+    from lrcn.train import run as train
+
+    base = tmp_path_factory.mktemp("causal")
+    run_dir = train(TrainConfig(str(tiny_dataset), backbone="mobilenet_v2", weights="none", cache_dir=str(base / "c"),
+                                run_dir=str(base / "run"), epochs=1, batch_size=4, num_workers=0, val_split=0,
+                                views=("center",), causal=True), progress=False)
+    return run_dir / "Saved_model_checkpoints" / "final.pth.tar"
+
+
+def test_the_window_head_and_the_cnn_run_in_onnx_runtime_like_pytorch(trained, tiny_dataset, tmp_path):
+    import onnxruntime
+    import torch
+
+    from lrcn.checkpoint import load_checkpoint
+    from lrcn.features import decode_sampled, make_views
+
+    ckpt, _ = trained
+    video = sorted(tiny_dataset.rglob("*.avi"))[1]
+    info = run(ExportConfig(str(ckpt), out_dir=str(tmp_path / "x"), video=str(video)))
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["cnn.onnx", "head.onnx", "lrcn_model.json"]
+    assert json.loads((tmp_path / "x/lrcn_model.json").read_text()) == info
+    assert info["fps"] == 2.5 and info["window"] == 5 and len(info["classes"]) == 4 and not info["causal"]
+    for part in ("cnn", "head"):
+        assert info["check"][part]["relative"] <= TOLERANCE
+    # A deployment's path, from the file alone: frames of another length and batch, through both graphs.
+    loaded = load_checkpoint(ckpt)
+    frames = make_views(decode_sampled(video, loaded.features), ("center",))[0][:6]
+    cnn = onnxruntime.InferenceSession(str(tmp_path / "x/cnn.onnx"), providers=["CPUExecutionProvider"])
+    head = onnxruntime.InferenceSession(str(tmp_path / "x/head.onnx"), providers=["CPUExecutionProvider"])
+    emb = cnn.run(None, {"frames": frames})[0]
+    logits = head.run(None, {"embeddings": emb[None]})[0]  # one window of 6 frames
+    from lrcn.backbone import FrameEmbedder
+
+    with torch.no_grad():
+        want = loaded.head()(FrameEmbedder(loaded.features.backbone, precision="fp32")(torch.from_numpy(frames))[None])
+    np.testing.assert_allclose(logits, want.numpy(), rtol=0, atol=TOLERANCE * float(np.abs(want.numpy()).max()) + 1e-6)
+
+
+def test_a_causal_head_exports_a_step_with_its_state(causal_checkpoint, tiny_dataset, tmp_path):
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    info = run(ExportConfig(str(causal_checkpoint), out_dir=str(tmp_path / "x"), video=str(video)))
+    assert info["causal"] and info["files"]["head_step"] == "head_step.onnx"
+    # stepping head_step.onnx through a window with its h/c reaches the window head's logits
+    assert info["check"]["head_step"]["relative"] <= TOLERANCE
+
+
+def test_an_export_that_is_not_faithful_is_refused(trained, tiny_dataset, tmp_path, monkeypatch):
+    """An exported CNN that is off by 1 % (as a wrong normalisation would be): the ONNX Runtime check,
+    against lrcn's own PyTorch path, refuses it."""
+    import lrcn.export
+    from lrcn.errors import LrcnError
+
+    real = lrcn.export._Cnn.forward
+    monkeypatch.setattr(lrcn.export._Cnn, "forward", lambda self, frames: real(self, frames) * 1.01)
+    with pytest.raises(LrcnError, match="not faithful"):
+        run(ExportConfig(str(trained[0]), out_dir=str(tmp_path / "x"), video=str(sorted(tiny_dataset.rglob("*.avi"))[0])))
+
+
+def test_predict_and_stream_run_the_export_in_onnx_runtime(trained, tiny_dataset, tmp_path):
+    import io
+
+    from lrcn.config import PredictConfig, StreamConfig
+    from lrcn.predict import run as predict
+    from lrcn.stream import run as stream
+
+    ckpt, _ = trained
+    video = sorted(tiny_dataset.rglob("*.avi"))[2]
+    run(ExportConfig(str(ckpt), out_dir=str(tmp_path / "x"), video=str(video)))
+    (torch_result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "a"), annotate=False,
+                                               progress=False))
+    (onnx_result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "b"), annotate=False,
+                                              progress=False, onnx=str(tmp_path / "x")))
+    assert len(onnx_result["windows"]) == len(torch_result["windows"])
+    for a, b in zip(torch_result["windows"], onnx_result["windows"]):
+        assert a["top"][0]["label"] == b["top"][0]["label"]
+        assert abs(a["top"][0]["probability"] - b["top"][0]["probability"]) < 2e-3  # float16-rounded embeddings
+    out = io.StringIO()
+    summary = stream(StreamConfig(str(ckpt), str(video), onnx=str(tmp_path / "x")), out=out)
+    assert summary["frames"] == len(torch_result["windows"])
+
+
+def test_an_export_of_another_model_is_refused(trained, causal_checkpoint, tiny_dataset, tmp_path):
+    from lrcn.config import PredictConfig
+    from lrcn.errors import ConfigError
+    from lrcn.predict import run as predict
+
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    run(ExportConfig(str(causal_checkpoint), out_dir=str(tmp_path / "x"), video=str(video)))
+    with pytest.raises(ConfigError, match="exported from another model"):
+        predict(PredictConfig(str(trained[0]), (str(video),), str(tmp_path / "p"), onnx=str(tmp_path / "x")))
+    with pytest.raises(ConfigError, match="no lrcn_model.json"):
+        predict(PredictConfig(str(trained[0]), (str(video),), str(tmp_path / "p"), onnx=str(tmp_path)))
