@@ -24,7 +24,14 @@ def causal_checkpoint(tiny_dataset, tmp_path_factory):
     return run_dir / "Saved_model_checkpoints" / "final.pth.tar"
 
 
-def test_the_window_head_and_the_cnn_run_in_onnx_runtime_like_pytorch(trained, tiny_dataset, tmp_path):
+@pytest.fixture(scope="module")
+def exported(trained, tiny_dataset, tmp_path_factory):
+    """``trained``'s checkpoint exported (checked on a real video): (folder, what run returned)."""
+    folder = tmp_path_factory.mktemp("export") / "x"
+    return folder, run(ExportConfig(str(trained[0]), out_dir=str(folder), video=str(sorted(tiny_dataset.rglob("*.avi"))[1])))
+
+
+def test_the_window_head_and_the_cnn_run_in_onnx_runtime_like_pytorch(trained, tiny_dataset, exported):
     import onnxruntime
     import torch
 
@@ -33,17 +40,17 @@ def test_the_window_head_and_the_cnn_run_in_onnx_runtime_like_pytorch(trained, t
 
     ckpt, _ = trained
     video = sorted(tiny_dataset.rglob("*.avi"))[1]
-    info = run(ExportConfig(str(ckpt), out_dir=str(tmp_path / "x"), video=str(video)))
-    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["cnn.onnx", "head.onnx", "lrcn_model.json"]
-    assert json.loads((tmp_path / "x/lrcn_model.json").read_text()) == info
+    folder, info = exported
+    assert sorted(p.name for p in folder.iterdir()) == ["cnn.onnx", "head.onnx", "lrcn_model.json"]
+    assert json.loads((folder / "lrcn_model.json").read_text()) == info
     assert info["fps"] == 2.5 and info["window"] == 5 and len(info["classes"]) == 4 and not info["causal"]
     for part in ("cnn", "head"):
         assert info["check"][part]["relative"] <= TOLERANCE
     # A deployment's path, from the file alone: frames of another length and batch, through both graphs.
     loaded = load_checkpoint(ckpt)
     frames = make_views(decode_sampled(video, loaded.features), ("center",))[0][:6]
-    cnn = onnxruntime.InferenceSession(str(tmp_path / "x/cnn.onnx"), providers=["CPUExecutionProvider"])
-    head = onnxruntime.InferenceSession(str(tmp_path / "x/head.onnx"), providers=["CPUExecutionProvider"])
+    cnn = onnxruntime.InferenceSession(str(folder / "cnn.onnx"), providers=["CPUExecutionProvider"])
+    head = onnxruntime.InferenceSession(str(folder / "head.onnx"), providers=["CPUExecutionProvider"])
     emb = cnn.run(None, {"frames": frames})[0]
     logits = head.run(None, {"embeddings": emb[None]})[0]  # one window of 6 frames
     from lrcn.backbone import FrameEmbedder
@@ -73,7 +80,7 @@ def test_an_export_that_is_not_faithful_is_refused(trained, tiny_dataset, tmp_pa
         run(ExportConfig(str(trained[0]), out_dir=str(tmp_path / "x"), video=str(sorted(tiny_dataset.rglob("*.avi"))[0])))
 
 
-def test_predict_and_stream_run_the_export_in_onnx_runtime(trained, tiny_dataset, tmp_path):
+def test_predict_and_stream_run_the_export_in_onnx_runtime(trained, tiny_dataset, exported, tmp_path):
     import io
 
     from lrcn.config import PredictConfig, StreamConfig
@@ -82,28 +89,27 @@ def test_predict_and_stream_run_the_export_in_onnx_runtime(trained, tiny_dataset
 
     ckpt, _ = trained
     video = sorted(tiny_dataset.rglob("*.avi"))[2]
-    run(ExportConfig(str(ckpt), out_dir=str(tmp_path / "x"), video=str(video)))
+    folder, _ = exported
     (torch_result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "a"), annotate=False,
                                                progress=False))
     (onnx_result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "b"), annotate=False,
-                                              progress=False, onnx=str(tmp_path / "x")))
+                                              progress=False, onnx=str(folder)))
     assert len(onnx_result["windows"]) == len(torch_result["windows"])
     for a, b in zip(torch_result["windows"], onnx_result["windows"]):
         assert a["top"][0]["label"] == b["top"][0]["label"]
         assert abs(a["top"][0]["probability"] - b["top"][0]["probability"]) < 2e-3  # float16-rounded embeddings
     out = io.StringIO()
-    summary = stream(StreamConfig(str(ckpt), str(video), onnx=str(tmp_path / "x")), out=out)
+    summary = stream(StreamConfig(str(ckpt), str(video), onnx=str(folder)), out=out)
     assert summary["frames"] == len(torch_result["windows"])
 
 
-def test_an_export_of_another_model_is_refused(trained, causal_checkpoint, tiny_dataset, tmp_path):
+def test_an_export_of_another_model_is_refused(causal_checkpoint, exported, tiny_dataset, tmp_path):
     from lrcn.config import PredictConfig
     from lrcn.errors import ConfigError
     from lrcn.predict import run as predict
 
     video = sorted(tiny_dataset.rglob("*.avi"))[0]
-    run(ExportConfig(str(causal_checkpoint), out_dir=str(tmp_path / "x"), video=str(video)))
-    with pytest.raises(ConfigError, match="exported from another model"):
-        predict(PredictConfig(str(trained[0]), (str(video),), str(tmp_path / "p"), onnx=str(tmp_path / "x")))
+    with pytest.raises(ConfigError, match="exported from another model"):  # the causal head, a window head's export
+        predict(PredictConfig(str(causal_checkpoint), (str(video),), str(tmp_path / "p"), onnx=str(exported[0])))
     with pytest.raises(ConfigError, match="no lrcn_model.json"):
-        predict(PredictConfig(str(trained[0]), (str(video),), str(tmp_path / "p"), onnx=str(tmp_path)))
+        predict(PredictConfig(str(causal_checkpoint), (str(video),), str(tmp_path / "p"), onnx=str(tmp_path)))
