@@ -144,3 +144,59 @@ def test_sigterm_stops_and_writes_the_outputs(trained, make_video, tmp_path):
     rows = (tmp_path / "s.csv").read_text().splitlines()
     assert rows[0] == "start,end,label,confidence" and len(rows) == len(segments) + 1
     assert (tmp_path / "s.srt").is_file()
+
+
+TCP_WRITER = """
+import sys, time, av, numpy as np
+c = av.open(f"tcp://127.0.0.1:{sys.argv[1]}?listen=1", "w", format="mpegts")  # waits for lrcn to connect
+s = c.add_stream("mpeg2video", rate=25)
+s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+rng = np.random.default_rng(int(sys.argv[2]))
+for i in range(int(sys.argv[2])):
+    f = av.VideoFrame.from_ndarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), format="rgb24")
+    for p in s.encode(f):
+        c.mux(p)
+    time.sleep(0.04)
+for p in s.encode():
+    c.mux(p)
+c.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_network_source_that_stops_and_comes_back_is_reconnected(trained):
+    """A live MPEG-TS source on loopback TCP sends 3 s, goes away, and comes back for 3 s more:
+    lrcn stream reconnects, and stream time goes on from where the first part ended."""
+    import socket
+
+    ckpt, _ = trained
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    first = subprocess.Popen([sys.executable, "-c", TCP_WRITER, str(port), "75"])
+    time.sleep(1.0)  # listening
+    proc = subprocess.Popen([sys.executable, "-m", "lrcn", "stream", str(ckpt), f"tcp://127.0.0.1:{port}",
+                             "--reconnect", "3", "--timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    first.wait(timeout=60)
+    second = subprocess.Popen([sys.executable, "-c", TCP_WRITER, str(port), "75"])
+    second.wait(timeout=60)
+    out, err = proc.communicate(timeout=120)  # after the second part: retries that find nobody, then the end
+    assert proc.returncode == 0, err[-2000:]
+    frames, _, summary = _lines(out)
+    assert summary["reconnects"] >= 1 and "reconnecting" in err
+    times = [f["stream_time"] for f in frames]
+    assert times == sorted(times) and times[-1] > 3.0  # the second part continues the first's clock
+
+
+def test_a_source_that_never_answers_is_one_clear_error(trained, capsys):
+    import socket
+
+    from lrcn.cli import main
+
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["stream", str(trained[0]), f"tcp://127.0.0.1:{port}", "--timeout", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"lrcn: error: tcp://127.0.0.1:{port}: cannot open the stream") and "\n" not in err

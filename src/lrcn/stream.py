@@ -145,7 +145,8 @@ class StreamStats:
 
 def _decoder(cfg: StreamConfig, fps: float, crop: str, slot: LatestSlot, stats: StreamStats,
              stop: threading.Event) -> None:
-    """The decoding thread: sampled frames into ``slot``; reconnects a network source with back-off."""
+    """The decoding thread: sampled frames into ``slot``; reconnects a network source with back-off.
+    A source that never gave a frame is an error; one that streamed and then stayed away is an end."""
     offset, attempt = 0.0, 0
     while not stop.is_set():
         last = None
@@ -167,6 +168,9 @@ def _decoder(cfg: StreamConfig, fps: float, crop: str, slot: LatestSlot, stats: 
             offset += last + 1.0 / fps
         network = "://" in cfg.source
         if stop.is_set() or not network or attempt >= cfg.reconnect:
+            if error is not None and offset > 0 and network:  # it streamed, then went away for good: an end
+                log.warning("%s; gave up after %d attempts, ending the stream", error, attempt)
+                error = None
             slot.close(error)
             return
         attempt += 1
