@@ -378,8 +378,8 @@ class PreprocessConfig(_Settings):
 
 
 @dataclass(frozen=True)
-class FeaturesConfig(_Settings):
-    """Settings of ``lrcn features``."""
+class _DataSettings(_Settings):
+    """What every command that reads a dataset shares: where it is, which part, sampled how."""
 
     data_dir: str = arg(DATA_DIR, "DATA_DIR")
     _: KW_ONLY
@@ -388,11 +388,23 @@ class FeaturesConfig(_Settings):
     number_of_classes: int | None = NUMBER_OF_CLASSES()
     sampling_rate: int = SAMPLING_RATE()
     reference_fps: float = REFERENCE_FPS()
+
+
+@dataclass(frozen=True, kw_only=True)
+class _EmbeddingSettings(_DataSettings):
+    """... and, for the commands that embed frames, which CNN does it and where the cache is."""
+
     backbone: str = BACKBONE()
     weights: str = WEIGHTS()
     precision: str = PRECISION()
     crop: str = CROP()
     cache_dir: str = CACHE_DIR()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeaturesConfig(_EmbeddingSettings):
+    """Settings of ``lrcn features``."""
+
     views: tuple[str, ...] = Opt(TRAIN_VIEWS, "cached views of train-list frames (test frames: center only)",
                                  parse=parse_views, check=views_known)()
     batch_size: int = BATCH_SIZE()
@@ -428,23 +440,11 @@ class WeightsConfig(_Settings):
             raise ConfigError(f"ACTION must be install or where, got {self.action!r}")
 
 
-@dataclass(frozen=True)
-class TrainConfig(_Settings):
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(_EmbeddingSettings):
     """Settings of ``lrcn train``; defaults are the seed's unless noted."""
 
-    data_dir: str = arg(DATA_DIR, "DATA_DIR")
-    _: KW_ONLY
-    ucf_list_dir: str | None = UCF_LIST_DIR()
-    split: int = SPLIT()
-    number_of_classes: int | None = NUMBER_OF_CLASSES()
-    sampling_rate: int = SAMPLING_RATE()
-    reference_fps: float = REFERENCE_FPS()
     num_frames: int = NUM_FRAMES()
-    backbone: str = BACKBONE()
-    weights: str = WEIGHTS()
-    precision: str = PRECISION()
-    crop: str = CROP()
-    cache_dir: str = CACHE_DIR()
     views: tuple[str, ...] = Opt(TRAIN_VIEWS, "cached crops/flips; one is drawn per clip per epoch (the seed's "
                                               "augmentation)", parse=parse_views, check=views_known)()
     epochs: int = Opt(30, "epochs; an epoch is every window of every training video (the seed: 100 epochs of one "
@@ -502,8 +502,8 @@ class TrainConfig(_Settings):
 
 
 @dataclass(frozen=True)
-class EvalConfig(_Settings):
-    """Settings of ``lrcn test``."""
+class _TestData(_Settings):
+    """What the two test modes share: a checkpoint, its test data, the cache."""
 
     checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
     data_dir: str = arg("the same kind of data the model was trained on (" + DATA_DIR + ")", "DATA_DIR")
@@ -511,32 +511,29 @@ class EvalConfig(_Settings):
     ucf_list_dir: str | None = UCF_LIST_DIR()
     split: int | None = TEST_SPLIT()
     cache_dir: str = CACHE_DIR()
-    out_dir: str | None = OUT_DIR(help="report folder (default: RUN_DIR/test)")
     num_workers: int = NUM_WORKERS()
     precision: str = PRECISION(help="backbone precision for embeddings not yet cached")
-    shuffle_frames: bool | None = Opt(None, "shuffle frame order (default: as the checkpoint was trained)",
-                                      parse=bool)()
     device: str | None = DEVICE()
 
 
-@dataclass(frozen=True)
-class ContinuousConfig(_Settings):
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig(_TestData):
+    """Settings of ``lrcn test``."""
+
+    out_dir: str | None = OUT_DIR(help="report folder (default: RUN_DIR/test)")
+    shuffle_frames: bool | None = Opt(None, "shuffle frame order (default: as the checkpoint was trained)",
+                                      parse=bool)()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContinuousConfig(_TestData):
     """Settings of ``lrcn test-continuous``."""
 
-    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
-    data_dir: str = arg("the same kind of data the model was trained on (" + DATA_DIR + ")", "DATA_DIR")
-    _: KW_ONLY
-    ucf_list_dir: str | None = UCF_LIST_DIR()
-    split: int | None = TEST_SPLIT()
-    cache_dir: str = CACHE_DIR()
     out_dir: str | None = OUT_DIR(help="report folder (default: RUN_DIR/test_continuous)")
     num_clips: int = Opt(16, "clips laid end to end (the seed: 16 x 5 = 80 frames)", check=at_least(2))()
     repeats: int = Opt(5, "random concatenations (mean and spread reported)", check=at_least(1))()
     seed: int = SEED(help="seed of the clip draws")
-    num_workers: int = NUM_WORKERS()
-    precision: str = PRECISION(help="backbone precision for embeddings not yet cached")
     annotate: bool = Opt(True, "skip the annotated MP4/GIF", flag="--no-video")()
-    device: str | None = DEVICE()
     decoding: Decoding = nested(CONTINUOUS_DECODING)
 
 
@@ -617,17 +614,10 @@ class ExportConfig(_Settings):
                             parse=str, metavar="VIDEO")()
 
 
-@dataclass(frozen=True)
-class CheckConfig(_Settings):
+@dataclass(frozen=True, kw_only=True)
+class CheckConfig(_DataSettings):
     """Settings of ``lrcn check``."""
 
-    data_dir: str = arg(DATA_DIR, "DATA_DIR")
-    _: KW_ONLY
-    ucf_list_dir: str | None = UCF_LIST_DIR()
-    split: int = SPLIT()
-    number_of_classes: int | None = NUMBER_OF_CLASSES()
-    sampling_rate: int = SAMPLING_RATE()
-    reference_fps: float = REFERENCE_FPS()
     num_frames: int = NUM_FRAMES()
     full_decode: bool = Opt(False, "decode every frame of every video (slow; default: open each and decode its "
                                    "first frame)")()

@@ -83,18 +83,29 @@ def require_file(path: str | os.PathLike) -> None:
         raise VideoError(f"{path}: a directory, not a video file")
 
 
-def _open(path: str | os.PathLike) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+def _open(path: str | os.PathLike, live: bool = False,
+          timeout: float | None = None) -> tuple["av.container.InputContainer", "av.video.stream.VideoStream"]:
+    """A file (checked first), or with ``live`` a camera, a URL or ``-`` (standard input)."""
     path = str(path)
-    require_file(path)
-    if os.path.getsize(path) == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
+    if live:
+        import sys
+
+        source = sys.stdin.buffer if path == "-" else path
+        extra = {"format": "v4l2" if path.startswith("/dev/video") else None, "timeout": timeout,
+                 "options": {"rtsp_transport": "tcp"} if path.startswith("rtsp://") else {}}
+    else:
+        require_file(path)
+        if os.path.getsize(path) == 0:
+            raise VideoError(f"{path}: empty file (0 bytes)")
+        source, extra = path, {}
     try:
-        container = av.open(path, metadata_errors="ignore")
+        container = av.open(source, metadata_errors="ignore", **extra)
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise VideoError(f"{path}: not a readable video ({_reason(exc)})") from None
+        what = "cannot open the stream" if live else "not a readable video"
+        raise VideoError(f"{path}: {what} ({_reason(exc)})") from None
     if not container.streams.video:
         container.close()
-        raise VideoError(f"{path}: no video stream in the file")
+        raise VideoError(f"{path}: no video stream" + ("" if live else " in the file"))
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"  # frame + slice threads inside FFmpeg
     return container, stream
@@ -414,24 +425,9 @@ def iter_live_frames(source: str, target_fps: float, size: Callable[[int, int], 
     Raises:
         VideoError: the source cannot be opened or stops with an error (a clean end just ends).
     """
-    import sys
     import time
 
-    if not is_live_source(source):
-        container, stream = _open(source)
-    else:
-        options = {"rtsp_transport": "tcp"} if source.startswith("rtsp://") else {}
-        fmt = "v4l2" if source.startswith("/dev/video") else None
-        try:
-            container = av.open(sys.stdin.buffer if source == "-" else source, format=fmt, options=options,
-                                timeout=timeout, metadata_errors="ignore")
-        except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-            raise VideoError(f"{source}: cannot open the stream ({_reason(exc)})") from None
-        if not container.streams.video:
-            container.close()
-            raise VideoError(f"{source}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+    container, stream = _open(source, live=is_live_source(source), timeout=timeout)
     try:
         start = time.monotonic()
         for k, i, t, frame in _sampled(container, stream, source, target_fps):
