@@ -74,33 +74,34 @@ def stream(ckpt: Path, video: Path, *extra: str) -> tuple[dict, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])["summary"], seconds
 
 
-def tiny_checkpoint(tmp: Path, causal: bool) -> Path:
+def tiny_checkpoint(tmp: Path, causal: bool, arch: str = "mobilenet_v2") -> Path:
     from lrcn.synth import SynthConfig, generate
     from lrcn.train import TrainConfig, run
 
     data = tmp / "d"
     if not data.is_dir():
         generate(SynthConfig(str(data), num_classes=4, groups=4, clips_per_group=1), progress=False)
-    name = "causal" if causal else "bidir"
-    run_dir = run(TrainConfig(str(data), backbone="mobilenet_v2", weights="none", cache_dir=str(tmp / "c"),
+    name = ("causal" if causal else "bidir") + arch
+    run_dir = run(TrainConfig(str(data), backbone=arch, weights="none", cache_dir=str(tmp / "c"),
                               run_dir=str(tmp / name), epochs=1, num_workers=0, val_split=0, causal=causal),
                   progress=False)
     return run_dir / "Saved_model_checkpoints" / "last.pth.tar"
 
 
-def accuracy(tmp: Path) -> None:
+def accuracy(tmp: Path, groups: int = 10, clips_per_group: int = 3) -> None:
     from lrcn.config import EvalConfig, StreamConfig, SynthConfig, TrainConfig
     from lrcn.evaluate import run as test
     from lrcn.stream import run as stream_run
     from lrcn.synth import generate
     from lrcn.train import run as train
 
-    data = generate(SynthConfig(str(tmp / "order"), preset="order", seed=1), progress=False)
+    data = generate(SynthConfig(str(tmp / "order"), preset="order", seed=1, groups=groups,
+                                clips_per_group=clips_per_group), progress=False)
     rows = []
     for name, kw in (("bidirectional (default)", {}), ("causal (--causal)", {"causal": True}),
                      ("bag of frames (--shuffle-frames)", {"shuffle_frames": True})):
         run_dir = train(TrainConfig(str(data), backbone="mobilenet_v2", cache_dir=str(tmp / "oc"), views=("center",),
-                                    run_dir=str(tmp / name.split()[0]), num_workers=2), progress=False)
+                                    run_dir=str(tmp / name.split()[0]), num_workers=2, **kw), progress=False)
         r = test(EvalConfig(str(run_dir), str(data), cache_dir=str(tmp / "oc"), num_workers=2), progress=False)
         video = sorted(Path(data).rglob("*.avi"))[0]
         import io
@@ -117,13 +118,17 @@ def main() -> None:
     parser.add_argument("--hd-seconds", type=float, default=20)
     parser.add_argument("--long-minutes", type=float, default=60)
     parser.add_argument("--accuracy", action="store_true", help="also train both heads on the order preset")
+    parser.add_argument("--arch", default="mobilenet_v2", help="the CNN of the HD case (e.g. resnet152)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the long-stream memory case")
+    parser.add_argument("--groups", type=int, default=10, help="--accuracy: groups per class of the order preset")
+    parser.add_argument("--clips-per-group", type=int, default=3, help="--accuracy: videos per group")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ckpts = {"bidirectional": tiny_checkpoint(tmp, False), "causal": tiny_checkpoint(tmp, True)}
+        ckpts = {"bidirectional": tiny_checkpoint(tmp, False, args.arch), "causal": tiny_checkpoint(tmp, True, args.arch)}
         hd = tmp / "720p30.mp4"
         hd_video(hd, args.hd_seconds)
-        print(f"1280x720 30 fps H.264, {args.hd_seconds:g} s, MobileNetV2 (random weights), 2.5 sampled fps")
+        print(f"1280x720 30 fps H.264, {args.hd_seconds:g} s, {args.arch} (random weights), 2.5 sampled fps")
         for name, ckpt in ckpts.items():
             live, _ = stream(ckpt, hd, "--realtime")
             fast, seconds = stream(ckpt, hd)
@@ -132,7 +137,7 @@ def main() -> None:
                   f"possible: {args.hd_seconds / seconds:.2f}x real time (whole process, start-up included), "
                   f"{fast['dropped']} dropped", flush=True)
         rss = {}
-        for minutes in (1, args.long_minutes):
+        for minutes in () if args.no_memory else (1, args.long_minutes):
             video = tmp / f"{minutes:g}min.mp4"
             small_video(video, minutes)
             proc = subprocess.run([sys.executable, "-c", RSS_CHILD, str(ckpts["causal"]), str(video)],
@@ -142,9 +147,10 @@ def main() -> None:
             print(f"{minutes:5g}-minute stream (160x120, read as fast as possible): peak RSS {r['peak_rss_mb']:.0f} MB, "
                   f"{r['frames']} frames labelled in {r['seconds']:.0f} s", flush=True)
             video.unlink()
-        print(f"peak RSS {args.long_minutes:g} min / 1 min: {rss[args.long_minutes] / rss[1]:.3f}")
+        if rss:
+            print(f"peak RSS {args.long_minutes:g} min / 1 min: {rss[args.long_minutes] / rss[1]:.3f}")
         if args.accuracy:
-            accuracy(tmp)
+            accuracy(tmp, args.groups, args.clips_per_group)
 
 
 if __name__ == "__main__":
