@@ -176,12 +176,13 @@ def test_a_network_source_that_stops_and_comes_back_is_reconnected(trained):
     first = subprocess.Popen([sys.executable, "-c", TCP_WRITER, str(port), "75"])
     time.sleep(1.0)  # listening
     proc = subprocess.Popen([sys.executable, "-m", "lrcn", "stream", str(ckpt), f"tcp://127.0.0.1:{port}",
-                             "--reconnect", "3", "--timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    first.wait(timeout=60)
+                             "--reconnect", "6", "--timeout", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # retries for 1 + 2 + 4 + 8 + 16 + 30 s: time for a loaded machine
+    first.wait(timeout=120)
     second = subprocess.Popen([sys.executable, "-c", TCP_WRITER, str(port), "75"])
-    second.wait(timeout=60)
-    out, err = proc.communicate(timeout=120)  # after the second part: retries that find nobody, then the end
+    second.wait(timeout=120)  # lrcn connected again and took all of it
+    proc.send_signal(signal.SIGTERM)  # rather than waiting out the retries that would find nobody
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
     frames, _, summary = _lines(out)
     assert summary["reconnects"] >= 1 and "reconnecting" in err
