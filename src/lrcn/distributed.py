@@ -84,8 +84,3 @@ def usable_workers(asked: int) -> int:
     if asked > cores:
         logging.getLogger(__name__).debug("--num-workers %d capped at the %d usable cores", asked, cores)
     return min(asked, cores)
-
-
-def shard_from_env() -> tuple[int, int]:
-    """``(rank, world size)`` under torchrun, else ``(0, 1)``: how ``features``/``preprocess`` split work."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))

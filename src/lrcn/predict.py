@@ -184,6 +184,15 @@ def score_against_truth(truth_labels: list[str | None], raw: list[str], decoded:
             "after_smoothing": metrics.segmentation_scores(t, [decoded[i] for i in keep])}
 
 
+def segments_csv(segments: list[Segment]) -> str:
+    """The segments as CSV lines ``start,end,label,confidence`` under a header."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["start", "end", "label", "confidence"])
+    w.writerows([[s.start, s.end, s.label, f"{s.confidence:.4f}"] for s in segments])
+    return buf.getvalue()
+
+
 def srt(segments: list[Segment]) -> str:
     def stamp(t: float) -> str:
         ms = int(round(t * 1000))
@@ -269,11 +278,7 @@ def predict_one(path: Path, head, ckpt: Checkpoint, embedder: FrameEmbedder, spe
         result["truth"] = [{"start": s, "end": e, "label": name} for s, e, name in truth]
         result["scores"] = score_against_truth(truth_labels, raw, [classes[c] for c in labels])
     write_json_atomic(out / "predictions.json", result)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["start", "end", "label", "confidence"])
-    w.writerows([[s.start, s.end, s.label, f"{s.confidence:.4f}"] for s in segments])
-    write_text_atomic(out / "segments.csv", buf.getvalue())
+    write_text_atomic(out / "segments.csv", segments_csv(segments))
     write_text_atomic(out / f"{path.stem}.srt", srt(segments))
     plots.timeline(scored.times, frame_probs, classes, out / "timeline.png", path.name,
                    decoded=labels, truth=truth_labels)

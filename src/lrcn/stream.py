@@ -15,8 +15,6 @@ online: a new label must lead for ``--min-segment`` seconds before the segment s
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import signal
@@ -40,7 +38,7 @@ from .features import decode_size, make_views
 from .io import write_text_atomic
 from .metrics import softmax
 from .model import run_head
-from .predict import srt
+from .predict import segments_csv, srt
 from .video import SampledFrame, is_live_source, iter_live_frames
 
 log = logging.getLogger(__name__)
@@ -273,8 +271,4 @@ def _write_outputs(cfg: StreamConfig, segments: list[Segment]) -> None:
     if cfg.srt:
         write_text_atomic(cfg.srt, srt(segments))
     if cfg.csv:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["start", "end", "label", "confidence"])
-        w.writerows([[s.start, s.end, s.label, f"{s.confidence:.4f}"] for s in segments])
-        write_text_atomic(cfg.csv, buf.getvalue())
+        write_text_atomic(cfg.csv, segments_csv(segments))
