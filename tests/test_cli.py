@@ -116,6 +116,8 @@ def test_bidirectional_flag_is_a_real_boolean():
         (["train", "/no/such/dir"], "dataset folder not found"),
         (["preprocess", "/no/such/dir", "--out-dir", "x"], "dataset folder not found"),
         (["train", "/tmp", "--num-frames", "0"], "--num-frames must be >= 1"),
+        (["predict", "c.pth.tar", "v.mp4", "--runtime", "onnxruntime"], "--runtime onnxruntime needs --onnx DIR"),
+        (["stream", "c.pth.tar", "-", "--runtime", "pytorch", "--onnx", "export"], "ask for two runtimes"),
     ],
 )
 def test_user_errors_are_one_line(args, message):

@@ -32,7 +32,8 @@ def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp
     ckpt, _ = trained
     video = sorted(tiny_dataset.rglob("*.avi"))[0]
     out = io.StringIO()
-    summary = run(StreamConfig(str(ckpt), str(video), csv=str(tmp_path / "s.csv")), out=out)
+    summary = run(StreamConfig(str(ckpt), str(video), csv=str(tmp_path / "s.csv"), record=str(tmp_path / "r.mp4")),
+                  out=out)
     frames, segments, printed = _lines(out.getvalue())
     (result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "p"), annotate=False,
                                          progress=False, precision="auto"))
@@ -44,6 +45,29 @@ def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp
         assert f["stream_time"] == pytest.approx(w["start"] + 4 * 0.4, abs=1e-3)  # the window's newest frame
     assert segments and segments[0]["start"] == frames[0]["stream_time"]
     assert (tmp_path / "s.csv").read_text().splitlines()[0] == "start,end,label,confidence"
+    _check_record(tmp_path / "r.mp4", video, frames, window=5)
+
+
+def _check_record(path, video, frames: list[dict], window: int) -> None:
+    """--record: every frame the model saw at its stream time, the labelled ones with a label drawn
+    in the top-left corner and nothing else changed."""
+    import av
+
+    from lrcn.features import decode_size
+    from lrcn.video import iter_frames_at_fps, probe
+
+    info = probe(video)
+    seen = [f.rgb for f in iter_frames_at_fps(video, 2.5, decode_size(info.width, info.height, "center"))]
+    with av.open(str(path)) as c:
+        shown = [(f.time, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    assert len(shown) == len(seen) == len(frames) + window - 1
+    assert [t for t, _ in shown][window - 1:] == pytest.approx([f["stream_time"] for f in frames], abs=2e-3)
+    for k, ((_, rgb), src) in enumerate(zip(shown, seen)):
+        h, w = rgb.shape[:2]
+        diff = np.abs(rgb.astype(float) - src[:h, :w].astype(float))
+        assert diff[h // 2 :].mean() < 12, k  # the picture is the model's view (x264 is lossy)
+        corner = diff[8:14, 8:40].mean()
+        assert corner > 30 if k >= window - 1 else corner < 12, (k, corner)  # the label, once there is one
 
 
 def test_frames_the_cnn_has_no_time_for_are_dropped_newest_first(trained, make_video, monkeypatch):
@@ -132,7 +156,8 @@ def test_sigterm_stops_and_writes_the_outputs(trained, make_video, tmp_path):
     ckpt, _ = trained
     video = make_video("long.avi", 500, fps=25)  # 20 s, played in real time
     proc = subprocess.Popen([sys.executable, "-m", "lrcn", "stream", str(ckpt), str(video), "--realtime",
-                             "--csv", str(tmp_path / "s.csv"), "--srt", str(tmp_path / "s.srt")],
+                             "--csv", str(tmp_path / "s.csv"), "--srt", str(tmp_path / "s.srt"),
+                             "--record", str(tmp_path / "r.mp4")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()  # a label: the stream is running
     assert json.loads(first)["label"]
@@ -144,6 +169,11 @@ def test_sigterm_stops_and_writes_the_outputs(trained, make_video, tmp_path):
     rows = (tmp_path / "s.csv").read_text().splitlines()
     assert rows[0] == "start,end,label,confidence" and len(rows) == len(segments) + 1
     assert (tmp_path / "s.srt").is_file()
+    import av
+
+    with av.open(str(tmp_path / "r.mp4")) as c:  # the recording is finished, not cut off
+        assert sum(1 for _ in c.decode(video=0)) == summary["frames"] + 4
+    assert not list(tmp_path.glob("*.tmp-*"))  # no temporary left
 
 
 TCP_WRITER = """

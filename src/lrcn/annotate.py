@@ -100,3 +100,55 @@ def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int
     with atomic_path(out) as tmp:
         write_video_stream(tmp, frames(), info.fps or 25.0, codec="libx264", quality=ANNOTATE_CRF,
                            preset=ANNOTATE_PRESET)
+
+
+class Recorder:
+    """An MP4 written frame by frame as a stream is labelled (``lrcn stream --record``): each frame the
+    model saw, at its stream time (a dropped frame holds the one before), with its label drawn. Written
+    under a temporary name and renamed by :meth:`close`, so a stopped stream leaves a playable file."""
+
+    def __init__(self, path: str | Path):
+        self.path, self._tmp, self._container, self._stream, self._last_pts = Path(path), None, None, None, -1
+        self.frames = 0
+
+    def add(self, rgb: np.ndarray, t: float, text: str | None) -> None:
+        import av
+
+        if self._container is None:
+            self._open(rgb.shape[1] - rgb.shape[1] % 2, rgb.shape[0] - rgb.shape[0] % 2)
+        if text:
+            rgb = paste_rgb(rgb, label_image([(text, YELLOW)]), 6, 6)
+        pts = max(int(round(t * 1000)), self._last_pts + 1)  # stream time in ms, strictly rising
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: self._stream.height, : self._stream.width]),
+                                           format="rgb24")
+        frame.pts, self._last_pts = pts, pts
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def _open(self, width: int, height: int) -> None:
+        import av
+        from fractions import Fraction
+
+        from .io import temporary_sibling
+
+        self._tmp = temporary_sibling(self.path)
+        self._container = av.open(str(self._tmp), mode="w", format="mp4")
+        self._stream = self._container.add_stream("libx264", rate=30)
+        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
+        self._stream.codec_context.time_base = Fraction(1, 1000)
+        self._stream.options = {"crf": str(ANNOTATE_CRF), "preset": ANNOTATE_PRESET}
+
+    def close(self) -> None:
+        """Finish the file and put it in place (nothing is written if no frame came)."""
+        import os
+
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            for packet in self._stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
+        os.replace(self._tmp, self.path)

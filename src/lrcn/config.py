@@ -211,6 +211,16 @@ COMPILE = Opt(None, "torch.compile the CNN (default: only on CPU with at least 4
 OUT_DIR = Opt(None, "report folder", parse=str)
 ONNX = Opt(None, "run the CNN and the head in ONNX Runtime from this lrcn export folder (lrcn[onnx]; 2-3x faster "
                  "than PyTorch on CPU for MobileNetV2, benchmarks/export.py)", parse=str, metavar="DIR")
+RUNTIME = Opt("auto", "what runs the model: pytorch, or onnxruntime on the export in --onnx DIR (auto: onnxruntime "
+                      "when --onnx is given)", choices=("auto", "pytorch", "onnxruntime"))
+
+
+def _check_runtime(cfg) -> None:
+    """``--runtime onnxruntime`` needs an export; ``--onnx DIR`` means ONNX Runtime."""
+    if cfg.runtime == "onnxruntime" and not cfg.onnx:
+        raise ConfigError("--runtime onnxruntime needs --onnx DIR, a folder written by lrcn export")
+    if cfg.runtime == "pytorch" and cfg.onnx:
+        raise ConfigError("--runtime pytorch and --onnx DIR ask for two runtimes; give one")
 
 
 def env_shard() -> tuple[int, int]:
@@ -561,6 +571,7 @@ class PredictConfig(_Settings):
                                         "sampled frames, about 27 minutes of video)")
     decoding: Decoding = nested(Decoding())
     onnx: str | None = ONNX()
+    runtime: str = RUNTIME()
     truth: str | None = Opt(None, "score one video against its annotation: CSV lines start,end,label in seconds "
                                   "(frame accuracy, edit score, F1@10/25/50; drawn under the timeline)", parse=str,
                             metavar="CSV")()
@@ -572,6 +583,7 @@ class PredictConfig(_Settings):
             object.__setattr__(self, "inputs", (self.inputs,))
         if not self.inputs:
             raise ConfigError("give at least one video or folder")
+        _check_runtime(self)
 
 
 @dataclass(frozen=True)
@@ -595,9 +607,15 @@ class StreamConfig(_Settings):
     max_seconds: float | None = Opt(None, "stop after this many seconds of stream", parse=float,
                                     check=positive, metavar="SECONDS")()
     timeout: float = Opt(10.0, "seconds to wait for a network source to open or send data", check=positive)()
+    record: str | None = Opt(None, "write the frames the model saw, each with its label, as an MP4 here (at the "
+                                   "model's fps; a dropped frame holds the one before)", parse=str, metavar="FILE")()
     onnx: str | None = ONNX()
+    runtime: str = RUNTIME()
     precision: str = PRECISION()
     device: str | None = DEVICE()
+
+    def check(self) -> None:
+        _check_runtime(self)
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,7 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[s
     (``key.npy.tmp-…``) so that globbing for finished files never sees it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tag = f".tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    stem, suffix = (path.stem, path.suffix) if keep_suffix else (path.name, "")
-    room = NAME_MAX - len((tag + suffix).encode())  # a legal long name must not get an illegal temporary one
-    stem = stem.encode()[:room].decode(errors="ignore")
-    tmp = path.with_name(f"{stem}{tag}{suffix}")
+    tmp = temporary_sibling(path, keep_suffix)
     try:
         yield str(tmp)
         with open(tmp, "rb+") as fh:
@@ -61,6 +56,18 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[s
     except BaseException:
         _remove(tmp)
         raise
+
+
+def temporary_sibling(path: str | os.PathLike, keep_suffix: bool = True) -> Path:
+    """A temporary name beside ``path`` (its folder made), one that a later run recognises as a
+    leftover of this writer (see :func:`atomic_path`, which most writers use)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = f".tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    stem, suffix = (path.stem, path.suffix) if keep_suffix else (path.name, "")
+    room = NAME_MAX - len((tag + suffix).encode())  # a legal long name must not get an illegal temporary one
+    stem = stem.encode()[:room].decode(errors="ignore")
+    return path.with_name(f"{stem}{tag}{suffix}")
 
 
 def _remove(path: Path) -> None:

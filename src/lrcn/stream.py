@@ -5,7 +5,8 @@ checkpoint's fps samples by presentation time, and hands each to the main thread
 that holds one frame: when the CNN cannot keep up, the newest frame replaces the waiting one and
 the drop is counted (a file read as fast as possible waits instead, losing nothing). The main
 thread embeds each frame once, keeps the last window of embeddings in a ring buffer, runs the
-head, and prints one JSON line per frame and one per finished segment. Memory is bounded by
+head, and prints one JSON line per frame and one per finished segment (``--record`` also writes
+those frames with their labels as an MP4). Memory is bounded by
 design: one waiting frame, one window of embeddings, the finished segments.
 
 A causal head (``lrcn train --causal``) names the action at the newest frame from the frames up
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .annotate import Recorder
 from .backbone import FrameEmbedder
 from .config import StreamConfig
 from .decode import Segment
@@ -187,9 +189,10 @@ def run(cfg: StreamConfig, out=None) -> dict:
     device = local_device(cfg.device)
     head, ckpt = load_head(cfg.checkpoint, device)
     spec, classes, window = ckpt.features, list(ckpt.class_names), ckpt.sampling.num_frames
-    for path in (cfg.srt, cfg.csv):  # an unusable output is found now, not after an hour of stream
+    for path in (cfg.srt, cfg.csv, cfg.record):  # an unusable output is found now, not after an hour of stream
         if path and Path(path).is_dir():
             raise VideoError(f"{path}: a folder, not a file to write")
+    recorder = Recorder(cfg.record) if cfg.record else None
     if cfg.onnx:  # the CNN and the head in ONNX Runtime, from an lrcn export folder
         from .export import load_export
 
@@ -226,6 +229,8 @@ def run(cfg: StreamConfig, out=None) -> dict:
             ring.append(emb.astype(np.float32))
             end = f.time + 1.0 / spec.fps
             if len(ring) < window:
+                if recorder:
+                    recorder.add(f.rgb, f.time, None)
                 continue
             probs = softmax(run_head(head, np.stack(ring)[None], device))[0]
             top = np.argsort(-probs)[:k]
@@ -239,6 +244,8 @@ def run(cfg: StreamConfig, out=None) -> dict:
                         "confidence": round(conf, 4),
                         "top": [{"label": classes[int(c)], "probability": round(float(probs[c]), 4)} for c in top],
                         "latency": round(latency, 4), "dropped": slot.dropped})
+            if recorder:
+                recorder.add(f.rgb, f.time, f"{label} {conf:.0%}")
             done = segments.add(f.time, label, conf)
             if done:
                 _emit(out, {"segment": done.__dict__})
@@ -254,6 +261,8 @@ def run(cfg: StreamConfig, out=None) -> dict:
             _emit(out, {"segment": last.__dict__})
         stats.dropped = slot.dropped
         _write_outputs(cfg, segments.finished)
+        if recorder:
+            recorder.close()
     summary = stats.summary()
     _emit(out, {"summary": summary})
     return summary
