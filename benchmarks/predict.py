@@ -11,9 +11,11 @@ window-by-window way (every window re-embeds its frames), same video, same run.
 
 ``--hd`` instead runs the high-resolution cases: 20-s 1920x1080 and 1280x720 30-fps H.264 files
 and a 3-s 3840x2160 one (a moving gradient with a moving block and light noise, CRF 23), each
-with ``--no-video`` and with the annotated MP4, the annotated one made both as shipped (shorter
-side capped at 720, x264 ultrafast, area scaling) and the earlier way (full size, veryfast, CRF
-20, bicubic), in the same run. It prints video-seconds per wall-second of the whole ``lrcn
+with ``--no-video`` (as shipped: the sampled reading leaves H.264 non-reference frames that no
+sample needs out of the decoder; and the earlier way, every frame decoded) and with the annotated
+MP4, made both as shipped (shorter side capped at 720, x264 ultrafast, area scaling) and the
+earlier way (full size, veryfast, CRF 20, bicubic, every frame decoded in both passes), in the same
+run. ``--bitrate-crf N`` encodes the test files at CRF N (lower: heavier files, slower decoding). It prints video-seconds per wall-second of the whole ``lrcn
 predict`` process (start-up included) and its peak RSS.
 
     python benchmarks/predict.py --hd
@@ -82,7 +84,10 @@ from lrcn import annotate, predict
 ckpt, video, out, mode = sys.argv[1:5]
 if mode == "earlier":
     annotate.ANNOTATE_PRESET, annotate.ANNOTATE_CRF, annotate.ANNOTATE_SCALER = "veryfast", 20, None
-cfg = predict.PredictConfig(ckpt, (video,), out, annotate=mode != "no-video",
+if mode in ("decode-all", "earlier"):  # every frame through the decoder, as before H.264 samples skipped
+    import lrcn.video
+    lrcn.video._h264_slice_test = lambda container, stream: None
+cfg = predict.PredictConfig(ckpt, (video,), out, annotate=mode not in ("no-video", "decode-all"),
                             annotate_size=None if mode == "earlier" else 720, progress=False, compile=False)
 predict.run(cfg)
 # VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork + exec.
@@ -91,7 +96,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mb": hwm / 1024
 """
 
 
-def make_hd_video(path: Path, width: int, height: int, seconds: float) -> None:
+def make_hd_video(path: Path, width: int, height: int, seconds: float, crf: int = 23) -> None:
     from lrcn.video import write_video_stream
 
     rng = np.random.default_rng(0)
@@ -107,10 +112,10 @@ def make_hd_video(path: Path, width: int, height: int, seconds: float) -> None:
             f[y : y + box, width // 6 : width // 6 + box] = 255 - f[y : y + box, width // 6 : width // 6 + box]
             yield f
 
-    write_video_stream(path, frames(), 30, codec="libx264", quality=23)
+    write_video_stream(path, frames(), 30, codec="libx264", quality=crf)
 
 
-def hd(ckpt: Path, tmp: Path) -> None:
+def hd(ckpt: Path, tmp: Path, crf: int = 23) -> None:
     import os
     import time as _time
 
@@ -118,7 +123,7 @@ def hd(ckpt: Path, tmp: Path) -> None:
 
     for name, w, h, seconds in (("1080p", 1920, 1080, 20), ("720p", 1280, 720, 20), ("4K", 3840, 2160, 3)):
         video = tmp / f"{name}.mp4"
-        make_hd_video(video, w, h, seconds)
+        make_hd_video(video, w, h, seconds, crf)
         mbps = os.path.getsize(video) * 8 / 1e6 / probe(video).duration
         t = _time.perf_counter()
         from lrcn.video import count_frames
@@ -126,12 +131,13 @@ def hd(ckpt: Path, tmp: Path) -> None:
         count_frames(video)
         decode = _time.perf_counter() - t
         print(f"{name} ({w}x{h}, {seconds} s at 30 fps, {mbps:.1f} Mbit/s; decoding every frame alone {decode:.1f} s):")
-        for mode in ("no-video", "annotated", "earlier"):
+        for mode in ("no-video", "decode-all", "annotated", "earlier"):
             proc = subprocess.run([sys.executable, "-c", HD_CHILD, str(ckpt), str(video), str(tmp / f"o-{mode}"), mode],
                                   capture_output=True, text=True, check=True)
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            label = {"no-video": "--no-video", "annotated": "annotated MP4 as shipped (720, ultrafast)",
-                     "earlier": "annotated MP4 the earlier way (full size, veryfast)"}[mode]
+            label = {"no-video": "--no-video", "decode-all": "--no-video, decoding every frame (the earlier way)",
+                     "annotated": "annotated MP4 as shipped (720, ultrafast)",
+                     "earlier": "annotated MP4 the earlier way (full size, veryfast, every frame decoded twice)"}[mode]
             print(f"  {label:<54} {r['seconds']:6.1f} s  {seconds / r['seconds']:5.2f}x real time  "
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB", flush=True)
 
@@ -146,6 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 20])
     parser.add_argument("--hd", action="store_true", help="the 1080p / 720p / 4K cases instead")
+    parser.add_argument("--bitrate-crf", type=int, default=23, help="--hd: x264 CRF of the test files")
     args = parser.parse_args()
     from lrcn.synth import SynthConfig, generate
     from lrcn.train import TrainConfig, run
@@ -157,7 +164,7 @@ def main() -> None:
                                   run_dir=str(tmp / "r"), epochs=1, num_workers=0, val_split=0), progress=False)
         ckpt = run_dir / "Saved_model_checkpoints" / "last.pth.tar"
         if args.hd:
-            hd(ckpt, tmp)
+            hd(ckpt, tmp, args.bitrate_crf)
             return
         rows = []
         for minutes in args.minutes:

@@ -157,3 +157,94 @@ def test_truncated_video_is_short_and_its_frames_are_exact(indexed_avi, tmp_path
     with pytest.raises(ShortVideoError) as err:  # asking past the cut says how long it really is
         read_frames(cut, [n + 5])
     assert err.value.frames_decoded == n and str(cut) in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def indexed_h264(tmp_path_factory):
+    """A 30-fps H.264 MP4 (x264 veryfast: B-frames, some of them references), 300 frames showing their index."""
+    path = tmp_path_factory.mktemp("h264") / "indexed.mp4"
+    write_video(path, indexed_frames(300), 30, codec="libx264", quality=18)
+    return path
+
+
+def _plain(path, fps):
+    from lrcn import video
+
+    container, stream = video._open(path)
+    try:
+        return [(k, i, t, read_index(f.to_ndarray(format="rgb24"))) for k, i, t, f in
+                video._sampled(container, stream, path, fps)]
+    finally:
+        container.close()
+
+
+@pytest.mark.parametrize("fps", [2.5, 3, 7.3, 10, 29.97, 30, 60])
+def test_h264_samples_skip_unneeded_non_reference_frames_and_stay_exact(indexed_h264, fps, monkeypatch):
+    """Sampling an H.264 MP4 by time leaves its non-reference frames that no sample needs out of the
+    decoder, and gives the same frames, indices and times as decoding every frame -- in pixels."""
+    from lrcn import video
+
+    judged = []
+    real = video._h264_slice_test
+
+    def spy(container, stream):
+        test = real(container, stream)
+        return lambda data: judged.append(test(data)) or judged[-1]
+
+    monkeypatch.setattr(video, "_h264_slice_test", spy)
+    got = [(f.sample_index, f.source_index, f.time, read_index(f.rgb)) for f in iter_frames_at_fps(indexed_h264, fps)]
+    assert got == _plain(indexed_h264, fps)
+    assert [i for _, i, _, shown in got] == [shown for _, _, _, shown in got]  # each frame is the one it says
+    skipped = judged.count(False)
+    assert skipped > 0 if fps < 29 else skipped == 0  # at 30 fps and above every frame is a sample
+
+
+def test_h264_sampling_that_cannot_go_on_exactly_restarts_without_repeating(indexed_h264, monkeypatch):
+    """When the skipping reader meets what it cannot vouch for (here: after 100 packets), decoding
+    restarts from the first frame and goes on after the samples already given: none twice, none lost."""
+    from lrcn import video
+
+    real = video._h264_slice_test
+
+    def failing_later(container, stream):
+        test, calls = real(container, stream), []
+
+        def judge(data):
+            calls.append(1)
+            if len(calls) > 100:
+                raise video._NotExact
+            return test(data)
+
+        return judge
+
+    monkeypatch.setattr(video, "_h264_slice_test", failing_later)
+    got = [(f.sample_index, f.source_index, read_index(f.rgb)) for f in iter_frames_at_fps(indexed_h264, 2.5)]
+    assert got == [(k, i, shown) for k, i, _, shown in _plain(indexed_h264, 2.5)]
+
+
+def test_h264_reference_test_reads_nal_headers():
+    from lrcn import video
+
+    class Ctx:
+        name, extradata = "h264", bytes([1, 100, 0, 31, 0xFF])  # avcC, 4-byte lengths
+
+    class Stream:
+        codec_context = Ctx()
+
+    class Container:
+        class format:
+            name = "mov,mp4,m4a,3gp,3g2,mj2"
+
+    test = video._h264_slice_test(Container(), Stream())
+
+    def packet(*nals):
+        return b"".join(len(n).to_bytes(4, "big") + n for n in nals)
+
+    sei, ref_slice, b_slice, idr = bytes([0x06, 1, 2]), bytes([0x41, 9, 9]), bytes([0x01, 9, 9]), bytes([0x65, 9])
+    assert test(packet(sei, b_slice)) is False  # nal_ref_idc 0 in its only slice
+    assert test(packet(b_slice, ref_slice)) is True  # one slice referenced: decode
+    assert test(packet(idr)) is True and test(packet(sei)) is True  # no slice: decode
+    with pytest.raises(video._NotExact):
+        test(b"\x00\x00\x00\x09\x01")  # a length past the packet's end
+    Container.format.name = "avi"
+    assert video._h264_slice_test(Container(), Stream()) is None  # AVI packets carry no presentation times

@@ -51,19 +51,33 @@ def sample_times(times: Iterable[float | None], source_fps: float, fps: float) -
     nominal times ``i / source_fps`` (:func:`sample_indices`). On a constant-rate file the two
     are the same frames (tested in pixels).
     """
-    if source_fps <= 0 or fps <= 0:
-        raise ConfigError(f"fps must be positive, got {source_fps} and {fps}")
-    tolerance = 0.5 / max(source_fps, fps)
-    step = 1.0 / fps
-    previous = -math.inf
-    k = 0
-    for i, t in enumerate(times):
-        if t is None or t <= previous:
-            t = previous + 1.0 / source_fps if previous > -math.inf else 0.0
-        previous = t
-        if t + tolerance >= k * step:
-            yield k, i, t
-            k = max(k + 1, int(math.floor((t + tolerance) / step)) + 1)
+    take = Sampler(source_fps, fps)
+    for t in times:
+        kept = take(t)
+        if kept is not None:
+            yield kept
+
+
+class Sampler:
+    """:func:`sample_times` one frame at a time, for readers that must decide before they decode:
+    ``take(t)`` is ``(k, i, t)`` when the next frame (time ``t`` or None) is kept, else None."""
+
+    def __init__(self, source_fps: float, fps: float):
+        if source_fps <= 0 or fps <= 0:
+            raise ConfigError(f"fps must be positive, got {source_fps} and {fps}")
+        self.source_fps, self.tolerance, self.step = source_fps, 0.5 / max(source_fps, fps), 1.0 / fps
+        self.previous, self.k, self.i = -math.inf, 0, -1
+
+    def __call__(self, t: float | None) -> tuple[int, int, float] | None:
+        self.i += 1
+        if t is None or t <= self.previous:
+            t = self.previous + 1.0 / self.source_fps if self.previous > -math.inf else 0.0
+        self.previous = t
+        if t + self.tolerance < self.k * self.step:
+            return None
+        kept = (self.k, self.i, t)
+        self.k = max(self.k + 1, int(math.floor((t + self.tolerance) / self.step)) + 1)
+        return kept
 
 
 def sample_indices(num_frames: int, source_fps: float, fps: float) -> list[int]:

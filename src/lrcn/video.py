@@ -14,6 +14,14 @@ VOP header and the display index follows from the decode order (a B-frame
 shows before the anchor decoded just ahead of it). Any stream that is not one
 plain VOP per packet (xvid's "packed" B-frames, tiny not-coded placeholders)
 is decoded straight through instead.
+
+Sampling a file by time (:func:`iter_frames_at_fps`: ``predict``, ``features``) does the same
+for H.264 in MP4/MOV/Matroska: a packet whose slices all have ``nal_ref_idc`` 0 is a frame no
+other frame is predicted from, and when no sample falls on it, it never reaches the decoder. The
+sampling rule runs on the packets' presentation times, once each frame's place in presentation
+order is settled (H.264 reorders at most 16 frames); the decoder's output is checked against what
+was sent, and anything unexpected restarts a plain decode that goes on after the samples given.
+Frames, indices and times are those of decoding every frame (tested in pixels at 7 rates).
 """
 
 from __future__ import annotations
@@ -362,6 +370,123 @@ def _read_dropping_b_frames(container, stream, path, wanted: set[int], last: int
     return next_index
 
 
+class _NotExact(Exception):
+    """The frames no sample needs cannot be told apart exactly: decode every frame instead."""
+
+
+#: H.264 reorders at most 16 frames (its largest picture buffer), so a frame's place in
+#: presentation order is settled once this many later packets have been read.
+_H264_SETTLE = 34
+#: Containers whose packets carry presentation times (AVI's do not).
+_PTS_CONTAINERS = ("mov", "mp4", "matroska", "webm")
+
+
+def _h264_slice_test(container, stream) -> Callable[[bytes], bool] | None:
+    """``is_reference(packet bytes)`` for an H.264 stream in a container with presentation times,
+    else None. A packet is a non-reference frame when every slice in it has ``nal_ref_idc`` 0: no
+    other frame is predicted from it, so leaving it out changes no other frame's pixels."""
+    fmt = container.format.name if container.format else ""
+    if stream.codec_context.name != "h264" or not any(name in fmt for name in _PTS_CONTAINERS):
+        return None
+    extra = stream.codec_context.extradata or b""
+    length_size = (extra[4] & 3) + 1 if len(extra) >= 5 and extra[0] == 1 else None  # avcC, else start codes
+
+    def headers(data: bytes) -> Iterator[int]:
+        if length_size is None:
+            start = data.find(b"\x00\x00\x01")
+            while 0 <= start < len(data) - 3:
+                yield data[start + 3]
+                start = data.find(b"\x00\x00\x01", start + 3)
+            return
+        pos = 0
+        while pos + length_size < len(data):
+            n = int.from_bytes(data[pos : pos + length_size], "big")
+            if n == 0 or pos + length_size + n > len(data):
+                raise _NotExact  # not length-prefixed NAL units after all
+            yield data[pos + length_size]
+            pos += length_size + n
+
+    def is_reference(data: bytes) -> bool:
+        slices = 0
+        for header in headers(data):
+            kind = header & 0x1F
+            if kind in (1, 5):  # a coded slice (5: of an IDR picture)
+                slices += 1
+                if header & 0x60:
+                    return True
+            elif kind in (14, 20, 21):  # SVC / MVC layers: not handled here
+                raise _NotExact
+        return slices == 0  # no slice seen: decode it
+
+    return is_reference
+
+
+def _sampled_skipping(container, stream, path, target_fps: float, src_fps: float,
+                      is_reference: Callable[[bytes], bool], skip: int = 0
+                      ) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
+    """:func:`_sampled` for a stream whose non-reference frames can be told from their packets: the
+    rule runs on the packets' presentation times, and a non-reference frame no sample needs is never
+    sent to the decoder. Packets wait until their place in presentation order is settled
+    (``_H264_SETTLE`` later packets). Raises :class:`_NotExact` before yielding anything it cannot
+    vouch for; ``skip`` leaves out the first samples (already given by an attempt that stopped)."""
+    import heapq
+
+    ctx, base = stream.codec_context, stream.time_base
+    take = clipmath.Sampler(src_fps, target_fps)
+    waiting: deque = deque()  # packets read, not yet sent (decode order)
+    unsettled: list[int] = []  # a heap of their presentation times
+    wanted: dict[int, tuple[int, int, float]] = {}  # pts -> (k, i, t) of the samples
+    sent: deque[int] = deque()  # pts of the frames sent, in presentation order once settled
+    state = {"first": None, "last": None}
+
+    def settle(pts: int) -> None:
+        if state["last"] is not None and pts <= state["last"]:
+            raise _NotExact  # two frames at one time, or reordering deeper than H.264 allows
+        state["last"] = pts
+        if state["first"] is None:
+            state["first"], state["first_time"] = pts, float(pts) * base.numerator / base.denominator
+        seconds = float(pts) * base.numerator / base.denominator  # as PyAV computes a frame's time
+        got = take(seconds - state["first_time"])
+        if got is not None:
+            wanted[pts] = got
+
+    def send(packet) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
+        if packet is not None and not packet.is_discard and packet.pts not in wanted \
+                and not is_reference(bytes(packet)):
+            return  # nothing refers to it and no sample needs it: never decoded
+        if packet is not None and not packet.is_discard:
+            sent.append(packet.pts)
+        for frame in ctx.decode(packet):
+            if not sent or frame.pts != min(sent):
+                raise _NotExact  # the decoder does not give back what was sent, in order
+            sent.remove(frame.pts)
+            got = wanted.pop(frame.pts, None)
+            if got is not None and got[0] >= skip:
+                yield got[0], got[1], got[2], frame
+
+    def flush_settled(limit: int) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
+        while len(unsettled) > limit:
+            settle(heapq.heappop(unsettled))
+        while waiting and (waiting[0].is_discard or waiting[0].pts <= (state["last"] if state["last"] is not None
+                                                                        else -1 << 62)):
+            yield from send(waiting.popleft())
+
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                break
+            if packet.pts is None:
+                raise _NotExact
+            waiting.append(packet)
+            if not packet.is_discard:
+                heapq.heappush(unsettled, packet.pts)
+            yield from flush_settled(_H264_SETTLE)
+        yield from flush_settled(0)
+        yield from send(None)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"{path}: decoding failed ({_reason(exc)})") from None
+
+
 def iter_frames_at_fps(
     path: str | os.PathLike,
     target_fps: float | None,
@@ -379,19 +504,36 @@ def iter_frames_at_fps(
     trained on; ``"AREA"`` is twice as fast for downscaling a video to watch).
     """
     container, stream = _open(path)
+    given = 0  # samples already yielded
     try:
+        is_reference = _h264_slice_test(container, stream) if target_fps is not None else None
+        if is_reference is not None:
+            try:
+                for k, i, t, frame in _sampled_skipping(container, stream, path, target_fps,
+                                                        _source_fps(stream), is_reference):
+                    yield SampledFrame(k, i, t, _to_rgb(frame, size, interpolation))
+                    given = k + 1
+                return
+            except _NotExact:  # decode every frame from the start, going on after the samples given
+                container.close()
+                container, stream = _open(path)
         for k, i, t, frame in _sampled(container, stream, path, target_fps):
-            yield SampledFrame(k, i, t, _to_rgb(frame, size, interpolation))
+            if k >= given:
+                yield SampledFrame(k, i, t, _to_rgb(frame, size, interpolation))
     finally:
         container.close()
+
+
+def _source_fps(stream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return clipmath.source_fps(float(rate) if rate else None)
 
 
 def _sampled(container, stream, path, target_fps: float | None) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
     """(sample index, frame index, seconds, frame) of the frames kept at ``target_fps`` (None: all)."""
     if target_fps is not None and target_fps <= 0:
         raise ConfigError(f"target fps must be positive, got {target_fps}")
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    src_fps = clipmath.source_fps(float(rate) if rate else None)
+    src_fps = _source_fps(stream)
     current: list["av.VideoFrame"] = []
     first_time: list[float] = []
 
