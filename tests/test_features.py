@@ -165,8 +165,10 @@ def test_compiling_is_chosen_by_the_frames_to_embed(make_video, tmp_path):
     requests = [Request(str(v), ("center", "flip")) for v in videos] + [Request(str(tmp_path / "bad.avi"), ("center",))]
     assert frames_to_embed(requests, 2.5) == 10 * 13
     assert frames_to_embed(requests, 2.5, sample=2) == 10 * 13
-    assert not worth_compiling(10 * 13, torch.device("cpu"))
-    assert worth_compiling(10_000, torch.device("cpu")) and not worth_compiling(10_000, torch.device("cuda"))
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not worth_compiling(10 * 13, cpu, "resnet152")
+    assert worth_compiling(10_000, cpu, "resnet152") and not worth_compiling(10_000, cuda, "resnet152")
+    assert not worth_compiling(10**6, cpu, "mobilenet_v2")  # measured: compiling it gains nothing on CPU
 
 
 def test_a_failed_compilation_falls_back_to_eager(monkeypatch, caplog):

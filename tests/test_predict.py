@@ -42,7 +42,7 @@ def test_predict_compiles_only_for_enough_frames(trained, tiny_dataset, tmp_path
     from lrcn import embedded
 
     asked = []
-    monkeypatch.setattr(embedded, "worth_compiling", lambda frames, device: asked.append(frames) or False)
+    monkeypatch.setattr(embedded, "worth_compiling", lambda frames, device, arch: asked.append(frames) or False)
     ckpt, _ = trained
     videos = sorted(tiny_dataset.rglob("*.avi"))[:3]  # 2.2-2.6 s each at 2.5 fps
     run(PredictConfig(str(ckpt), tuple(map(str, videos)), str(tmp_path / "a"), precision="fp32", annotate=False,

@@ -66,12 +66,12 @@ def frames_to_embed(requests: Sequence[Request], fps: float, sample: int = 20) -
     return int(sum(durations) / len(durations) * fps * sum(len(r.views) for r in requests))
 
 
-def should_compile(compile: bool | None, requests: Sequence[Request], fps: float, device) -> bool:
-    """``compile`` as asked; ``None`` (auto): when ``requests`` hold enough frames for compiling to
-    pay back (:func:`lrcn.backbone.worth_compiling`)."""
+def should_compile(compile: bool | None, requests: Sequence[Request], fps: float, device, arch: str) -> bool:
+    """``compile`` as asked; ``None`` (auto): when ``requests`` hold enough frames for compiling
+    ``arch`` to pay back (:func:`lrcn.backbone.worth_compiling`)."""
     if compile is not None:
         return compile
-    return worth_compiling(frames_to_embed(requests, fps), torch.device(device))
+    return worth_compiling(frames_to_embed(requests, fps), torch.device(device), arch)
 
 
 def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: EmbeddingCache,
@@ -85,7 +85,8 @@ def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: Embe
     if not missing:
         return None
     return FrameEmbedder(cache.spec.backbone, device=device, precision=precision,
-                         compile=should_compile(compile, missing, cache.spec.fps, device))
+                         compile=should_compile(compile, missing, cache.spec.fps, device,
+                                                cache.spec.backbone.arch))
 
 
 def embed_dataset(dataset: Dataset, cache: EmbeddingCache, views: Sequence[str], device, precision: str,

@@ -305,7 +305,8 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
 
         embedder, head = load_export(cfg.onnx, ckpt)
     else:
-        compile = should_compile(cfg.compile, [Request(str(path), ("center",)) for path in inputs], spec.fps, device)
+        compile = should_compile(cfg.compile, [Request(str(path), ("center",)) for path in inputs], spec.fps, device,
+                                 spec.backbone.arch)
         embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision, compile=compile)
     results, failures = [], []
     with FolderLock(cfg.out_dir, "lrcn predict"):  # one writer per output folder
