@@ -206,8 +206,8 @@ BATCH_SIZE = Opt(32, "frames per backbone call", check=at_least(1))
 SEED = Opt(42, "random seed")
 DEVICE = Opt(None, "cuda or cpu (default: cuda when present)", parse=str)
 SHARD = Opt(None, "i/N: this job's share (default: torchrun's RANK/WORLD_SIZE)", parse=parse_shard, check=shard_valid)
-COMPILE = Opt(None, "torch.compile the CNN (default: only on CPU with at least 4000 frames to embed, where its "
-                    "7-21 s pay back)", parse=bool)
+COMPILE = Opt(None, "torch.compile the CNN (default: on CPU where it pays back: never for MobileNetV2, from 8000 "
+                    "frames to embed for the others)", parse=bool)
 OUT_DIR = Opt(None, "report folder", parse=str)
 ONNX = Opt(None, "run the CNN and the head in ONNX Runtime from this lrcn export folder (lrcn[onnx]; 2-3x faster "
                  "than PyTorch on CPU for MobileNetV2, benchmarks/export.py)", parse=str, metavar="DIR")
@@ -567,8 +567,8 @@ class PredictConfig(_Settings):
     annotate_size: int | None = Opt(720, "the annotated MP4's shorter side at most this many pixels (x264 ultrafast); "
                                          "full: as the input", parse=parse_size_or_full, metavar="PIXELS|full",
                                     check=at_least(16))()
-    compile: bool | None = COMPILE(help="torch.compile the CNN (default: on CPU when the inputs hold at least 4000 "
-                                        "sampled frames, about 27 minutes of video)")
+    compile: bool | None = COMPILE(help="torch.compile the CNN (default: on CPU where it pays back: never for "
+                                        "MobileNetV2; from 8000 sampled frames, about 53 minutes of video, for others)")
     decoding: Decoding = nested(Decoding())
     onnx: str | None = ONNX()
     runtime: str = RUNTIME()
