@@ -562,13 +562,18 @@ def iter_live_frames(source: str, target_fps: float, size: Callable[[int, int], 
 
     ``source``: a camera device (``/dev/video0``, v4l2), an ``rtsp://``, ``http(s)://``, ``udp://``
     or ``tcp://`` URL, ``-`` for standard input, or a file. ``realtime`` paces a file at its own
-    speed (a live source paces itself). ``timeout``: seconds to wait to open it or for more data.
+    speed (a live source paces itself); without it a file is read as :func:`iter_frames_at_fps`
+    reads it (H.264 frames no sample needs are not decoded). ``timeout``: seconds to wait to open it or for more data.
 
     Raises:
         VideoError: the source cannot be opened or stops with an error (a clean end just ends).
     """
     import time
 
+    if not realtime and not is_live_source(source):  # a file as fast as possible: the file reader
+        info = probe(source)
+        yield from iter_frames_at_fps(source, target_fps, size(info.width, info.height) if size else None)
+        return
     container, stream = _open(source, live=is_live_source(source), timeout=timeout)
     try:
         start = time.monotonic()
