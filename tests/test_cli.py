@@ -233,3 +233,19 @@ def test_help_shows_defaults_as_typed_and_no_default_none(capsys):
         with pytest.raises(SystemExit):
             main([name, "--help"])
         assert "(default: None)" not in capsys.readouterr().out, name
+
+
+def test_a_wrong_flag_is_answered_before_torch_is_imported():
+    """Settings are built (and checked) before a command imports what runs it."""
+    import subprocess
+    import sys
+
+    argvs = [["train", "d", "--num-frames", "0"], ["predict", "c", "v.mp4", "--runtime", "onnxruntime"],
+             ["stream", "c", "-", "--runtime", "pytorch", "--onnx", "e"], ["test", "c", "d", "--batch-size", "0"],
+             ["demo", "--epochs", "0"], ["features", "d", "--sampling-rate", "0"]]
+    probe = ("import sys\nfrom lrcn.cli import main\ncodes = []\nfor argv in {argv!r}:\n    try:\n"
+             "        codes.append(main(argv))\n    except SystemExit as e:\n        codes.append(e.code)\n"
+             "print(codes, sorted(m for m in ('torch', 'av') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", probe.format(argv=argvs)], capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == str([2] * len(argvs)) + " []", proc.stdout + proc.stderr[-2000:]
+    assert proc.stderr.count("lrcn: error:") == len(argvs) and "Traceback" not in proc.stderr

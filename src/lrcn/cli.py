@@ -2,7 +2,8 @@
 
 Errors a user can cause (a missing file, a bad video, a wrong flag
 combination) print one line, ``lrcn: error: ...``, and exit non-zero; no
-traceback. Ctrl-C says how to resume.
+traceback. Ctrl-C says how to resume. Each command builds (and so validates) its settings before
+it imports the module that runs it, so a wrong flag is answered before PyTorch is loaded.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def cmd_synth(a) -> int:
 
 
 def cmd_preprocess(a) -> int:
+    cfg = from_args(PreprocessConfig, a)
     from .preprocess import run
 
-    summary = run(from_args(PreprocessConfig, a), progress=not a.no_progress)
+    summary = run(cfg, progress=not a.no_progress)
     print(f"{summary['clips']} clips from {summary['videos']} videos in {a.out_dir}; "
           f"{len(summary['skipped'])} skipped" + (" (reasons in manifest.jsonl / preprocess.json)" if summary["skipped"] else ""))
     for s in summary["skipped"][:10]:
@@ -67,9 +69,10 @@ def cmd_preprocess(a) -> int:
 
 
 def cmd_features(a) -> int:
+    cfg = from_args(FeaturesConfig, a)
     from .embedded import features
 
-    summary, embedder = features(from_args(FeaturesConfig, a), progress=not a.no_progress)
+    summary, embedder = features(cfg, progress=not a.no_progress)
     how = (f" ({embedder.spec.arch}, {embedder.precision} on {embedder.device}"
            f"{', compiled' if embedder.compiled else ''})" if embedder else "")
     print(f"embeddings in {a.cache_dir}: {summary['computed']} computed, {summary['cached']} already cached, "
@@ -80,9 +83,9 @@ def cmd_features(a) -> int:
 
 
 def cmd_weights(a) -> int:
+    cfg = from_args(WeightsConfig, a)
     from .backbone import imagenet_cache_path, install_weights
 
-    cfg = from_args(WeightsConfig, a)
     if cfg.action == "where":
         print(imagenet_cache_path(cfg.backbone))
         return 0
@@ -91,17 +94,19 @@ def cmd_weights(a) -> int:
 
 
 def cmd_train(a) -> int:
+    cfg = from_args(TrainConfig, a)
     from .train import run
 
-    run_dir = run(from_args(TrainConfig, a), progress=not a.no_progress)
+    run_dir = run(cfg, progress=not a.no_progress)
     print(f"run folder: {run_dir} (checkpoints in {run_dir / 'Saved_model_checkpoints'})")
     return 0
 
 
 def cmd_test(a) -> int:
+    cfg = from_args(EvalConfig, a)
     from .evaluate import run
 
-    report = run(from_args(EvalConfig, a), progress=not a.no_progress)
+    report = run(cfg, progress=not a.no_progress)
     print(_test_summary(report))
     return 0
 
@@ -113,9 +118,10 @@ def _test_summary(r: dict) -> str:
 
 
 def cmd_test_continuous(a) -> int:
+    cfg = from_args(ContinuousConfig, a)
     from .continuous import run
 
-    r = run(from_args(ContinuousConfig, a), progress=not a.no_progress)
+    r = run(cfg, progress=not a.no_progress)
     by_k = ", ".join(f"{k}: {v['mean']:.0%}" for k, v in r["accuracy_by_frames_from_first_action"].items())
     print(f"window accuracy {r['window_accuracy_mean']:.1%} +- {r['window_accuracy_std']:.1%} over {r['repeats']} "
           f"videos of {r['frames']} frames; by frames from the first action: {by_k}; mixed windows follow the "
@@ -126,9 +132,10 @@ def cmd_test_continuous(a) -> int:
 
 
 def cmd_predict(a) -> int:
+    cfg = from_args(PredictConfig, a)
     from .predict import run
 
-    results, failures = run(from_args(PredictConfig, a))
+    results, failures = run(cfg)
     for r in results:
         segs = r["segments"]
         main_label = max(segs, key=lambda s: s["end"] - s["start"])["label"] if segs else "-"
@@ -141,18 +148,20 @@ def cmd_predict(a) -> int:
 
 
 def cmd_stream(a) -> int:
+    cfg = from_args(StreamConfig, a)
     from .stream import run
 
-    summary = run(from_args(StreamConfig, a))
+    summary = run(cfg)
     print(f"lrcn stream: {summary['frames']} frames labelled, {summary['dropped']} dropped, latency median "
           f"{summary['latency_median'] * 1000:.0f} ms (p95 {summary['latency_p95'] * 1000:.0f} ms)", file=sys.stderr)
     return 0
 
 
 def cmd_export(a) -> int:
+    cfg = from_args(ExportConfig, a)
     from .export import run
 
-    info = run(from_args(ExportConfig, a))
+    info = run(cfg)
     checks = ", ".join(f"{k} {v['max_abs_difference']:.1e} ({v['relative']:.1e} of its range)"
                        for k, v in info["check"].items() if isinstance(v, dict))
     print(f"exported to {a.out_dir}: {', '.join(info['files'].values())}, lrcn_model.json; ONNX Runtime against "
@@ -169,17 +178,19 @@ def _segmentation_line(scores: dict) -> str:
 
 
 def cmd_check(a) -> int:
+    cfg = from_args(CheckConfig, a)
     from .check import format_report, run
 
-    report = run(from_args(CheckConfig, a), progress=not a.no_progress)
+    report = run(cfg, progress=not a.no_progress)
     print(format_report(report))
     return 0 if report["ok"] else 1
 
 
 def cmd_demo(a) -> int:
+    cfg = from_args(DemoConfig, a)
     from .demo import run
 
-    run(from_args(DemoConfig, a), progress=not a.no_progress)
+    run(cfg, progress=not a.no_progress)
     return 0
 
 
