@@ -82,3 +82,15 @@ def trained(tiny_dataset, tmp_path_factory):
                       views=("center",), precision="fp32")
     run_dir = run(cfg, progress=False)
     return run_dir / "Saved_model_checkpoints" / "last.pth.tar", base / "cache"
+
+
+@pytest.fixture(scope="session")
+def causal_trained(tiny_dataset, tmp_path_factory):
+    """A causal head (``lrcn train --causal``, 1 epoch, random MobileNetV2) on ``tiny_dataset``: its checkpoint."""
+    from lrcn.train import TrainConfig, run
+
+    base = tmp_path_factory.mktemp("causal")
+    run_dir = run(TrainConfig(str(tiny_dataset), backbone="mobilenet_v2", weights="none", cache_dir=str(base / "c"),
+                              run_dir=str(base / "run"), epochs=1, batch_size=4, num_workers=0, val_split=0,
+                              views=("center",), causal=True), progress=False)
+    return run_dir / "Saved_model_checkpoints" / "final.pth.tar"

@@ -13,15 +13,8 @@ from lrcn.export import TOLERANCE, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def causal_checkpoint(tiny_dataset, tmp_path_factory):
-    from lrcn.train import TrainConfig
-    from lrcn.train import run as train
-
-    base = tmp_path_factory.mktemp("causal")
-    run_dir = train(TrainConfig(str(tiny_dataset), backbone="mobilenet_v2", weights="none", cache_dir=str(base / "c"),
-                                run_dir=str(base / "run"), epochs=1, batch_size=4, num_workers=0, val_split=0,
-                                views=("center",), causal=True), progress=False)
-    return run_dir / "Saved_model_checkpoints" / "final.pth.tar"
+def causal_checkpoint(causal_trained):
+    return causal_trained
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,29 @@ def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp
     _check_record(tmp_path / "r.mp4", video, frames, window=5)
 
 
+def test_a_causal_head_labels_from_the_first_frame(causal_trained, tiny_dataset):
+    """A causal head streams a label for every sampled frame, the first ones from the frames so far:
+    the same probabilities as its step logits over the first window."""
+    import torch
+
+    from lrcn.backbone import FrameEmbedder
+    from lrcn.evaluate import load_head
+    from lrcn.metrics import softmax
+    from lrcn.predict import stream_embeddings
+
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    out = io.StringIO()
+    summary = run(StreamConfig(str(causal_trained), str(video)), out=out)
+    frames, _, _ = _lines(out.getvalue())
+    head, ckpt = load_head(causal_trained, torch.device("cpu"))
+    embedded = [e for _, e in stream_embeddings(video, FrameEmbedder(ckpt.features.backbone), ckpt.features, "live", 8)]
+    assert summary["frames"] == len(frames) == len(embedded) and summary["dropped"] == 0  # none waits for a window
+    with torch.no_grad():
+        steps = softmax(head.step_logits(torch.from_numpy(np.stack(embedded[:5]).astype(np.float32))[None])[0].numpy())
+    for f, p in zip(frames[:5], steps):
+        assert f["label"] == ckpt.class_names[int(p.argmax())] and abs(f["confidence"] - float(p.max())) < 2e-3
+
+
 def _check_record(path, video, frames: list[dict], window: int) -> None:
     """--record: every frame the model saw at its stream time, the labelled ones with a label drawn
     in the top-left corner and nothing else changed."""

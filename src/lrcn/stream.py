@@ -10,7 +10,8 @@ those frames with their labels as an MP4). Memory is bounded by
 design: one waiting frame, one window of embeddings, the finished segments.
 
 A causal head (``lrcn train --causal``) names the action at the newest frame from the frames up
-to it; the bidirectional head names the window that ends at the newest frame. Segments are made
+to it, from the first frame on (it was trained with a loss at every step of the window); the
+bidirectional head names the window that ends at the newest frame, once a window has arrived. Segments are made
 online: a new label must lead for ``--min-segment`` seconds before the segment switches to it.
 """
 
@@ -203,6 +204,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
     slot, stats, stop = LatestSlot(lossless), StreamStats(), threading.Event()
     segments = OnlineSegments(max(1, int(round(cfg.min_seconds * spec.fps))))
     ring: deque = deque(maxlen=window)  # the last window of embeddings
+    causal = ckpt.model_config.causal  # trained with a loss at every step: a label from the first frame on
     k = min(cfg.top_k, len(classes))
 
     def on_signal(signum, frame):  # Ctrl-C / SIGTERM: finish the frame in hand, then stop (no half-made state)
@@ -228,7 +230,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
             emb = embedder(torch.from_numpy(crop)).cpu().numpy().astype(np.float16)[0]  # as the cache stores it
             ring.append(emb.astype(np.float32))
             end = f.time + 1.0 / spec.fps
-            if len(ring) < window:
+            if len(ring) < (1 if causal else window):  # a causal head names the action from the first frame
                 if recorder:
                     recorder.add(f.rgb, f.time, None)
                 continue
