@@ -254,3 +254,14 @@ def test_a_source_that_never_answers_is_one_clear_error(trained, capsys):
     assert main(["stream", str(trained[0]), f"tcp://127.0.0.1:{port}", "--timeout", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"lrcn: error: tcp://127.0.0.1:{port}: cannot open the stream") and "\n" not in err
+
+
+def test_a_recording_that_cannot_be_written_is_one_error_naming_it(trained, tiny_dataset, tmp_path):
+    from lrcn.errors import LrcnError
+
+    (tmp_path / "afile").write_text("not a folder")
+    target = tmp_path / "afile" / "r.mp4"
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    with pytest.raises(LrcnError, match="could not write the recording") as err:
+        run(StreamConfig(str(trained[0]), str(video), record=str(target)), out=io.StringIO())
+    assert str(target) in str(err.value) and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from .decode import Segment
+from .errors import LrcnError
 from .io import atomic_path
 from .video import probe
 
@@ -114,17 +115,33 @@ class Recorder:
     def add(self, rgb: np.ndarray, t: float, text: str | None) -> None:
         import av
 
-        if self._container is None:
-            self._open(rgb.shape[1] - rgb.shape[1] % 2, rgb.shape[0] - rgb.shape[0] % 2)
-        if text:
-            rgb = paste_rgb(rgb, label_image([(text, YELLOW)]), 6, 6)
-        pts = max(int(round(t * 1000)), self._last_pts + 1)  # stream time in ms, strictly rising
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: self._stream.height, : self._stream.width]),
-                                           format="rgb24")
-        frame.pts, self._last_pts = pts, pts
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            if self._container is None:
+                self._open(rgb.shape[1] - rgb.shape[1] % 2, rgb.shape[0] - rgb.shape[0] % 2)
+            if text:
+                rgb = paste_rgb(rgb, label_image([(text, YELLOW)]), 6, 6)
+            pts = max(int(round(t * 1000)), self._last_pts + 1)  # stream time in ms, strictly rising
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: self._stream.height, : self._stream.width]),
+                                               format="rgb24")
+            frame.pts, self._last_pts = pts, pts
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except (OSError, av.FFmpegError) as exc:  # a full disk, say: one line, no half file left
+            self._abandon()
+            raise LrcnError(f"{self.path}: could not write the recording ({exc})") from None
         self.frames += 1
+
+    def _abandon(self) -> None:
+        import contextlib
+        import os
+
+        container, self._container = self._container, None
+        with contextlib.suppress(Exception):
+            if container is not None:
+                container.close()
+        with contextlib.suppress(OSError):
+            if self._tmp is not None:
+                os.unlink(self._tmp)
 
     def _open(self, width: int, height: int) -> None:
         import av
@@ -143,12 +160,16 @@ class Recorder:
         """Finish the file and put it in place (nothing is written if no frame came)."""
         import os
 
+        import av
+
         if self._container is None:
             return
-        container, self._container = self._container, None
         try:
             for packet in self._stream.encode():
-                container.mux(packet)
-        finally:
+                self._container.mux(packet)
+            container, self._container = self._container, None
             container.close()
-        os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self.path)
+        except (OSError, av.FFmpegError) as exc:
+            self._abandon()
+            raise LrcnError(f"{self.path}: could not write the recording ({exc})") from None

@@ -422,13 +422,12 @@ def _h264_slice_test(container, stream) -> Callable[[bytes], bool] | None:
 
 
 def _sampled_skipping(container, stream, path, target_fps: float, src_fps: float,
-                      is_reference: Callable[[bytes], bool], skip: int = 0
-                      ) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
+                      is_reference: Callable[[bytes], bool]) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
     """:func:`_sampled` for a stream whose non-reference frames can be told from their packets: the
     rule runs on the packets' presentation times, and a non-reference frame no sample needs is never
     sent to the decoder. Packets wait until their place in presentation order is settled
     (``_H264_SETTLE`` later packets). Raises :class:`_NotExact` before yielding anything it cannot
-    vouch for; ``skip`` leaves out the first samples (already given by an attempt that stopped)."""
+    vouch for (the caller goes on with a plain decode after the samples already given)."""
     import heapq
 
     ctx, base = stream.codec_context, stream.time_base
@@ -461,7 +460,7 @@ def _sampled_skipping(container, stream, path, target_fps: float, src_fps: float
                 raise _NotExact  # the decoder does not give back what was sent, in order
             sent.remove(frame.pts)
             got = wanted.pop(frame.pts, None)
-            if got is not None and got[0] >= skip:
+            if got is not None:
                 yield got[0], got[1], got[2], frame
 
     def flush_settled(limit: int) -> Iterator[tuple[int, int, float, "av.VideoFrame"]]:
@@ -563,7 +562,8 @@ def iter_live_frames(source: str, target_fps: float, size: Callable[[int, int], 
     ``source``: a camera device (``/dev/video0``, v4l2), an ``rtsp://``, ``http(s)://``, ``udp://``
     or ``tcp://`` URL, ``-`` for standard input, or a file. ``realtime`` paces a file at its own
     speed (a live source paces itself); without it a file is read as :func:`iter_frames_at_fps`
-    reads it (H.264 frames no sample needs are not decoded). ``timeout``: seconds to wait to open it or for more data.
+    reads it (H.264 frames no sample needs are not decoded). ``timeout``: seconds to wait to open
+    it or for more data.
 
     Raises:
         VideoError: the source cannot be opened or stops with an error (a clean end just ends).
