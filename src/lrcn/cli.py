@@ -86,8 +86,19 @@ def cmd_weights(a) -> int:
     cfg = from_args(WeightsConfig, a)
     from .backbone import imagenet_cache_path, install_weights
 
+    i3d = cfg.file == "i3d" or bool(cfg.file and cfg.file.endswith((".ckpt", ".tar.gz", ".tgz")))
     if cfg.action == "where":
-        print(imagenet_cache_path(cfg.backbone))
+        if i3d:
+            from .weights import i3d_weights_folder, installed_i3d_file
+
+            print(installed_i3d_file() or f"{i3d_weights_folder()} (not installed)")
+        else:
+            print(imagenet_cache_path(cfg.backbone))
+        return 0
+    if i3d:
+        from .weights import install_i3d
+
+        print(f"installed {install_i3d(None if cfg.file == 'i3d' else cfg.file)} (Kinetics-400 I3D)")
         return 0
     print(f"installed {install_weights(cfg.file, cfg.backbone)}")
     return 0
@@ -201,7 +212,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "check": (cmd_check, "scan a dataset before a long job: split files, missing/undecodable videos, group overlap"),
     "synth": (cmd_synth, "write a small synthetic action dataset in UCF-101's layout"),
     "preprocess": (cmd_preprocess, "cut seeded 5-frame clips at 2.5 fps out of every video (the seed's pre-processing)"),
-    "weights": (cmd_weights, "put ImageNet weights into torch's cache (offline MobileNetV2) or show where they go"),
+    "weights": (cmd_weights, "put weights into torch's cache (offline MobileNetV2; 'i3d': the Kinetics-400 I3D) or show where they go"),
     "features": (cmd_features, "embed every sampled frame once with the frozen CNN and cache it"),
     "train": (cmd_train, "train the LSTM head on cached embeddings"),
     "test": (cmd_test, "basic test mode: clip/video accuracy, top-5, confusion matrix, per-class plot"),

