@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lrcn.i3d import I3D, to_input
+from lrcn.i3d import I3D
 from lrcn.weights import (I3D_ARCHIVE_SHA256, fetch_archive, kinetics400_classes, load_i3d_state,
                           read_ckpt_from_archive)
 

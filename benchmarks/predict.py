@@ -48,7 +48,7 @@ cfg = predict.PredictConfig(ckpt, (video,), out, annotate=False)
 t = time.perf_counter()
 if seed_way == "1":
     # The seed's way: decode, then embed every window's frames again.
-    from lrcn.evaluate import load_head
+    from lrcn.checkpoint import load_head
     from lrcn.features import decode_sampled, make_views
     head, c = load_head(ckpt, torch.device("cpu"))
     spec = c.features

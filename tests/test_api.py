@@ -35,19 +35,17 @@ def test_predict_in_memory_equals_lrcn_predict(trained, tiny_dataset, tmp_path, 
 
 
 def test_classify_frames_in_memory_scores_like_the_sliding_window(trained, tiny_dataset):
-    from lrcn.features import decode_sampled
-
     ckpt, _ = trained
     model = lrcn.load(ckpt, precision="fp32")
     video = sorted(tiny_dataset.rglob("*.avi"))[0]
-    frames = decode_sampled(video, model.spec)  # sampled at the model's fps, at the size the CNN is fed
+    frames = model.read_frames(video)  # sampled at the model's fps, scaled by the one rule
     label, probs = model.classify(frames)
     window_mean = model.predict(video).window_probs.mean(0)
     np.testing.assert_allclose(probs, window_mean, atol=1e-5)
     assert label == model.classes[int(window_mean.argmax())]
     small = model.classify(frames[:, ::2, ::2])  # any size: resized first
     assert small[1].shape == (len(model.classes),) and abs(small[1].sum() - 1) < 1e-5
-    with pytest.raises(lrcn.api.ConfigError, match="windows of 5"):
+    with pytest.raises(lrcn.errors.ConfigError, match="windows of 5"):
         model.classify(frames[:3])
 
 

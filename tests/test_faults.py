@@ -120,11 +120,11 @@ def test_predict_checks_each_output_folder_before_embedding(trained, tiny_datase
     videos = sorted((tiny_dataset).rglob("*.avi"))[:2]
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / videos[0].stem).write_text("a file where the first video's folder goes")
-    from lrcn import predict
+    from lrcn.inference import Model
 
     embedded = []
-    real = predict.stream_embeddings
-    monkeypatch.setattr(predict, "stream_embeddings", lambda path, *a, **k: embedded.append(path) or real(path, *a, **k))
+    real = Model.embed_video
+    monkeypatch.setattr(Model, "embed_video", lambda self, path, *a, **k: embedded.append(path) or real(self, path, *a, **k))
     code, _, err = lrcn(capsys, "predict", ckpt, *videos, "--out-dir", tmp_path / "p", "--no-video", "--precision",
                         "fp32", "--no-progress")
     assert code == 1

@@ -44,7 +44,9 @@ def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp
         assert abs(f["confidence"] - w["top"][0]["probability"]) < 2e-3
         assert f["stream_time"] == pytest.approx(w["start"] + 4 * 0.4, abs=1e-3)  # the window's newest frame
     assert segments and segments[0]["start"] == frames[0]["stream_time"]
-    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "start,end,label,confidence"
+    csv_lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert csv_lines[0] == "start,end,label,confidence,top"
+    assert all(line.split(",")[-1].split(";")[0].split()[0] == line.split(",")[2] for line in csv_lines[1:])  # top-1
     _check_record(tmp_path / "r.mp4", video, frames, window=5)
 
 
@@ -53,17 +55,16 @@ def test_a_causal_head_labels_from_the_first_frame(causal_trained, tiny_dataset)
     the same probabilities as its step logits over the first window."""
     import torch
 
-    from lrcn.backbone import FrameEmbedder
-    from lrcn.evaluate import load_head
+    from lrcn.checkpoint import load_head
+    from lrcn.inference import Model
     from lrcn.metrics import softmax
-    from lrcn.predict import stream_embeddings
 
     video = sorted(tiny_dataset.rglob("*.avi"))[0]
     out = io.StringIO()
     summary = run(StreamConfig(str(causal_trained), str(video)), out=out)
     frames, _, _ = _lines(out.getvalue())
     head, ckpt = load_head(causal_trained, torch.device("cpu"))
-    embedded = [e for _, e in stream_embeddings(video, FrameEmbedder(ckpt.features.backbone), ckpt.features, "live", 8)]
+    embedded = [e for _, e in Model(causal_trained).embed_video(video, "live", 8)]
     assert summary["frames"] == len(frames) == len(embedded) and summary["dropped"] == 0  # none waits for a window
     with torch.no_grad():
         steps = softmax(head.step_logits(torch.from_numpy(np.stack(embedded[:5]).astype(np.float32))[None])[0].numpy())

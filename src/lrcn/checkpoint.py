@@ -174,3 +174,10 @@ def describe_mismatch(expected: dict, found: dict, what: str) -> str | None:
     diffs = [f"{k}: checkpoint {found.get(k)!r}, now {expected.get(k)!r}" for k in sorted(set(expected) | set(found))
              if expected.get(k) != found.get(k)]
     return f"{what} differs ({'; '.join(diffs)})" if diffs else None
+
+
+def load_head(path: str | Path, device: torch.device | str = "cpu") -> tuple[LRCNHead, Checkpoint]:
+    """The trained head and its checkpoint (a run folder: its final model, see
+    :func:`lrcn.checkpoint.resolve_checkpoint`)."""
+    ckpt = load_checkpoint(resolve_checkpoint(path))
+    return ckpt.head(device), ckpt

@@ -32,7 +32,7 @@ from .decode import decode, frame_probabilities
 from .distributed import local_device
 from .embedded import Embedded, eval_start
 from .errors import ConfigError
-from .evaluate import load_test_data
+from .embedded import load_test_data
 from .io import atomic_path, write_json_atomic
 from .metrics import softmax
 from .model import run_head

@@ -35,6 +35,12 @@ class Segment:
     end: float
     label: str
     confidence: float  # mean probability of the label over the segment's frames
+    top: tuple[tuple[str, float], ...] = ()  # the k most probable classes over the segment, with their mean
+
+    def to_dict(self) -> dict:
+        """The segment as JSON writes it (``top`` as ``[{"label", "probability"}]``)."""
+        return {"start": self.start, "end": self.end, "label": self.label, "confidence": self.confidence,
+                "top": [{"label": name, "probability": round(p, 4)} for name, p in self.top]}
 
 
 def frame_probabilities(window_probs: np.ndarray, window_starts: Sequence[int], num_frames: int,
@@ -155,8 +161,9 @@ def runs(labels: Sequence) -> list[tuple[object, int, int]]:
 
 
 def segments(labels: np.ndarray, probs: np.ndarray, times: Sequence[float], fps: float, classes: Sequence[str],
-             duration: float | None = None) -> list[Segment]:
-    """Runs of frame labels as timed segments.
+             duration: float | None = None, top_k: int = 5) -> list[Segment]:
+    """Runs of frame labels as timed segments, each with its ``top_k`` classes (mean probability
+    over the segment's frames, most probable first).
 
     A segment starts at its first frame's time and ends where the next segment
     starts; the last one ends one sampling period after the last frame, but
@@ -169,6 +176,8 @@ def segments(labels: np.ndarray, probs: np.ndarray, times: Sequence[float], fps:
         end = times[j] if j < len(times) else times[-1] + 1.0 / fps
         if duration is not None and duration > times[i]:
             end = min(end, duration)
+        mean = probs[i:j].mean(0)
+        top = tuple((classes[c], float(mean[c])) for c in np.argsort(-mean, kind="stable")[:top_k])
         out.append(Segment(round(float(times[i]), 3), round(float(end), 3), classes[label],
-                           float(probs[i:j, label].mean())))
+                           float(probs[i:j, label].mean()), top))
     return out

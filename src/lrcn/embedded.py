@@ -22,10 +22,11 @@ import torch
 from . import clips as clipmath
 from . import windows
 from .backbone import FrameEmbedder, worth_compiling
-from .datasets import Dataset, VideoItem
-from .errors import CacheError, VideoError
-from .features import TEST_VIEWS, EmbeddingCache, Request, extract
-from .model import run_head
+from .checkpoint import Checkpoint, load_head
+from .datasets import Dataset, VideoItem, load_dataset
+from .errors import CacheError, ConfigError, VideoError
+from .features import TEST_VIEWS, EmbeddingCache, FeatureSpec, Request, extract
+from .model import LRCNHead, run_head
 from .video import count_packets, probe
 
 log = logging.getLogger(__name__)
@@ -262,3 +263,37 @@ def predict_windows(head: torch.nn.Module, windows: Iterator[tuple[int, int, np.
         flush()
     num_classes = head.cfg.num_classes if hasattr(head, "cfg") else 0
     return np.array(idx, int), np.array(starts, int), (np.concatenate(logits) if logits else np.zeros((0, num_classes)))
+
+
+@dataclass
+class TestData:
+    """A checkpoint's head and the cached embeddings of the test list it is evaluated on."""
+
+    head: LRCNHead
+    ckpt: Checkpoint
+    dataset: Dataset
+    spec: FeatureSpec
+    data: list[Embedded]
+    problems: list[dict]  # test videos left out, with the reason
+
+
+def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, split: int | None, cache_dir: str,
+                   device: torch.device, precision: str, workers: int, progress: bool) -> TestData:
+    """Everything the test modes share: the head, the matching dataset, the test embeddings (computed if missing)."""
+    head, ckpt = load_head(checkpoint, device)
+    classes = list(ckpt.class_names)
+    split = split or ckpt.train.split
+    dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes))
+    if list(dataset.classes) != classes:
+        raise ConfigError(f"{data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
+                          f"{classes[:3]}...)")
+    test_items = dataset.subset("test")
+    if not test_items:
+        raise ConfigError(f"{data_dir}: no test videos in split {split}")
+    spec = ckpt.features
+    dataset.check_sampling(spec.fps, ckpt.sampling.num_frames, f"the checkpoint ({checkpoint})")
+    cache = EmbeddingCache(cache_dir, spec)
+    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, precision)
+    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, ckpt.sampling.num_frames,
+                                   embedder=embedder, workers=workers, progress=progress)
+    return TestData(head, ckpt, dataset, spec, data, problems)

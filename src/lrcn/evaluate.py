@@ -10,65 +10,18 @@ training marked red, all in ``report.json``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import metrics, plots
 from .config import EvalConfig
-from .checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
-from .datasets import Dataset, load_dataset
+from .checkpoint import resolve_checkpoint
 from .distributed import local_device
-from .embedded import Embedded, embedder_if_needed, eval_windows, load_embedded, predict_windows
-from .errors import ConfigError
-from .features import EmbeddingCache, FeatureSpec, TEST_VIEWS
+from .embedded import eval_windows, load_test_data, predict_windows  # noqa: F401  (load_test_data: re-exported)
 from .io import write_json_atomic
-from .model import LRCNHead
 
 log = logging.getLogger(__name__)
-
-
-def load_head(path: str | Path, device: torch.device) -> tuple[LRCNHead, Checkpoint]:
-    """The trained head and its checkpoint (a run folder: its final model, see
-    :func:`lrcn.checkpoint.resolve_checkpoint`)."""
-    ckpt = load_checkpoint(resolve_checkpoint(path))
-    return ckpt.head(device), ckpt
-
-
-@dataclass
-class TestData:
-    """A checkpoint's head and the cached embeddings of the test list it is evaluated on."""
-
-    head: LRCNHead
-    ckpt: Checkpoint
-    dataset: Dataset
-    spec: FeatureSpec
-    data: list[Embedded]
-    problems: list[dict]  # test videos left out, with the reason
-
-
-def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, split: int | None, cache_dir: str,
-                   device: torch.device, precision: str, workers: int, progress: bool) -> TestData:
-    """Everything the test modes share: the head, the matching dataset, the test embeddings (computed if missing)."""
-    head, ckpt = load_head(checkpoint, device)
-    classes = list(ckpt.class_names)
-    split = split or ckpt.train.split
-    dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes))
-    if list(dataset.classes) != classes:
-        raise ConfigError(f"{data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
-                          f"{classes[:3]}...)")
-    test_items = dataset.subset("test")
-    if not test_items:
-        raise ConfigError(f"{data_dir}: no test videos in split {split}")
-    spec = ckpt.features
-    dataset.check_sampling(spec.fps, ckpt.sampling.num_frames, f"the checkpoint ({checkpoint})")
-    cache = EmbeddingCache(cache_dir, spec)
-    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, precision)
-    data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, ckpt.sampling.num_frames,
-                                   embedder=embedder, workers=workers, progress=progress)
-    return TestData(head, ckpt, dataset, spec, data, problems)
 
 
 def run(cfg: EvalConfig, progress: bool = True) -> dict:

@@ -30,7 +30,7 @@ from .backbone import CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE, FrameEmbedder
 from .checkpoint import resolve_checkpoint
 from .config import ExportConfig
 from .errors import ConfigError, LrcnError
-from .evaluate import load_head
+from .checkpoint import load_head
 from .features import decode_sampled, make_views
 from .io import atomic_path, write_text_atomic
 from .model import LRCNHead

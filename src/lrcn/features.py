@@ -43,6 +43,12 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # 2: whole-file fingerprints; each entry has a <key>.json record
 
+#: The one pre-processing rule of every frame a model sees (training, predict, stream, classify, the
+#: export's JSON): FFmpeg's bilinear scaler (PyAV's name) from the decoded picture, then a crop.
+INTERPOLATION = "BILINEAR"
+RESIZE_RULE = ("FFmpeg swscale bilinear (SWS_BILINEAR) from the decoded picture to RGB24 at the size where the "
+               "shorter side is 256 (aspect kept, the longer side rounded), then the centre 224 x 224")
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -126,7 +132,7 @@ def decode_sampled(path: str | os.PathLike, spec: FeatureSpec) -> np.ndarray:
     """All frames of ``path`` sampled at ``spec.fps``, resized for cropping: (T, H, W, 3) uint8."""
     info = probe(path)
     size = decode_size(info.width, info.height, spec.crop)
-    frames = [f.rgb for f in iter_frames_at_fps(path, spec.fps, size)]
+    frames = [f.rgb for f in iter_frames_at_fps(path, spec.fps, size, INTERPOLATION)]
     if not frames:
         raise VideoError(f"{path}: no frame could be decoded")
     return np.stack(frames)

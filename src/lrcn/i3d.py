@@ -193,3 +193,36 @@ def convert_reference(variables: dict) -> dict[str, torch.Tensor]:
 def to_input(frames: torch.Tensor) -> torch.Tensor:
     """uint8 clips ``(N, T, H, W, 3)`` -> ``(N, 3, T, H, W)`` float in [-1, 1] (the original's scaling)."""
     return frames.permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
+
+
+class I3DEmbedder:
+    """The frozen Kinetics-400 I3D as a clip embedder: uint8 clips ``(N, T, 224, 224, 3)`` -> ``(N, 1024)``.
+
+    Runs channels_last_3d, under bf16 autocast where ``precision`` says so (chosen by
+    :func:`lrcn.backbone.choose_precision`: bf16 only where the CPU or GPU has it natively).
+    ``self.model.logits`` is I3D's own Kinetics classifier.
+    """
+
+    compiled = False
+
+    def __init__(self, device: torch.device, precision: str = "fp32", micro_batch: int = 4):
+        from .weights import load_i3d_state
+
+        model = I3D()
+        model.load_state_dict(load_i3d_state())
+        self.model = model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last_3d)
+        self.device, self.precision, self.micro_batch, self.dim = device, precision, micro_batch, FEATURES
+
+    @torch.inference_mode()
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        out = []
+        for s in range(0, clips.shape[0], self.micro_batch):
+            x = to_input(clips[s : s + self.micro_batch].to(self.device)).contiguous(
+                memory_format=torch.channels_last_3d)
+            if self.precision == "fp32":
+                out.append(self.model.forward_features(x).float())
+            else:
+                dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+                with torch.autocast(self.device.type, dtype=dtype):
+                    out.append(self.model.forward_features(x).float())
+        return torch.cat(out) if out else torch.zeros(0, FEATURES)

@@ -28,20 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .annotate import Recorder
-from .backbone import FrameEmbedder
 from .config import StreamConfig
 from .decode import Segment
-from .distributed import local_device
 from .errors import VideoError
-from .evaluate import load_head
-from .features import decode_size, make_views
+from .features import decode_size
+from .inference import Model
 from .io import write_text_atomic
-from .metrics import softmax
-from .model import run_head
-from .predict import segments_csv, srt
+from .outputs import segments_csv, srt
 from .video import SampledFrame, is_live_source, iter_live_frames
 
 log = logging.getLogger(__name__)
@@ -88,36 +83,51 @@ class LatestSlot:
 @dataclass
 class OnlineSegments:
     """Segments made as labels arrive: a new label must lead for ``min_frames`` frames in a row
-    before the current segment ends (at the first of those frames). No look-ahead beyond that."""
+    before the current segment ends (at the first of those frames). No look-ahead beyond that.
+    With ``classes``, each segment carries its ``top_k`` classes (running sums: memory stays flat)."""
 
     min_frames: int
+    classes: tuple[str, ...] = ()
+    top_k: int = 5
     finished: list[Segment] = field(default_factory=list)
     _label: str | None = None
     _start: float = 0.0
     _conf: list[float] = field(default_factory=list)
+    _psum: np.ndarray | None = None
     _candidate: str | None = None
     _candidate_since: float = 0.0
     _candidate_conf: list[float] = field(default_factory=list)
+    _cpsum: np.ndarray | None = None
 
-    def add(self, t: float, label: str, confidence: float) -> Segment | None:
-        """Feed one frame's label; returns the segment this frame finished, if any."""
+    def _top(self, psum: np.ndarray | None, n: int) -> tuple[tuple[str, float], ...]:
+        if psum is None or not self.classes or n == 0:
+            return ()
+        mean = psum / n
+        return tuple((self.classes[c], float(mean[c])) for c in np.argsort(-mean, kind="stable")[: self.top_k])
+
+    def add(self, t: float, label: str, confidence: float, probs: np.ndarray | None = None) -> Segment | None:
+        """Feed one frame's label (and its probabilities); returns the segment this frame finished, if any."""
+        p = None if probs is None else np.asarray(probs, np.float64)
         if self._label is None:
-            self._label, self._start, self._conf = label, t, [confidence]
+            self._label, self._start, self._conf, self._psum = label, t, [confidence], p
             return None
         if label == self._label:
             self._conf.append(confidence)
-            self._candidate, self._candidate_conf = None, []
+            self._psum = None if p is None or self._psum is None else self._psum + p
+            self._candidate, self._candidate_conf, self._cpsum = None, [], None
             return None
         if label != self._candidate:
-            self._candidate, self._candidate_since, self._candidate_conf = label, t, []
+            self._candidate, self._candidate_since, self._candidate_conf, self._cpsum = label, t, [], None
         self._candidate_conf.append(confidence)
+        self._cpsum = p if self._cpsum is None else (None if p is None else self._cpsum + p)
         if len(self._candidate_conf) < self.min_frames:
             return None
         done = Segment(round(self._start, 3), round(self._candidate_since, 3), self._label,
-                       float(np.mean(self._conf)))
+                       float(np.mean(self._conf)), self._top(self._psum, len(self._conf)))
         self.finished.append(done)
         self._label, self._start, self._conf = self._candidate, self._candidate_since, self._candidate_conf
-        self._candidate, self._candidate_conf = None, []
+        self._psum = self._cpsum
+        self._candidate, self._candidate_conf, self._cpsum = None, [], None
         return done
 
     def close(self, end: float) -> Segment | None:
@@ -125,7 +135,9 @@ class OnlineSegments:
         if self._label is None:
             return None
         conf = self._conf + self._candidate_conf
-        done = Segment(round(self._start, 3), round(max(end, self._start), 3), self._label, float(np.mean(conf)))
+        psum = self._psum if self._cpsum is None or self._psum is None else self._psum + self._cpsum
+        done = Segment(round(self._start, 3), round(max(end, self._start), 3), self._label, float(np.mean(conf)),
+                       self._top(psum, len(conf)))
         self.finished.append(done)
         self._label = None
         return done
@@ -187,24 +199,18 @@ def run(cfg: StreamConfig, out=None) -> dict:
     """Label ``cfg.source`` until it ends, ``--max-seconds`` pass, or Ctrl-C / SIGTERM; returns the
     summary (frames, drops, latency) after writing ``--srt`` / ``--csv``."""
     out = out or sys.stdout
-    device = local_device(cfg.device)
-    head, ckpt = load_head(cfg.checkpoint, device)
-    spec, classes, window = ckpt.features, list(ckpt.class_names), ckpt.sampling.num_frames
     for path in (cfg.srt, cfg.csv, cfg.record):  # an unusable output is found now, not after an hour of stream
         if path and Path(path).is_dir():
             raise VideoError(f"{path}: a folder, not a file to write")
+    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, live=True)
+    classes, window = model.classes, model.window
+    embedder = model.step_embedder(batch=1)
     recorder = Recorder(cfg.record) if cfg.record else None
-    if cfg.onnx:  # the CNN and the head in ONNX Runtime, from an lrcn export folder
-        from .export import load_export
-
-        embedder, head = load_export(cfg.onnx, ckpt)
-    else:
-        embedder = FrameEmbedder(spec.backbone, device=device, precision=cfg.precision)
     lossless = not (cfg.realtime or is_live_source(cfg.source))
     slot, stats, stop = LatestSlot(lossless), StreamStats(), threading.Event()
-    segments = OnlineSegments(max(1, int(round(cfg.min_seconds * spec.fps))))
+    segments = OnlineSegments(max(1, int(round(cfg.min_seconds * model.fps))), tuple(classes), cfg.top_k)
     ring: deque = deque(maxlen=window)  # the last window of embeddings
-    causal = ckpt.model_config.causal  # trained with a loss at every step: a label from the first frame on
+    causal = model.causal  # trained with a loss at every step (or a clip model): a label from the first step on
     k = min(cfg.top_k, len(classes))
 
     def on_signal(signum, frame):  # Ctrl-C / SIGTERM: finish the frame in hand, then stop (no half-made state)
@@ -214,7 +220,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
     handled = (signal.SIGTERM, signal.SIGINT)
     previous = ({sig: signal.signal(sig, on_signal) for sig in handled}
                 if threading.current_thread() is threading.main_thread() else {})
-    thread = threading.Thread(target=_decoder, args=(cfg, spec.fps, spec.crop, slot, stats, stop), daemon=True,
+    thread = threading.Thread(target=_decoder, args=(cfg, embedder.decode_fps, model.crop, slot, stats, stop), daemon=True,
                               name="lrcn-decode")
     thread.start()
     end = 0.0
@@ -226,31 +232,33 @@ def run(cfg: StreamConfig, out=None) -> dict:
             f, arrival = got
             if cfg.max_seconds is not None and f.time >= cfg.max_seconds:
                 break
-            crop = make_views(f.rgb[None], ("center",))[0]
-            emb = embedder(torch.from_numpy(crop)).cpu().numpy().astype(np.float16)[0]  # as the cache stores it
-            ring.append(emb.astype(np.float32))
-            end = f.time + 1.0 / spec.fps
-            if len(ring) < (1 if causal else window):  # a causal head names the action from the first frame
+            steps = embedder.push(f.time, f.rgb)  # a frame model: this frame's step; a clip model: one per clip
+            end = f.time + 1.0 / embedder.decode_fps
+            if not steps and recorder:
+                recorder.add(f.rgb, f.time, None)
+            for step_time, emb in steps:
+                ring.append(emb.astype(np.float32))
+                if len(ring) < (1 if causal else window):  # a causal head names the action from the first step
+                    if recorder:
+                        recorder.add(f.rgb, f.time, None)
+                    continue
+                probs = model.step_probabilities(ring)
+                top = np.argsort(-probs)[:k]
+                label, conf = classes[int(top[0])], float(probs[top[0]])
+                latency = time.monotonic() - arrival
+                stats.frames += 1
+                stats.dropped = slot.dropped
+                stats.latencies.append(latency)
+                del stats.latencies[:-10000]
+                _emit(out, {"stream_time": round(step_time, 3), "wall_time": round(time.time(), 3), "label": label,
+                            "confidence": round(conf, 4),
+                            "top": [{"label": classes[int(c)], "probability": round(float(probs[c]), 4)} for c in top],
+                            "latency": round(latency, 4), "dropped": slot.dropped})
                 if recorder:
-                    recorder.add(f.rgb, f.time, None)
-                continue
-            probs = softmax(run_head(head, np.stack(ring)[None], device))[0]
-            top = np.argsort(-probs)[:k]
-            label, conf = classes[int(top[0])], float(probs[top[0]])
-            latency = time.monotonic() - arrival
-            stats.frames += 1
-            stats.dropped = slot.dropped
-            stats.latencies.append(latency)
-            del stats.latencies[:-10000]
-            _emit(out, {"stream_time": round(f.time, 3), "wall_time": round(time.time(), 3), "label": label,
-                        "confidence": round(conf, 4),
-                        "top": [{"label": classes[int(c)], "probability": round(float(probs[c]), 4)} for c in top],
-                        "latency": round(latency, 4), "dropped": slot.dropped})
-            if recorder:
-                recorder.add(f.rgb, f.time, f"{label} {conf:.0%}")
-            done = segments.add(f.time, label, conf)
-            if done:
-                _emit(out, {"segment": done.__dict__})
+                    recorder.add(f.rgb, f.time, f"{label} {conf:.0%}")
+                done = segments.add(step_time, label, conf, probs)
+                if done:
+                    _emit(out, {"segment": done.to_dict()})
     except KeyboardInterrupt:  # the reader of standard output went away
         log.info("stopped; writing the outputs")
     finally:
@@ -260,7 +268,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
             signal.signal(sig, handler)
         last = segments.close(end)
         if last:
-            _emit(out, {"segment": last.__dict__})
+            _emit(out, {"segment": last.to_dict()})
         stats.dropped = slot.dropped
         _write_outputs(cfg, segments.finished)
         if recorder:

@@ -499,8 +499,8 @@ def iter_frames_at_fps(
     fps -- 25, 29.97, 10 or variable -- yields the same effective rate. For a
     25-fps video and 2.5 fps this keeps frames 0, 10, 20 ... exactly. Only
     one frame is held at a time. ``target_fps=None`` keeps every frame.
-    ``interpolation`` is FFmpeg's scaler for ``size`` (default: bicubic, what the CNN was
-    trained on; ``"AREA"`` is twice as fast for downscaling a video to watch).
+    ``interpolation`` is FFmpeg's scaler for ``size`` (default: PyAV's, bilinear: the rule every model
+    uses, :data:`lrcn.features.INTERPOLATION`; ``"AREA"`` is twice as fast for downscaling a video to watch).
     """
     container, stream = _open(path)
     given = 0  # samples already yielded

@@ -1,0 +1,424 @@
+"""The inference core: every command that runs a trained model starts from one :class:`Model`.
+
+A :class:`Model` is built from a checkpoint, a run folder, or a built-in model name
+(``kinetics400``: the Kinetics-400 I3D with its own head, no training), on a device, in a
+precision, in PyTorch or (an ``lrcn export`` folder) ONNX Runtime. It owns:
+
+- the **one frame pre-processing rule** (:data:`RESIZE_RULE`): frames sampled by presentation
+  time, scaled by FFmpeg's bilinear scaler straight from the decoded picture so the shorter side
+  is 256, centre-cropped to 224 (``--crop full``: squashed to 224 x 224). Training, ``predict``,
+  ``stream``, ``classify`` and the export's ``lrcn_model.json`` all name and use this rule;
+- the **step embedder** (:class:`StepEmbedder`): one embedding per sampled time step. A frame
+  backbone (ResNet, MobileNetV2) embeds the step's frame; a clip backbone (I3D) embeds a short clip
+  of source frames around the step (centred offline, ending at the step on a live source), so the
+  head still reads one vector per step;
+- the **head** over windows of steps (the LRCN's bi-LSTM, or I3D's own linear classifier, a
+  window of one step);
+- window scores, each step's probabilities, and decoding into segments.
+
+``predict``, ``stream``, ``test``, ``test-continuous`` and :func:`lrcn.load` use it; no command
+module imports another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
+from .config import Decoding
+from .decode import Segment, decode, frame_probabilities, segments as decoded_segments
+from .distributed import local_device
+from .errors import ConfigError, VideoError
+from .features import INTERPOLATION, RESIZE_RULE, FeatureSpec, decode_size, make_views  # noqa: F401
+from .metrics import softmax
+from .model import run_head
+from .video import iter_frames_at_fps, probe
+
+log = logging.getLogger(__name__)
+
+#: Built-in models, by the name that stands where a checkpoint would.
+BUILTIN_MODELS = ("kinetics400",)
+
+
+@dataclass(frozen=True)
+class ClipGeometry:
+    """How a clip backbone embeds one time step: ``frames`` source frames sampled at ``fps``,
+    centred on the step (``center``) or ending at it (``end``: no look-ahead, for live sources)."""
+
+    frames: int = 16
+    fps: float = 25.0
+    placement: str = "center"
+
+    def indices(self, centre: int) -> range:
+        """Indices (at ``fps``) of the clip of the step whose own frame is ``centre``."""
+        first = centre - self.frames // 2 if self.placement == "center" else centre - self.frames + 1
+        return range(first, first + self.frames)
+
+
+#: The I3D's clip: 16 frames at 25 fps (0.64 s), the length the Kinetics features of temporal
+#: action segmentation are computed from and the shortest that reaches I3D's last pooling whole.
+I3D_CLIP = ClipGeometry()
+
+
+class StepEmbedder:
+    """Frames in (``push``), one embedding per time step out, in order, each step embedded once.
+
+    ``embed`` takes uint8 crops -- ``(N, 224, 224, 3)`` frames, or with ``clip`` ``(N, T, 224,
+    224, 3)`` clips -- and returns ``(N, D)``. Frames are pushed at :attr:`decode_fps`, already
+    scaled by the one rule (shorter side 256); steps come out at ``step_fps``, ``batch`` at a time
+    (``flush`` at the end gives the rest; a clip past the end repeats the last frame, one before
+    the start the first). Outputs are rounded to float16, as the embedding cache stores them.
+    """
+
+    def __init__(self, embed: Callable[[torch.Tensor], torch.Tensor], step_fps: float,
+                 clip: ClipGeometry | None = None, batch: int = 32):
+        self.embed, self.step_fps, self.clip, self.batch = embed, step_fps, clip, max(1, batch)
+        self.decode_fps = clip.fps if clip else step_fps
+        self._times: list[float] = []
+        self._items: list[np.ndarray] = []
+        self._frames: dict[int, tuple[float, np.ndarray]] = {}  # clip backbones: recent frames by index
+        self._first = 0  # the oldest index still needed
+        self._last = -1  # the newest index pushed
+        self._step = 0  # the next step to embed
+
+    def _centre(self, step: int) -> int:
+        return int(round(step / self.step_fps * self.clip.fps + 1e-9))
+
+    def push(self, time: float, rgb: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        crop = make_views(rgb[None], ("center",))[0, 0]  # (224, 224, 3)
+        if self.clip is None:
+            self._times.append(time)
+            self._items.append(crop)
+        else:
+            self._last += 1
+            self._frames[self._last] = (time, crop)
+            while self.clip.indices(self._centre(self._step))[-1] <= self._last:
+                self._take_clip(self._step)
+                self._step += 1
+        return self._run() if len(self._items) >= self.batch else []
+
+    def flush(self) -> list[tuple[float, np.ndarray]]:
+        if self.clip is not None:
+            while self._last >= 0 and self._centre(self._step) <= self._last:
+                self._take_clip(self._step)
+                self._step += 1
+        return self._run() if self._items else []
+
+    def _take_clip(self, step: int) -> None:
+        centre = self._centre(step)
+        idx = [min(max(i, 0), self._last) for i in self.clip.indices(centre)]
+        self._times.append(self._frames[min(centre, self._last)][0])
+        self._items.append(np.stack([self._frames[i][1] for i in idx]))
+        keep = self.clip.indices(self._centre(step + 1))[0]
+        for old in range(self._first, min(keep, self._last)):
+            self._frames.pop(old, None)
+        self._first = max(self._first, min(keep, self._last))
+
+    def _run(self) -> list[tuple[float, np.ndarray]]:
+        batch = torch.from_numpy(np.ascontiguousarray(np.stack(self._items)))
+        emb = self.embed(batch).float().cpu().numpy().astype(np.float16)
+        out = list(zip(self._times, emb))
+        self._times, self._items = [], []
+        return out
+
+
+class ClassifierHead(torch.nn.Module):
+    """A backbone's own classifier as a head over windows of one step: ``(N, 1, D)`` -> ``(N, C)``."""
+
+    def __init__(self, linear: torch.nn.Linear):
+        super().__init__()
+        self.linear = linear
+        self.cfg = type("HeadShape", (), {"num_classes": linear.out_features, "causal": True,
+                                          "feature_dim": linear.in_features})()
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.linear(windows[:, -1].float())
+
+
+@dataclass
+class WindowScores:
+    """Sliding the window over a video: every step's time, each window's first step and probabilities."""
+
+    times: np.ndarray  # (N,) seconds of each step
+    starts: np.ndarray  # (W,) index of each window's first step
+    probs: np.ndarray  # (W, C)
+
+
+@dataclass
+class VideoSegmentation:
+    """One video through the model: window scores, each step's probabilities and decoded label, the segments."""
+
+    scored: WindowScores
+    fps: float  # steps per second
+    duration: float | None  # the video's, from its headers
+    frame_probs: np.ndarray  # (N, C)
+    labels: np.ndarray  # (N,) class index per step
+    segments: list[Segment]
+
+
+@dataclass
+class Prediction:
+    """What :meth:`Model.predict` finds in one video (``repr`` is short; the arrays are attributes)."""
+
+    video: str
+    segments: list[Segment]  # start/end seconds, label, mean confidence, top-k
+    times: np.ndarray  # (N,) seconds of each step
+    labels: list[str]  # (N,) decoded label of each step
+    frame_probs: np.ndarray  # (N, C) each step's mean over the windows covering it
+    window_starts: np.ndarray  # (W,) first step of each window
+    window_probs: np.ndarray  # (W, C)
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The label that covers most of the video."""
+        if not self.segments:
+            return ""
+        totals: dict[str, float] = {}
+        for s in self.segments:
+            totals[s.label] = totals.get(s.label, 0.0) + s.end - s.start
+        return max(totals, key=totals.get)
+
+    def __repr__(self) -> str:
+        return (f"Prediction({self.video!r}: {self.label!r}, {len(self.segments)} segments, {len(self.times)} steps, "
+                f"{len(self.classes)} classes)")
+
+
+class Model:
+    """A runnable model: checkpoint (or built-in) + embedder + head, in one place.
+
+    Args:
+        source: a checkpoint file, a run folder (its final model), or ``"kinetics400"``.
+        device: ``cpu``, ``cuda``, ``cuda:N`` (default: the GPU where there is one).
+        precision: ``auto`` (bf16 where native and faithful), ``fp32``, ``bf16``, ``fp16``.
+        onnx: an ``lrcn export`` folder: run its CNN and head in ONNX Runtime.
+        crop: override the checkpoint's ``center``/``full``.
+        compile: ``torch.compile`` the backbone (``None``: where it pays back for ``inputs``).
+        live: clip backbones take clips that end at each step (no look-ahead).
+        inputs: the videos it will run on (for ``compile=None``).
+    """
+
+    def __init__(self, source: str | os.PathLike, device: str | None = None, precision: str = "auto",
+                 onnx: str | os.PathLike | None = None, crop: str | None = None, compile: bool | None = False,
+                 live: bool = False, inputs: Sequence[str | os.PathLike] = ()):
+        self.device = local_device(device)
+        self.builtin = str(source) in BUILTIN_MODELS
+        self.ckpt: Checkpoint | None = None
+        if self.builtin:
+            if onnx:
+                raise ConfigError(f"--onnx runs an lrcn export; {source} runs in PyTorch")
+            from .backbone import choose_precision
+            from .i3d import I3DEmbedder
+            from .weights import kinetics400_classes
+
+            self.checkpoint = Path(str(source))
+            self.classes = kinetics400_classes()
+            self.fps = 2.5
+            self.window = 1
+            self.crop = crop or "center"
+            self.causal = True
+            self.clip = replace(I3D_CLIP, placement="end" if live else "center")
+            self.embedder = I3DEmbedder(self.device, choose_precision(self.device, precision, "i3d"))
+            self.head = ClassifierHead(self.embedder.model.logits).to(self.device).eval()
+            self.arch = "i3d"
+            return
+        self.checkpoint = resolve_checkpoint(source)
+        self.ckpt = load_checkpoint(self.checkpoint)
+        spec: FeatureSpec = self.ckpt.features
+        if crop:
+            spec = replace(spec, crop=crop)
+        self.spec = spec
+        self.classes = list(self.ckpt.class_names)
+        self.fps = float(spec.fps)
+        self.window = self.ckpt.sampling.num_frames
+        self.crop = spec.crop
+        self.causal = bool(self.ckpt.model_config.causal)
+        self.clip = None
+        self.arch = spec.backbone.arch
+        if onnx:
+            from .export import load_export
+
+            self.embedder, self.head = load_export(onnx, self.ckpt)
+        else:
+            from .backbone import FrameEmbedder
+            from .embedded import should_compile
+            from .features import Request
+
+            if compile is None:
+                compile = should_compile(None, [Request(str(p), ("center",)) for p in inputs], spec.fps, self.device,
+                                         spec.backbone.arch)
+            self.head = self.ckpt.head(self.device)
+            self.embedder = FrameEmbedder(spec.backbone, device=self.device, precision=precision,
+                                          compile=bool(compile))
+
+    def __repr__(self) -> str:
+        return (f"lrcn.Model({str(self.checkpoint)!r}: {len(self.classes)} classes, {self.arch}, "
+                f"{self.window} step{'s' if self.window > 1 else ''} at {self.fps:g} fps)")
+
+    # ``lrcn.load(...).num_frames`` kept its old name
+    @property
+    def num_frames(self) -> int:
+        return self.window
+
+    def step_embedder(self, batch: int = 32) -> StepEmbedder:
+        return StepEmbedder(self.embedder, self.fps, self.clip, batch)
+
+    def decode_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) the one rule scales a ``width`` x ``height`` picture to before the crop."""
+        return decode_size(width, height, self.crop)
+
+    def embed_video(self, path: str | os.PathLike, mode: str = "live", batch_size: int = 32,
+                    progress: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+        """``(time, embedding)`` per step of ``path``, in order; frames decoded and embedded once each.
+
+        ``mode="preprocessed"``: every frame of a pre-processed clip is a step (frame backbones)."""
+        from tqdm import tqdm
+
+        info = probe(path)
+        size = self.decode_size(info.width, info.height)
+        embedder = self.step_embedder(batch_size)
+        if mode != "live" and self.clip is None:
+            embedder.step_fps = embedder.decode_fps = max(info.fps, self.fps)
+        bar = tqdm(total=round(info.duration * self.fps) or None, desc=Path(path).name, unit="step",
+                   disable=not progress, leave=False)
+        with bar:
+            for sampled in iter_frames_at_fps(path, embedder.decode_fps, size, INTERPOLATION):
+                out = embedder.push(sampled.time, sampled.rgb)
+                bar.update(len(out))
+                yield from out
+            out = embedder.flush()
+            bar.update(len(out))
+            yield from out
+
+    def read_frames(self, path: str | os.PathLike) -> np.ndarray:
+        """The frames of ``path`` a frame model sees, sampled at :attr:`fps` and scaled by the one rule
+        (shorter side 256): ``(T, H, W, 3)`` uint8, ready for :meth:`classify`."""
+        info = probe(path)
+        frames = [f.rgb for f in iter_frames_at_fps(path, self.fps, self.decode_size(info.width, info.height),
+                                                    INTERPOLATION)]
+        if not frames:
+            raise VideoError(f"{path}: no frame could be decoded")
+        return np.stack(frames)
+
+    def scale(self, frames: np.ndarray) -> np.ndarray:
+        """``(T, H, W, 3)`` uint8 RGB of any size, scaled by the one rule's filter (FFmpeg bilinear)."""
+        import av
+
+        w, h = self.decode_size(frames.shape[2], frames.shape[1])
+        if frames.shape[1:3] == (h, w):
+            return frames
+        return np.stack([av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+                         .reformat(width=w, height=h, format="rgb24", interpolation=INTERPOLATION).to_ndarray()
+                         for f in frames])
+
+    def window_scores(self, steps: Iterable[tuple[float, np.ndarray]], stride: int = 1,
+                      batch: int = 256) -> WindowScores:
+        """Slide a window of :attr:`window` steps over ``steps``, advancing ``stride`` steps at a time."""
+        if stride < 1:
+            raise ConfigError(f"--stride must be at least 1, got {stride}")
+        recent: deque = deque(maxlen=self.window)
+        times, starts, probs, pending = [], [], [], []
+
+        def run():
+            probs.append(softmax(run_head(self.head, np.stack(pending), self.device, batch)))
+            pending.clear()
+
+        for t, emb in steps:
+            recent.append(emb)
+            times.append(t)
+            first = len(times) - self.window
+            if len(recent) == self.window and first % stride == 0:
+                starts.append(first)
+                pending.append(np.stack(recent))
+                if len(pending) == batch:
+                    run()
+        if pending:
+            run()
+        return WindowScores(np.array(times, float), np.array(starts, int),
+                            np.concatenate(probs) if probs else np.zeros((0, len(self.classes))))
+
+    def step_probabilities(self, ring: Sequence[np.ndarray]) -> np.ndarray:
+        """``(C,)`` probabilities of the window ending at the newest step of ``ring`` (a stream's)."""
+        return softmax(run_head(self.head, np.stack(ring)[None].astype(np.float32), self.device))[0]
+
+    def segment(self, path: str | os.PathLike, decoding: Decoding | None = None, mode: str = "live",
+                stride: int = 1, batch_size: int = 32, progress: bool = False, top_k: int = 5) -> VideoSegmentation:
+        """Embed each step once, slide the window, average each step's windows, decode into segments.
+
+        Raises:
+            VideoError: unreadable, or shorter than one window.
+        """
+        decoding = decoding or Decoding()
+        scored = self.window_scores(self.embed_video(path, mode, batch_size, progress), stride)
+        if len(scored.probs) == 0:
+            raise VideoError(f"{path}: {len(scored.times)} steps at {self.fps:g} fps, shorter than one window of "
+                             f"{self.window}")
+        info = probe(path)
+        fps = self.fps if mode == "live" or self.clip is not None else max(info.fps, self.fps)
+        frame_probs = frame_probabilities(scored.probs, scored.starts, self.window, len(scored.times))
+        labels = decode(frame_probs, decoding, fps)
+        duration = info.duration or None
+        segs = decoded_segments(labels, frame_probs, scored.times, fps, self.classes, duration, top_k)
+        return VideoSegmentation(scored, fps, duration, frame_probs, labels, segs)
+
+    def predict(self, video: str | os.PathLike, decoding: Decoding | None = None, stride: int = 1,
+                batch_size: int = 32, top_k: int = 5) -> Prediction:
+        """Label the actions along ``video``: segments (with their top-k) and per-step labels; nothing is written."""
+        from .config import PredictConfig
+
+        PredictConfig(checkpoint=str(self.checkpoint), inputs=(str(video),), stride=stride, batch_size=batch_size,
+                      top_k=top_k, decoding=decoding or Decoding())  # the CLI's checks, the CLI's messages
+        path = Path(video)
+        v = self.segment(path, decoding, "live", stride, batch_size, top_k=top_k)
+        return Prediction(str(path), v.segments, v.scored.times, [self.classes[c] for c in v.labels], v.frame_probs,
+                          v.scored.starts, v.scored.probs, self.classes)
+
+    def predict_many(self, videos: str | os.PathLike | Iterable[str | os.PathLike],
+                     raise_errors: bool = False, **kwargs) -> list[Prediction | Exception]:
+        """:meth:`predict` for each video; one path (a ``str``) is one video. A video that fails gives its
+        error in its place (finished results are kept), unless ``raise_errors``."""
+        from .errors import LrcnError
+
+        if isinstance(videos, (str, os.PathLike)):
+            videos = [videos]
+        out: list[Prediction | Exception] = []
+        for v in videos:
+            try:
+                out.append(self.predict(v, **kwargs))
+            except LrcnError as exc:
+                if raise_errors:
+                    raise
+                out.append(exc)
+        return out
+
+    def classify(self, frames: np.ndarray | Sequence[np.ndarray]) -> tuple[str, np.ndarray]:
+        """The action in ``frames``: ``(T, H, W, 3)`` uint8 RGB sampled at :attr:`fps` (frame models), any
+        size (scaled by the one rule, then centre-cropped). ``T`` must be at least :attr:`window`; a
+        longer sequence is scored by every window, averaged. Returns the label and the probabilities.
+        Frames from :meth:`read_frames` give exactly what ``predict`` gives for the same video."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ConfigError(f"frames must be (T, H, W, 3) uint8 RGB, got {frames.dtype} {frames.shape}")
+        if self.clip is not None:
+            raise ConfigError(f"{self.checkpoint}: classify takes frames of a frame model; use predict for a clip model")
+        if len(frames) < self.window:
+            raise ConfigError(f"{len(frames)} frames, the model reads windows of {self.window}")
+        embedder = self.step_embedder(batch=len(frames))
+        steps = [s for i, f in enumerate(self.scale(frames)) for s in embedder.push(i / self.fps, f)]
+        steps += embedder.flush()
+        scored = self.window_scores(steps)
+        probs = scored.probs.mean(0)
+        return self.classes[int(probs.argmax())], probs
+
+
+def load(source: str | os.PathLike, device: str | None = None, precision: str = "auto") -> Model:
+    """A model from a checkpoint file, a run folder (its final, else best, else last model), or ``"kinetics400"``."""
+    return Model(source, device=device, precision=precision)
