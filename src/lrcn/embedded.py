@@ -21,7 +21,7 @@ import torch
 
 from . import clips as clipmath
 from . import windows
-from .backbone import FrameEmbedder, worth_compiling
+from .backbone import FrameEmbedder, create_embedder, worth_compiling
 from .checkpoint import Checkpoint, load_head
 from .datasets import Dataset, VideoItem, load_dataset
 from .errors import CacheError, ConfigError, VideoError
@@ -82,12 +82,12 @@ def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: Embe
 
     ``compile=None`` compiles it when there is enough to embed (:func:`should_compile`).
     """
+    dataset.check_backbone(cache.spec.backbone.arch)
     missing = [r for r in requests_for(dataset, items, train_views) if not cache.has(r)]
     if not missing:
         return None
-    return FrameEmbedder(cache.spec.backbone, device=device, precision=precision,
-                         compile=should_compile(compile, missing, cache.spec.fps, device,
-                                                cache.spec.backbone.arch))
+    return create_embedder(cache.spec.backbone, device=device, precision=precision,
+                           compile=should_compile(compile, missing, cache.spec.fps, device, cache.spec.backbone.arch))
 
 
 def embed_dataset(dataset: Dataset, cache: EmbeddingCache, views: Sequence[str], device, precision: str,
@@ -98,6 +98,7 @@ def embed_dataset(dataset: Dataset, cache: EmbeddingCache, views: Sequence[str],
     the centre view. Builds the CNN only if something is missing. Returns :func:`extract`'s summary
     and the CNN used (None: everything was cached)."""
     dataset.check_sampling(cache.spec.fps, 1, "lrcn features")
+    dataset.check_backbone(cache.spec.backbone.arch)
     i, n = shard
     embedder = embedder_if_needed(dataset, dataset.items[i::n], cache, views, device, precision, compile)
     summary = extract(requests_for(dataset, dataset.items, views), cache, embedder=embedder, batch_size=batch_size,

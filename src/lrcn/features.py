@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
-from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, weights_identity
+from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, create_embedder, weights_identity
+from .steps import INTERPOLATION, RESIZE_RULE, StepEmbedder, clip_geometry, decode_size, make_views  # noqa: F401
 from .distributed import usable_workers
 from .errors import CacheError, ConfigError, VideoError
 from .config import CROP_MODES, TEST_VIEWS, TRAIN_VIEWS, VIEWS  # noqa: F401  (re-exported)
@@ -42,13 +43,6 @@ from .video import iter_frames_at_fps, probe, require_file
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # 2: whole-file fingerprints; each entry has a <key>.json record
-
-#: The one pre-processing rule of every frame a model sees (training, predict, stream, classify, the
-#: export's JSON): FFmpeg's bilinear scaler (PyAV's name) from the decoded picture, then a crop.
-INTERPOLATION = "BILINEAR"
-RESIZE_RULE = ("FFmpeg swscale bilinear (SWS_BILINEAR) from the decoded picture to RGB24 at the size where the "
-               "shorter side is 256 (aspect kept, the longer side rounded), then the centre 224 x 224")
-
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -96,36 +90,10 @@ def entry_key(video_fingerprint: str, spec: FeatureSpec, views: Sequence[str]) -
         "arch": spec.backbone.arch,
         "weights": weights_identity(spec.backbone),
     }
+    clip = clip_geometry(spec.backbone.arch)
+    if clip is not None:  # a clip backbone: the clip each step is embedded from decides the numbers too
+        payload["clip"] = {"frames": clip.frames, "fps": clip.fps, "placement": clip.placement}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def decode_size(width: int, height: int, crop: str) -> tuple[int, int]:
-    """(width, height) FFmpeg should scale to: shorter side 256 (aspect kept), or 224x224 for 'full'."""
-    if crop == "full":
-        return CROP, CROP
-    if width <= height:
-        return RESIZE, max(CROP, int(round(height * RESIZE / width)))
-    return max(CROP, int(round(width * RESIZE / height))), RESIZE
-
-
-def make_views(frames: np.ndarray, views: Sequence[str]) -> np.ndarray:
-    """(T, H, W, 3) resized frames -> (V, T, 224, 224, 3) fixed crops/flips."""
-    _, h, w, _ = frames.shape
-    if (h, w) == (CROP, CROP):
-        boxes = {name: (0, 0) for name in VIEWS}
-    else:
-        top, left = (h - CROP) // 2, (w - CROP) // 2
-        boxes = {
-            "center": (top, left), "flip": (top, left),
-            "top_left": (0, 0), "top_right": (0, w - CROP),
-            "bottom_left": (h - CROP, 0), "bottom_right": (h - CROP, w - CROP),
-        }
-    out = []
-    for name in views:
-        y, x = boxes[name]
-        crop = frames[:, y : y + CROP, x : x + CROP]
-        out.append(crop[:, :, ::-1] if name == "flip" else crop)
-    return np.ascontiguousarray(np.stack(out))
 
 
 def decode_sampled(path: str | os.PathLike, spec: FeatureSpec) -> np.ndarray:
@@ -306,7 +274,9 @@ def extract(
     if not missing:
         return summary
     cache.write_spec()
-    embedder = embedder or FrameEmbedder(cache.spec.backbone)
+    embedder = embedder or create_embedder(cache.spec.backbone)
+    if clip_geometry(cache.spec.backbone.arch) is not None:
+        return _extract_clips(missing, cache, embedder, batch_size, summary, progress)
     workers = usable_workers(workers)
     loader = DataLoader(
         _DecodeDataset(missing, cache.spec), batch_size=1, num_workers=workers, collate_fn=_collate_one,
@@ -329,4 +299,41 @@ def extract(
         summary["computed"] += 1
         frames += views.shape[0] * views.shape[1]
         bar.set_postfix(frames=frames)
+    return summary
+
+
+def embed_clips(path: str | os.PathLike, spec: FeatureSpec, views: Sequence[str], embedder,
+                batch_size: int = 8) -> np.ndarray:
+    """``(V, T, D)`` float16: each step of ``path`` embedded from the clip around it, once per view.
+
+    Frames are decoded once, at the clip rate, and shared by the overlapping clips and the views;
+    memory holds one clip's frames per view, never the video."""
+    clip = clip_geometry(spec.backbone.arch)
+    info = probe(path)
+    size = decode_size(info.width, info.height, spec.crop)
+    steps = [StepEmbedder(embedder, spec.fps, clip, batch_size, view) for view in views]
+    out: list[list[np.ndarray]] = [[] for _ in views]
+    for sampled in iter_frames_at_fps(path, clip.fps, size, INTERPOLATION):
+        for k, s in enumerate(steps):
+            out[k] += [e for _, e in s.push(sampled.time, sampled.rgb)]
+    for k, s in enumerate(steps):
+        out[k] += [e for _, e in s.flush()]
+    if not out[0]:
+        raise VideoError(f"{path}: no frame could be decoded")
+    return np.stack([np.stack(o) for o in out]).astype(np.float16)
+
+
+def _extract_clips(missing: list[Request], cache: EmbeddingCache, embedder, batch_size: int, summary: dict,
+                   progress: bool) -> dict:
+    """:func:`extract` for a clip backbone: decoding and embedding in this process, a video at a time."""
+    bar = tqdm(missing, desc="features", unit="video", disable=not progress)
+    for request in bar:
+        try:
+            cache.store(request, embed_clips(request.path, cache.spec, request.views, embedder,
+                                             max(1, min(batch_size, 8))))
+        except (VideoError, CacheError) as exc:
+            summary["failed"].append({"video": request.name or request.path, "reason": str(exc)})
+            log.warning("skipped %s", exc)
+            continue
+        summary["computed"] += 1
     return summary

@@ -205,11 +205,22 @@ class I3DEmbedder:
 
     compiled = False
 
-    def __init__(self, device: torch.device, precision: str = "fp32", micro_batch: int = 4):
+    def __init__(self, device: torch.device, precision: str = "fp32", micro_batch: int = 4,
+                 weights: str = "imagenet", spec=None):
+        from .errors import WeightsError
         from .weights import load_i3d_state
 
-        model = I3D()
-        model.load_state_dict(load_i3d_state())
+        with torch.random.fork_rng():  # "none": random but reproducible; the caller's RNG is untouched
+            torch.manual_seed(0)
+            model = I3D()
+        if weights in ("imagenet", "kinetics400"):  # --weights imagenet means a backbone's pretrained weights
+            model.load_state_dict(load_i3d_state())
+        elif weights != "none":
+            try:
+                model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            except Exception as exc:  # noqa: BLE001 - a missing, foreign or damaged file is one line
+                raise WeightsError(f"{weights}: not an lrcn I3D state dict ({str(exc).splitlines()[0][:120]})") from None
+        self.spec = spec
         self.model = model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last_3d)
         self.device, self.precision, self.micro_batch, self.dim = device, precision, micro_batch, FEATURES
 

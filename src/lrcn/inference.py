@@ -37,7 +37,8 @@ from .config import Decoding
 from .decode import Segment, decode, frame_probabilities, segments as decoded_segments
 from .distributed import local_device
 from .errors import ConfigError, VideoError
-from .features import INTERPOLATION, RESIZE_RULE, FeatureSpec, decode_size, make_views  # noqa: F401
+from .features import FeatureSpec
+from .steps import I3D_CLIP, INTERPOLATION, RESIZE_RULE, ClipGeometry, StepEmbedder, clip_geometry, decode_size  # noqa: F401
 from .metrics import softmax
 from .model import run_head
 from .video import iter_frames_at_fps, probe
@@ -46,88 +47,6 @@ log = logging.getLogger(__name__)
 
 #: Built-in models, by the name that stands where a checkpoint would.
 BUILTIN_MODELS = ("kinetics400",)
-
-
-@dataclass(frozen=True)
-class ClipGeometry:
-    """How a clip backbone embeds one time step: ``frames`` source frames sampled at ``fps``,
-    centred on the step (``center``) or ending at it (``end``: no look-ahead, for live sources)."""
-
-    frames: int = 16
-    fps: float = 25.0
-    placement: str = "center"
-
-    def indices(self, centre: int) -> range:
-        """Indices (at ``fps``) of the clip of the step whose own frame is ``centre``."""
-        first = centre - self.frames // 2 if self.placement == "center" else centre - self.frames + 1
-        return range(first, first + self.frames)
-
-
-#: The I3D's clip: 16 frames at 25 fps (0.64 s), the length the Kinetics features of temporal
-#: action segmentation are computed from and the shortest that reaches I3D's last pooling whole.
-I3D_CLIP = ClipGeometry()
-
-
-class StepEmbedder:
-    """Frames in (``push``), one embedding per time step out, in order, each step embedded once.
-
-    ``embed`` takes uint8 crops -- ``(N, 224, 224, 3)`` frames, or with ``clip`` ``(N, T, 224,
-    224, 3)`` clips -- and returns ``(N, D)``. Frames are pushed at :attr:`decode_fps`, already
-    scaled by the one rule (shorter side 256); steps come out at ``step_fps``, ``batch`` at a time
-    (``flush`` at the end gives the rest; a clip past the end repeats the last frame, one before
-    the start the first). Outputs are rounded to float16, as the embedding cache stores them.
-    """
-
-    def __init__(self, embed: Callable[[torch.Tensor], torch.Tensor], step_fps: float,
-                 clip: ClipGeometry | None = None, batch: int = 32):
-        self.embed, self.step_fps, self.clip, self.batch = embed, step_fps, clip, max(1, batch)
-        self.decode_fps = clip.fps if clip else step_fps
-        self._times: list[float] = []
-        self._items: list[np.ndarray] = []
-        self._frames: dict[int, tuple[float, np.ndarray]] = {}  # clip backbones: recent frames by index
-        self._first = 0  # the oldest index still needed
-        self._last = -1  # the newest index pushed
-        self._step = 0  # the next step to embed
-
-    def _centre(self, step: int) -> int:
-        return int(round(step / self.step_fps * self.clip.fps + 1e-9))
-
-    def push(self, time: float, rgb: np.ndarray) -> list[tuple[float, np.ndarray]]:
-        crop = make_views(rgb[None], ("center",))[0, 0]  # (224, 224, 3)
-        if self.clip is None:
-            self._times.append(time)
-            self._items.append(crop)
-        else:
-            self._last += 1
-            self._frames[self._last] = (time, crop)
-            while self.clip.indices(self._centre(self._step))[-1] <= self._last:
-                self._take_clip(self._step)
-                self._step += 1
-        return self._run() if len(self._items) >= self.batch else []
-
-    def flush(self) -> list[tuple[float, np.ndarray]]:
-        if self.clip is not None:
-            while self._last >= 0 and self._centre(self._step) <= self._last:
-                self._take_clip(self._step)
-                self._step += 1
-        return self._run() if self._items else []
-
-    def _take_clip(self, step: int) -> None:
-        centre = self._centre(step)
-        idx = [min(max(i, 0), self._last) for i in self.clip.indices(centre)]
-        self._times.append(self._frames[min(centre, self._last)][0])
-        self._items.append(np.stack([self._frames[i][1] for i in idx]))
-        keep = self.clip.indices(self._centre(step + 1))[0]
-        for old in range(self._first, min(keep, self._last)):
-            self._frames.pop(old, None)
-        self._first = max(self._first, min(keep, self._last))
-
-    def _run(self) -> list[tuple[float, np.ndarray]]:
-        batch = torch.from_numpy(np.ascontiguousarray(np.stack(self._items)))
-        emb = self.embed(batch).float().cpu().numpy().astype(np.float16)
-        out = list(zip(self._times, emb))
-        self._times, self._items = [], []
-        return out
 
 
 class ClassifierHead(torch.nn.Module):
@@ -241,14 +160,14 @@ class Model:
         self.window = self.ckpt.sampling.num_frames
         self.crop = spec.crop
         self.causal = bool(self.ckpt.model_config.causal)
-        self.clip = None
         self.arch = spec.backbone.arch
+        self.clip = clip_geometry(self.arch, "end" if live else "center")  # training cached centred clips
         if onnx:
             from .export import load_export
 
             self.embedder, self.head = load_export(onnx, self.ckpt)
         else:
-            from .backbone import FrameEmbedder
+            from .backbone import create_embedder
             from .embedded import should_compile
             from .features import Request
 
@@ -256,8 +175,8 @@ class Model:
                 compile = should_compile(None, [Request(str(p), ("center",)) for p in inputs], spec.fps, self.device,
                                          spec.backbone.arch)
             self.head = self.ckpt.head(self.device)
-            self.embedder = FrameEmbedder(spec.backbone, device=self.device, precision=precision,
-                                          compile=bool(compile))
+            self.embedder = create_embedder(spec.backbone, device=self.device, precision=precision,
+                                            compile=bool(compile))
 
     def __repr__(self) -> str:
         return (f"lrcn.Model({str(self.checkpoint)!r}: {len(self.classes)} classes, {self.arch}, "

@@ -30,7 +30,7 @@ from .distributed import Distributed
 from .embedded import eval_batches as embedded_eval_batches
 from .embedded import embedder_if_needed, load_embedded, train_batches
 from .errors import CheckpointError, ConfigError, raise_if_diverged
-from .config import TrainConfig
+from .config import CLIP_BACKBONES, TrainConfig
 from .features import EmbeddingCache
 from .io import FolderLock, write_json_atomic
 from .model import EveryStep, LRCNHead, ModelConfig
@@ -220,6 +220,8 @@ def cached_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distri
 def finetuning_data(cfg: TrainConfig, dataset: Dataset, dist: Distributed) -> Data:
     """``--train-backbone last``: frames through the CNN every epoch, no cache."""
     items = split_train_val(dataset.items, cfg.val_split, cfg.seed)
+    if cfg.backbone in CLIP_BACKBONES:
+        raise ConfigError(f"--train-backbone last fine-tunes a frame CNN; --backbone {cfg.backbone} stays frozen")
     embedder = FrameEmbedder(cfg.feature_spec().backbone, device=dist.device, precision=cfg.precision,
                              fold_batchnorm=False)  # its last stage trains: BatchNorm stays a module
     finetune_mod.unfreeze_last_stage(embedder)
