@@ -140,3 +140,54 @@ def test_lrcn_stream_kinetics400_labels_clips_that_end_at_each_step(carphone, ki
         assert f["label"] == kinetics.classes[int(p.argmax())] and abs(f["confidence"] - float(p.max())) < 2e-3
     segments = [x["segment"] for x in lines if "segment" in x]
     assert segments and all(len(s["top"]) == 5 for s in segments)  # --top-k's default, as in predict
+
+
+def test_the_cache_key_changes_with_the_clip_geometry(make_video, monkeypatch):
+    from lrcn import config
+    from lrcn.backbone import BackboneSpec
+    from lrcn.features import FeatureSpec, entry_key, fingerprint
+
+    video = fingerprint(make_video("a.avi", 30))
+    spec = FeatureSpec(BackboneSpec("i3d", "none"), 2.5)
+    base = entry_key(video, spec, ("center",))
+    assert base != entry_key(video, FeatureSpec(BackboneSpec("mobilenet_v2", "none"), 2.5), ("center",))
+    for geometry in [(8, 25.0), (16, 12.5)]:
+        monkeypatch.setitem(config.CLIP_BACKBONES, "i3d", geometry)
+        assert entry_key(video, spec, ("center",)) != base, geometry
+
+
+def test_an_i3d_cache_entry_is_each_steps_clip_once_per_view(make_video, tmp_path):
+    """--backbone i3d: ``lrcn features`` stores (views, steps, 1024), each view's step the I3D of its clip."""
+    from lrcn.backbone import BackboneSpec, create_embedder
+    from lrcn.features import EmbeddingCache, FeatureSpec, Request, decode_size, extract, make_views
+    from lrcn.i3d import to_input
+    from lrcn.video import iter_frames_at_fps
+
+    video = make_video("v.avi", 30, size=(96, 72))  # 1.2 s at 25 fps: 3 steps at 2.5 fps
+    spec = FeatureSpec(BackboneSpec("i3d", "none"), 2.5)
+    embedder = create_embedder(spec.backbone, torch.device("cpu"), "fp32")
+    cache = EmbeddingCache(tmp_path / "c", spec)
+    request = Request(str(video), ("center", "flip"))
+    summary = extract([request], cache, embedder, progress=False, workers=0)
+    assert summary["computed"] == 1 and not summary["failed"]
+    stored = cache.load(request)
+    assert stored.shape == (2, 3, 1024)
+    frames = np.stack([f.rgb for f in iter_frames_at_fps(video, 25.0, decode_size(96, 72, "center"))])
+    for v, view in enumerate(("center", "flip")):
+        crops = make_views(frames, (view,))[0]
+        for k in range(3):
+            clip = crops[np.clip(np.arange(10 * k - 8, 10 * k + 8), 0, len(crops) - 1)]
+            with torch.inference_mode():
+                expected = embedder.model.forward_features(to_input(torch.from_numpy(clip)[None]))[0].numpy()
+            np.testing.assert_allclose(stored[v, k].astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+
+
+def test_preprocessed_clips_are_refused_for_a_clip_backbone(tiny_dataset, tmp_path):
+    from lrcn.datasets import load_dataset
+    from lrcn.errors import ConfigError
+    from lrcn.preprocess import PreprocessConfig, run
+
+    run(PreprocessConfig(str(tiny_dataset), str(tmp_path / "clips")), progress=False)
+    with pytest.raises(ConfigError, match="give the raw dataset"):
+        load_dataset(tmp_path / "clips").check_backbone("i3d")
+    load_dataset(tmp_path / "clips").check_backbone("mobilenet_v2")  # a frame CNN reads them as before
