@@ -106,3 +106,72 @@ def test_an_export_of_another_model_is_refused(causal_checkpoint, exported, tiny
         predict(PredictConfig(str(causal_checkpoint), (str(video),), str(tmp_path / "p"), onnx=str(exported[0])))
     with pytest.raises(ConfigError, match="no lrcn_model.json"):
         predict(PredictConfig(str(causal_checkpoint), (str(video),), str(tmp_path / "p"), onnx=str(tmp_path)))
+
+
+def test_a_runner_written_from_the_json_alone_agrees_with_lrcn_predict(trained, exported, tmp_path):
+    """examples/onnx_runner.py (numpy + onnxruntime + PyAV, no lrcn, no torch) on a real clip: the same
+    labels and probabilities within 1e-3 as lrcn predict in PyTorch, and as classify on read_frames."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import lrcn
+    from lrcn.datasets import packaged_video
+
+    video = packaged_video("carphone_pristine.mp4")
+    runner = Path(__file__).parent.parent / "examples" / "onnx_runner.py"
+    code = ("import json, runpy, sys; m = runpy.run_path(sys.argv[1]); rows = m['main'](sys.argv[2], sys.argv[3]); "
+            "assert not any(k == 'torch' or k.startswith(('torch.', 'lrcn')) for k in sys.modules), 'imported'; "
+            "print(json.dumps(rows))")
+    done = subprocess.run([sys.executable, "-c", code, str(runner), str(exported[0]), str(video)], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout)
+    model = lrcn.load(trained[0], precision="fp32")
+    result = model.predict(video)
+    assert [r["label"] for r in rows] == [model.classes[int(p.argmax())] for p in result.frame_probs]
+    np.testing.assert_allclose([r["time"] for r in rows], result.times, atol=1e-3)
+    np.testing.assert_allclose(np.array([r["probabilities"] for r in rows]), result.frame_probs, atol=1e-3)
+    label, probs = model.classify(model.read_frames(video))
+    np.testing.assert_allclose(probs, result.window_probs.mean(0), atol=1e-3)
+
+
+def _copy(folder, tmp_path):
+    import shutil
+
+    target = tmp_path / "copy"
+    shutil.copytree(folder, target)
+    return target
+
+
+@pytest.mark.parametrize("tamper", ["flip_cnn", "foreign_head", "no_hashes", "other_weights"])
+def test_a_tampered_export_is_refused_naming_the_file(tamper, trained, causal_checkpoint, exported, tiny_dataset,
+                                                      tmp_path):
+    from lrcn.config import PredictConfig
+    from lrcn.errors import ConfigError
+    from lrcn.inference import Model
+
+    folder = _copy(exported[0], tmp_path)
+    info_path = folder / "lrcn_model.json"
+    info = json.loads(info_path.read_text())
+    if tamper == "flip_cnn":  # bytes flipped inside the weights
+        data = bytearray((folder / "cnn.onnx").read_bytes())
+        data[len(data) // 2 : len(data) // 2 + 64] = bytes(255 - b for b in data[len(data) // 2 : len(data) // 2 + 64])
+        (folder / "cnn.onnx").write_bytes(bytes(data))
+        match = "cnn.onnx: SHA-256 differs"
+    elif tamper == "foreign_head":  # another model's head copied in
+        other = run(ExportConfig(str(causal_checkpoint), out_dir=str(tmp_path / "other"),
+                                 video=str(sorted(tiny_dataset.rglob("*.avi"))[0])))
+        (folder / "head.onnx").write_bytes((tmp_path / "other" / other["files"]["head"]).read_bytes())
+        match = "head.onnx: SHA-256 differs"
+    elif tamper == "no_hashes":
+        del info["sha256"]
+        info_path.write_text(json.dumps(info))
+        match = "no SHA-256"
+    else:
+        info["checkpoint_weights_sha256"] = "0" * 64
+        info_path.write_text(json.dumps(info))
+        match = "other weights"
+    with pytest.raises(ConfigError, match=match):
+        Model(trained[0], onnx=folder)
+    PredictConfig(str(trained[0]), ("x.avi",), onnx=str(folder))  # the settings are fine; the files are not

@@ -181,3 +181,16 @@ def load_head(path: str | Path, device: torch.device | str = "cpu") -> tuple[LRC
     :func:`lrcn.checkpoint.resolve_checkpoint`)."""
     ckpt = load_checkpoint(resolve_checkpoint(path))
     return ckpt.head(device), ckpt
+
+
+def weights_sha256(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's tensors (names, dtypes, shapes and bytes, in name order): what an export
+    records to be bound to the weights it came from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()

@@ -9,8 +9,10 @@ Writes into ``--out-dir``:
 * ``head_step.onnx`` (a causal head only) — one step with explicit state: ``embedding (B, D)``,
   ``previous (B, D)`` (the last frame's embedding; the embedding itself on the first frame), ``h``
   and ``c (layers, B, H)`` -> ``logits (B, C)``, ``h_out``, ``c_out``: a deployment streams with it.
-* ``lrcn_model.json`` — what a runtime needs: classes, fps, window, pre-processing (resize, crop,
-  mean, std), the files and the check's figures.
+* ``lrcn_model.json`` — what a runtime needs: classes, fps, window, pre-processing (the one resize
+  rule, :data:`lrcn.steps.RESIZE_RULE`: FFmpeg bilinear; crop, mean, std), the files with their
+  SHA-256 and the SHA-256 of the checkpoint's weights (``--onnx`` refuses a file that differs), and
+  the check's figures. ``examples/onnx_runner.py`` runs an export from this JSON alone.
 
 Needs the optional extra ``lrcn[onnx]`` (onnx, onnxscript, onnxruntime).
 """
@@ -26,12 +28,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbone import CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE, FrameEmbedder
-from .checkpoint import resolve_checkpoint
+from .backbone import CLIP_BACKBONES, CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE, FrameEmbedder
+from .checkpoint import resolve_checkpoint, weights_sha256
 from .config import ExportConfig
 from .errors import ConfigError, LrcnError
 from .checkpoint import load_head
 from .features import decode_sampled, make_views
+from .steps import INTERPOLATION, RESIZE_RULE
 from .io import atomic_path, write_text_atomic
 from .model import LRCNHead
 
@@ -114,6 +117,9 @@ def run(cfg: ExportConfig) -> dict:
     """Export, check each file in ONNX Runtime, write ``lrcn_model.json``; returns its contents."""
     head, ckpt = load_head(cfg.checkpoint, torch.device("cpu"))
     spec, window = ckpt.features, ckpt.sampling.num_frames
+    if spec.backbone.arch in CLIP_BACKBONES:
+        raise ConfigError(f"{cfg.checkpoint}: lrcn export writes a frame CNN; a --backbone {spec.backbone.arch} model "
+                          f"runs in PyTorch (lrcn predict/stream without --onnx)")
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: a file, not a folder to write the export into")
@@ -163,14 +169,24 @@ def run(cfg: ExportConfig) -> dict:
         "format": "lrcn-onnx", "version": 1, "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
         "classes": list(ckpt.class_names), "fps": spec.fps, "window": window, "causal": head.cfg.causal,
         "feature_dim": head.cfg.feature_dim, "lstm": {"layers": head.cfg.lstm_layers, "hidden": head.cfg.hidden_size},
-        "preprocessing": {"sample": f"frames by presentation time at {spec.fps:g} fps",
-                          "resize": "shorter side to 256, bicubic" if spec.crop == "center" else "224x224, bicubic",
+        "preprocessing": {"sample": f"frames by presentation time at {spec.fps:g} fps: with t the frame's time in "
+                                    f"seconds from the first frame, keep it when t + tol >= k / fps (k: samples kept "
+                                    f"so far, tol = 0.5 / max(source fps, fps)), then k = max(k + 1, "
+                                    f"floor((t + tol) * fps) + 1)",
+                          "scaled_size": "shorter side 256; longer side max(224, round(longer * 256 / shorter))",
+                          "head_input": "every window of `window` consecutive embeddings (stride 1); a sampled "
+                                        "frame's probabilities are the mean of softmax(logits) over the windows "
+                                        "containing it",
+                          "resize": RESIZE_RULE if spec.crop == "center" else "224x224, FFmpeg swscale bilinear",
+                          "interpolation": INTERPOLATION.lower(),
                           "crop": "center 224x224" if spec.crop == "center" else "none (the frame squashed)",
                           "resize_shorter_side": RESIZE if spec.crop == "center" else None, "crop_size": CROP,
                           "input": "uint8 RGB (N, 224, 224, 3); mean and std are applied inside cnn.onnx",
                           "mean": [m * 255 for m in IMAGENET_MEAN], "std": [s * 255 for s in IMAGENET_STD],
                           "embedding_rounding": "float16, as lrcn's cache stores embeddings"},
         "files": files,
+        "sha256": {name: _file_sha256(out / f) for name, f in files.items()},
+        "checkpoint_weights_sha256": weights_sha256(ckpt.model),
         "check": {"video": cfg.video, "frames": int(len(frames)), "tolerance_relative": TOLERANCE,
                   **{k: {"max_abs_difference": a, "relative": r} for k, (a, r) in checks.items()}},
     }
@@ -231,5 +247,30 @@ def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
     if ours != theirs:
         diff = "; ".join(f"{k}: export {theirs[k]!r}, checkpoint {ours[k]!r}" for k in ours if ours[k] != theirs[k])
         raise ConfigError(f"{folder}: exported from another model ({diff}); export this checkpoint again")
+    hashes = info.get("sha256")
+    if not isinstance(hashes, dict) or "checkpoint_weights_sha256" not in info:
+        raise ConfigError(f"{info_path}: no SHA-256 of the exported files (an export of an older lrcn, or edited); "
+                          f"export the checkpoint again")
+    if info["checkpoint_weights_sha256"] != weights_sha256(ckpt.model):
+        raise ConfigError(f"{folder}: exported from other weights than this checkpoint's (SHA-256 "
+                          f"{str(info['checkpoint_weights_sha256'])[:12]}... vs {weights_sha256(ckpt.model)[:12]}...); "
+                          f"export this checkpoint again")
+    for name in ("cnn", "head"):
+        path = folder / str(info["files"].get(name, ""))
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing from the export")
+        if _file_sha256(path) != hashes.get(name):
+            raise ConfigError(f"{path}: SHA-256 differs from the one lrcn export wrote in lrcn_model.json (changed or "
+                              f"replaced since); export the checkpoint again")
     return (OnnxEmbedder(folder / info["files"]["cnn"], ckpt.features.backbone),
             OnnxHead(folder / info["files"]["head"], ckpt.model_config))
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
