@@ -1,10 +1,13 @@
 """Accuracy on order-only data: the default recipe beside the seed's and the bag-of-frames control, in one run.
 
     python benchmarks/accuracy.py [--work-dir DIR] [--epochs N] [--seed S]
+    python benchmarks/accuracy.py --backbones mobilenet_v2,i3d --views center --groups 8 --max-seconds 6
 
 Writes ``lrcn synth --preset order`` (12 classes in 6 pairs, each pair one kind of
 video played forwards or backwards: a model that ignores frame order is at chance
-within every pair), embeds it once with MobileNetV2 (ImageNet weights), and trains:
+within every pair), embeds it once with each backbone of ``--backbones`` (default MobileNetV2 with
+its ImageNet weights; ``i3d``: the Kinetics-400 I3D, each step from 16 frames at 25 fps), and
+trains, for each backbone:
 
 * ``lrcn default``: ``lrcn train DATA`` as shipped (every window, validation picks
   the epoch count, refit on train + validation -> final.pth.tar);
@@ -79,42 +82,54 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     ap.add_argument("--groups", type=int, default=15, help="groups per class (3 are test groups)")
     ap.add_argument("--long-per-class", type=int, default=1, help="test videos of each class in the long video")
+    ap.add_argument("--backbones", default="mobilenet_v2", help="comma-separated; the long video uses the first")
+    ap.add_argument("--views", default=None, help="cached training views (default: lrcn train's four)")
+    ap.add_argument("--max-seconds", type=float, default=9.0, help="longest synthetic video")
     args = ap.parse_args()
     tmp = None if args.work_dir else tempfile.TemporaryDirectory()
     work = Path(args.work_dir or tmp.name)
     t0 = time.perf_counter()
     data = synth.generate(synth.SynthConfig(str(work / f"order-{args.seed}"), preset="order", groups=args.groups,
-                                            clips_per_group=2, min_seconds=3.0, max_seconds=9.0, seed=args.seed),
+                                            clips_per_group=2, min_seconds=3.0, max_seconds=args.max_seconds,
+                                            seed=args.seed),
                           progress=False)
     dataset = load_dataset(data)
     classes = list(dataset.classes)
-    common = dict(backbone="mobilenet_v2", cache_dir=str(work / "cache"), num_workers=2)
-    if args.epochs:
-        common["epochs"] = args.epochs
+    backbones = args.backbones.split(",")
     recipes = {
         "lrcn default": dict(),
         "seed recipe": dict(windows_per_video=1, refit=False, frame_differences=False, epochs=100),
         "bag of frames": dict(shuffle_frames=True),
     }
     rows, runs = [], {}
-    for name, overrides in recipes.items():
-        t = time.perf_counter()
-        run_dir = train.run(train.TrainConfig(str(data), run_dir=str(work / "runs" / f"{args.seed}-{name.replace(' ', '-')}"),
-                                              resume="auto", **{**common, **overrides}), progress=False)
-        trained = time.perf_counter() - t
-        report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(data), cache_dir=common["cache_dir"],
-                                                  num_workers=2), progress=False)
-        runs[name] = run_dir
-        rows.append((name, report["clip_accuracy"], report["video_accuracy"], within_pair(report, classes), trained,
-                     Path(report["checkpoint"]).name))
+    for backbone in backbones:
+        common = dict(backbone=backbone, cache_dir=str(work / "cache"), num_workers=2)
+        if args.epochs:
+            common["epochs"] = args.epochs
+        if args.views:
+            common["views"] = tuple(args.views.split(","))
+        for name, overrides in recipes.items():
+            t = time.perf_counter()
+            run_name = f"{args.seed}-{backbone}-{name.replace(' ', '-')}"
+            run_dir = train.run(train.TrainConfig(str(data), run_dir=str(work / "runs" / run_name), resume="auto",
+                                                  **{**common, **overrides}), progress=False)
+            trained = time.perf_counter() - t  # the first recipe of a backbone includes embedding the dataset
+            report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(data), cache_dir=common["cache_dir"],
+                                                      num_workers=2), progress=False)
+            runs[(backbone, name)] = run_dir
+            rows.append((f"{backbone} {name}", report["clip_accuracy"], report["video_accuracy"],
+                         within_pair(report, classes), trained, Path(report["checkpoint"]).name))
 
     print(f"\norder-only benchmark: {len(dataset.items)} videos, {len(classes)} classes in "
-          f"{len(synth.order_pairs(classes))} forward/backward pairs, MobileNetV2 (ImageNet), test = 3 groups")
-    print(f"{'model':<16}{'clip acc':>10}{'video acc':>11}{'within pairs':>14}{'train s':>9}  checkpoint")
+          f"{len(synth.order_pairs(classes))} forward/backward pairs, test = 3 groups; backbones {', '.join(backbones)}")
+    print(f"{'model':<30}{'clip acc':>10}{'video acc':>11}{'within pairs':>14}{'train s':>9}  checkpoint")
     for name, clip, video, pair, secs, ckpt in rows:
-        print(f"{name:<16}{clip:>10.1%}{video:>11.1%}{pair:>14.1%}{secs:>9.0f}  {ckpt}")
-    gap = rows[0][3] - rows[2][3]
-    print(f"default vs bag of frames within pairs: {100 * gap:+.1f} points")
+        print(f"{name:<30}{clip:>10.1%}{video:>11.1%}{pair:>14.1%}{secs:>9.0f}  {ckpt}")
+    for k, backbone in enumerate(backbones):
+        gap = rows[3 * k][3] - rows[3 * k + 2][3]
+        print(f"{backbone}: default vs bag of frames within pairs: {100 * gap:+.1f} points")
+    common = dict(backbone=backbones[0], cache_dir=str(work / "cache"), num_workers=2)
+    runs["lrcn default"] = runs[(backbones[0], "lrcn default")]
 
     video = long_video(data, dataset, work / f"long-{args.seed}.mp4", per_class=args.long_per_class)
     truth = str(video.with_suffix(".csv"))

@@ -8,6 +8,8 @@
 3. One DDP training step under ``torchrun --nproc_per_node 1`` (NCCL on CUDA, gloo on CPU).
 4. Whether decoding keeps up: sampled frames/s that the machine's cores decode (one process per
    core) against the frames/s the device embeds.
+5. I3D (random weights, 16-frame 224 x 224 clips, channels_last_3d): clips/s and source frames/s
+   in fp32 and bf16, and the cosine of bf16 against fp32 features.
 
 Everything goes to stdout and to ``--out`` (JSON). On a GPU machine whose Python lacks PyAV, run
 ``bash scripts/gpu_check.sh`` (it installs the carried wheel first). Here and in the tests it runs
@@ -148,10 +150,40 @@ def main() -> None:
                             "decode_over_embed": round(rate / best, 2)}
         print(f"  {report['cores']} decoding processes: {rate:.1f} sampled frames/s; the device embeds {best:.1f}: "
               f"ratio {rate / best:.2f} ({'keeps up' if rate >= best else 'decoding is the bottleneck'})")
+        print("5. I3D clips", flush=True)
+        report["i3d"] = i3d_speed(device, 2 if a.quick else 16, 1.0 if a.quick else 10.0)
+        for r in report["i3d"]:
+            print(f"  {r['precision']:<5} {r['clips_per_s']:8.2f} clips/s = {r['frames_per_s']:8.1f} frames/s  "
+                  f"cosine vs fp32 {r['cosine_min_vs_fp32']:.5f}", flush=True)
     Path(a.out).write_text(json.dumps(report, indent=2) + "\n")
     failed = [k for k in ("synth", "train", "test", "predict", "ddp") if report[k]["rc"] != 0]
     print(f"report: {a.out}; " + (f"FAILED: {', '.join(failed)}" if failed else "every step passed"))
     sys.exit(1 if failed else 0)
+
+
+def i3d_speed(device, batch: int, seconds: float) -> list[dict]:
+    """I3D features of ``batch`` random clips, repeated for about ``seconds``, in fp32 and bf16."""
+    import torch
+
+    from lrcn.i3d import I3DEmbedder
+
+    clips = torch.randint(0, 255, (batch, 16, 224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    out, reference = [], None
+    for precision in ("fp32", "bf16"):
+        emb = I3DEmbedder(device, precision, micro_batch=batch, weights="none")
+        feats = emb(clips).float().cpu()
+        reference = feats if reference is None else reference
+        cos = torch.nn.functional.cosine_similarity(feats, reference, dim=1).min().item()
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < seconds or n == 0:
+            emb(clips)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            n += batch
+        rate = n / (time.perf_counter() - t)
+        out.append({"precision": precision, "clips_per_s": round(rate, 2), "frames_per_s": round(16 * rate, 1),
+                    "cosine_min_vs_fp32": round(cos, 5)})
+    return out
 
 
 if __name__ == "__main__":

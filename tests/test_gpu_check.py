@@ -23,4 +23,6 @@ def test_gpu_check_runs_every_step_on_cpu(tmp_path):
     assert report["embedding"][0]["cosine_min_vs_fp32"] == 1.0
     assert 0.9 < report["embedding"][1]["cosine_min_vs_fp32"] <= 1.0  # bf16 close to fp32, not identical by luck
     assert report["decode"]["sampled_frames_per_s"] > 0
+    assert [r["precision"] for r in report["i3d"]] == ["fp32", "bf16"] and report["i3d"][0]["clips_per_s"] > 0
+    assert report["i3d"][0]["cosine_min_vs_fp32"] == 1.0 and 0.9 < report["i3d"][1]["cosine_min_vs_fp32"] <= 1.0
     assert "every step passed" in proc.stdout

@@ -20,9 +20,9 @@ TRAIN = ["--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0"
          "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress", "--no-refit"]
 
 
-def start(args):
+def start(args, env=None):
     return subprocess.Popen([sys.executable, "-m", "lrcn.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
 
 
 def wait_for(predicate, proc, timeout=120):
@@ -44,7 +44,7 @@ def epoch_of(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_path, sig):
     cache = tmp_path / "cache"
     epochs = ["--epochs", "40", "--cache-dir", cache]
@@ -52,13 +52,19 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_
                                tmp_path / "straight"], capture_output=True, text=True)
     assert straight.returncode == 0, straight.stderr[-2000:]
     last = tmp_path / "killed" / "Saved_model_checkpoints" / "last.pth.tar"
-    proc = start(["train", tiny_dataset, *TRAIN, *epochs, "--run-dir", tmp_path / "killed"])
-    assert wait_for(lambda: epoch_of(last) >= 3, proc), "training ended before it could be interrupted"
+    proc = start(["train", tiny_dataset, *TRAIN, *epochs, "--run-dir", tmp_path / "killed"],
+                 env={**os.environ, "LRCN_PAUSE_AFTER_EPOCH": "3"})  # waits there: no race with a fast finish
+    paused = last.with_name("paused")
+    assert wait_for(paused.is_file, proc, timeout=600), proc.communicate()[1][-2000:]
+    assert epoch_of(last) == 3
     os.killpg(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
-    assert epoch_of(last) < 40
+    if sig != signal.SIGKILL:  # Ctrl-C and SIGTERM: one line, the conventional exit code, nothing half-written
+        assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], err[-2000:]
+        assert "run the same command again to resume" in err and "Traceback" not in err
+        assert not list(last.parent.glob("*.tmp-*"))
+    assert epoch_of(last) == 3
+    paused.unlink()
     resumed = subprocess.run([sys.executable, "-m", "lrcn.cli", "train", tiny_dataset, *TRAIN, *epochs, "--run-dir",
                               tmp_path / "killed", "--resume", "auto"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Callable
 
@@ -265,6 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("lrcn").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     for noisy in ("PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    terminated = []
+
+    def on_sigterm(signum, frame):  # SIGTERM stops like Ctrl-C: temporaries removed, one line, exit 143
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return args.func(args)
     except LrcnError as exc:
@@ -280,8 +288,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("lrcn: interrupted; run the same command again to resume where it stopped", file=sys.stderr)
-        return 130
+        what = "terminated" if terminated else "interrupted"
+        print(f"lrcn: {what}; what was finished is kept: run the same command again to resume where it stopped",
+              file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

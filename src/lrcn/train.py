@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -237,6 +238,16 @@ def finetuning_data(cfg: TrainConfig, dataset: Dataset, dist: Distributed) -> Da
                 batches, eval_batches, embedder)
 
 
+def _pause_for_tests(epoch: int, ckpt_dir: Path) -> None:
+    """``LRCN_PAUSE_AFTER_EPOCH=N``: after epoch N's checkpoints, write ``paused`` beside them and wait
+    (at most 10 minutes) for a signal. The interruption tests stop training at a point they control
+    rather than racing a fast finish on a loaded machine."""
+    if os.environ.get("LRCN_PAUSE_AFTER_EPOCH") != str(epoch):
+        return
+    (ckpt_dir / "paused").write_text(str(epoch))
+    time.sleep(600)
+
+
 def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset, progress: bool) -> None:
     device = dist.device
     ckpt_dir = run_dir / "Saved_model_checkpoints"
@@ -325,6 +336,7 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
                 # Only last.pth.tar resumes, so only it carries the optimizer (two thirds of a checkpoint).
                 save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt if name == "last" else ckpt.without_optimizer())
             prune_epoch_checkpoints(ckpt_dir, cfg.keep_checkpoints)
+            _pause_for_tests(epoch, ckpt_dir)
         if dist.is_main:
             writer.close()
             if state.history:
