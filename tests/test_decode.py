@@ -87,3 +87,13 @@ def test_bad_decoding_settings_are_one_line_errors():
                      ({"min_seconds": -0.5}, "--min-segment")]:
         with pytest.raises(ConfigError, match=flag):
             Decoding(**kw)
+
+
+def test_decode_passes_the_minimum_duration_to_viterbi():
+    """``--min-segment`` through :func:`decode` (not only :func:`viterbi`): a confident 2-frame segment
+    stays at a 1-frame minimum and goes at a 5-frame one (2 s at 2.5 fps)."""
+    labels = [0] * 6 + [1] * 2 + [0] * 6
+    p = table(labels, confidence=0.98)
+    assert decode(p, Decoding("viterbi", 0.1, 0.4), 2.5).tolist() == labels
+    assert decode(p, Decoding("viterbi", 0.1, 2.0), 2.5).tolist() == [0] * 14
+    assert decode(p, Decoding("median", 0.1, 2.0), 2.5).tolist() == [0] * 14  # median over 5 frames too

@@ -266,3 +266,19 @@ def test_a_recording_that_cannot_be_written_is_one_error_naming_it(trained, tiny
     with pytest.raises(LrcnError, match="could not write the recording") as err:
         run(StreamConfig(str(trained[0]), str(video), record=str(target)), out=io.StringIO())
     assert str(target) in str(err.value) and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_online_segments_switch_only_after_a_lead_in_a_row():
+    """A new label must lead for ``min_frames`` steps *in a row*: A A B A B A B A never becomes B."""
+    from lrcn.stream import OnlineSegments
+
+    seg = OnlineSegments(2, ("A", "B"), top_k=2)
+    done = [seg.add(0.4 * i, label, 0.6, np.array([0.6, 0.4]) if label == "A" else np.array([0.4, 0.6]))
+            for i, label in enumerate("AABABABA")]
+    assert not any(done)
+    last = seg.close(3.2)
+    assert (last.label, last.start, last.end) == ("A", 0.0, 3.2)
+    assert [name for name, _ in last.top] == ["A", "B"] and abs(last.top[0][1] - 0.525) < 1e-9  # 5 A-steps, 3 B
+    seg = OnlineSegments(2, ("A", "B"))
+    finished = [s for i, label in enumerate("AABBB") if (s := seg.add(0.4 * i, label, 0.6))]
+    assert [(s.label, s.start, s.end) for s in finished] == [("A", 0.0, 0.8)]  # B led twice in a row from 0.8 s

@@ -109,6 +109,10 @@ def test_batches_hold_the_drawn_windows_in_order_or_shuffled():
     for w in windows:
         assert np.array_equal(w[:, 0], np.arange(w[0, 0], w[0, 0] + 5))  # consecutive frames, in order
         assert len(set(w[:, 1])) == 1 and len(set(w[:, 2])) == 1  # one item, one view
+    # augmentation is on: the windows come from every cached view, as drawn, not always the centre
+    draws = __import__("lrcn.windows", fromlist=["draw_epoch"]).draw_epoch(
+        [7, 5, 9], [2, 2, 2], 5, None, np.random.default_rng(0))
+    assert [int(w[0, 2]) for w in windows] == [d.view for d in draws] and {int(w[0, 2]) for w in windows} == {0, 1}
     shuffled = [x for xs, _, _ in train_batches(data, 5, 4, np.random.default_rng(0), shuffle_frames=True)
                 for x in xs.numpy()]
     assert any(not np.array_equal(a, b) for a, b in zip(windows, shuffled))

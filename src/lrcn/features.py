@@ -74,8 +74,11 @@ def fingerprint(path: str | os.PathLike) -> str:
 
 
 def _sha1(path: str | os.PathLike) -> str:
+    digest = hashlib.sha1()  # read in chunks: hashlib.file_digest is Python 3.11+, lrcn supports 3.10
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha1").hexdigest()
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def entry_key(video_fingerprint: str, spec: FeatureSpec, views: Sequence[str]) -> str:

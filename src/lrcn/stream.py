@@ -84,7 +84,10 @@ class LatestSlot:
 class OnlineSegments:
     """Segments made as labels arrive: a new label must lead for ``min_frames`` frames in a row
     before the current segment ends (at the first of those frames). No look-ahead beyond that.
-    With ``classes``, each segment carries its ``top_k`` classes (running sums: memory stays flat)."""
+
+    With ``classes`` and each step's probabilities, a segment's confidence is the mean probability of
+    its label over *all* its steps (a challenger's steps that did not win included) and it carries
+    its ``top_k`` classes; running sums keep memory flat."""
 
     min_frames: int
     classes: tuple[str, ...] = ()
@@ -93,27 +96,31 @@ class OnlineSegments:
     _label: str | None = None
     _start: float = 0.0
     _conf: list[float] = field(default_factory=list)
-    _psum: np.ndarray | None = None
+    _psum: np.ndarray | None = None  # every step since the segment started
+    _n: int = 0
     _candidate: str | None = None
     _candidate_since: float = 0.0
     _candidate_conf: list[float] = field(default_factory=list)
-    _cpsum: np.ndarray | None = None
+    _cpsum: np.ndarray | None = None  # the challenger's steps in a row
 
-    def _top(self, psum: np.ndarray | None, n: int) -> tuple[tuple[str, float], ...]:
+    def _segment(self, end: float, psum: np.ndarray | None, n: int, conf: list[float]) -> Segment:
         if psum is None or not self.classes or n == 0:
-            return ()
+            return Segment(round(self._start, 3), round(max(end, self._start), 3), self._label, float(np.mean(conf)))
         mean = psum / n
-        return tuple((self.classes[c], float(mean[c])) for c in np.argsort(-mean, kind="stable")[: self.top_k])
+        top = tuple((self.classes[c], float(mean[c])) for c in np.argsort(-mean, kind="stable")[: self.top_k])
+        return Segment(round(self._start, 3), round(max(end, self._start), 3), self._label,
+                       float(mean[self.classes.index(self._label)]), top)
 
     def add(self, t: float, label: str, confidence: float, probs: np.ndarray | None = None) -> Segment | None:
         """Feed one frame's label (and its probabilities); returns the segment this frame finished, if any."""
         p = None if probs is None else np.asarray(probs, np.float64)
         if self._label is None:
-            self._label, self._start, self._conf, self._psum = label, t, [confidence], p
+            self._label, self._start, self._conf, self._psum, self._n = label, t, [confidence], p, 1
             return None
+        self._psum = None if p is None or self._psum is None else self._psum + p
+        self._n += 1
         if label == self._label:
             self._conf.append(confidence)
-            self._psum = None if p is None or self._psum is None else self._psum + p
             self._candidate, self._candidate_conf, self._cpsum = None, [], None
             return None
         if label != self._candidate:
@@ -122,11 +129,12 @@ class OnlineSegments:
         self._cpsum = p if self._cpsum is None else (None if p is None else self._cpsum + p)
         if len(self._candidate_conf) < self.min_frames:
             return None
-        done = Segment(round(self._start, 3), round(self._candidate_since, 3), self._label,
-                       float(np.mean(self._conf)), self._top(self._psum, len(self._conf)))
+        k = len(self._candidate_conf)
+        kept = None if self._psum is None or self._cpsum is None else self._psum - self._cpsum
+        done = self._segment(self._candidate_since, kept, self._n - k, self._conf)
         self.finished.append(done)
         self._label, self._start, self._conf = self._candidate, self._candidate_since, self._candidate_conf
-        self._psum = self._cpsum
+        self._psum, self._n = self._cpsum, k
         self._candidate, self._candidate_conf, self._cpsum = None, [], None
         return done
 
@@ -134,10 +142,7 @@ class OnlineSegments:
         """End the stream at ``end`` seconds: the open segment is finished."""
         if self._label is None:
             return None
-        conf = self._conf + self._candidate_conf
-        psum = self._psum if self._cpsum is None or self._psum is None else self._psum + self._cpsum
-        done = Segment(round(self._start, 3), round(max(end, self._start), 3), self._label, float(np.mean(conf)),
-                       self._top(psum, len(conf)))
+        done = self._segment(end, self._psum, self._n, self._conf + self._candidate_conf)
         self.finished.append(done)
         self._label = None
         return done
