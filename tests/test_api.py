@@ -54,3 +54,21 @@ def test_a_single_path_is_one_video_not_a_list_of_characters(trained, tiny_datas
     model = lrcn.load(ckpt, precision="fp32")
     video = str(sorted(tiny_dataset.rglob("*.avi"))[0])
     assert [p.video for p in model.predict_many(video)] == [video]
+
+
+def test_the_api_checks_arguments_as_the_cli_does_and_keeps_finished_work(trained, tiny_dataset, tmp_path):
+    from lrcn.errors import ConfigError, VideoError
+
+    ckpt, _ = trained
+    model = lrcn.load(ckpt, precision="fp32")
+    video = str(sorted(tiny_dataset.rglob("*.avi"))[0])
+    with pytest.raises(ConfigError, match="--stride must be >= 1, got 0"):
+        model.predict(video, stride=0)
+    with pytest.raises(ConfigError, match="--top-k must be >= 1, got 0"):
+        model.predict(video, top_k=0)
+    missing = str(tmp_path / "missing.avi")
+    first, second = model.predict_many([video, missing])
+    assert isinstance(first, lrcn.Prediction) and first.segments  # the finished result is kept
+    assert isinstance(second, VideoError) and "missing.avi: file not found" in str(second)
+    with pytest.raises(VideoError):
+        model.predict_many([missing, video], raise_errors=True)
