@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,25 +21,13 @@ import torchvision
 from torch import nn
 
 from .errors import ConfigError, WeightsError
-from .config import ARCHITECTURES, CLIP_BACKBONES, FEATURE_DIMS, PRECISIONS  # noqa: F401  (with the CLI's choices)
+from .config import ARCHITECTURES, CLIP_BACKBONES, FEATURE_DIMS, PRECISIONS, BackboneSpec  # noqa: F401  (settings)
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 from .steps import CROP, RESIZE  # noqa: E402,F401  (the one pre-processing rule's sizes)
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Which frozen CNN embeds frames; part of every cache key."""
-
-    arch: str = "resnet152"
-    weights: str = "imagenet"  # "imagenet", "none" or a path to a state-dict file
-
-    def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError(f"--backbone must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
 
 
 def _weights_enum(arch: str):

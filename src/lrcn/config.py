@@ -40,6 +40,35 @@ CODEC_EXTENSIONS = {"mpeg4": ".avi", "libx264": ".mp4", "ffv1": ".mkv"}
 SYNTH_PRESETS = ("classic", "order")
 
 
+# --- what decides embeddings (torch-free values, part of every cache key) ---------------------------
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which frozen backbone embeds frames (or clips); part of every cache key."""
+
+    arch: str = "resnet152"  # the seed's; BACKBONE below shows it in --help
+    weights: str = "imagenet"  # "imagenet" (a backbone's pretrained weights), "none" or a path to a state-dict file
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ConfigError(f"--backbone must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How frames become embeddings: everything but the video itself that a cache key needs."""
+
+    backbone: BackboneSpec = BackboneSpec()
+    fps: float = 2.5  # frames are sampled by time at this rate (25 fps / sampling rate 10)
+    crop: str = "center"  # "center": resize shorter side to 256 then crop 224; "full": squash to 224x224
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0:
+            raise ConfigError(f"sampling fps must be positive, got {self.fps}")
+        if self.crop not in CROP_MODES:
+            raise ConfigError(f"--crop must be one of {CROP_MODES}, got {self.crop!r}")
+
+
 # --- how a field is declared ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -196,7 +225,7 @@ REFERENCE_FPS = Opt(25.0, "UCF-101's fps; videos of other fps are sampled by tim
                     check=positive)
 NUM_FRAMES = Opt(5, "frames per clip (the seed's --num_frames_video)", check=at_least(1))
 TOP_K = Opt(5, "classes listed per window (stream: per step) and per segment", check=at_least(1))
-BACKBONE = Opt("resnet152", "frozen backbone: an ImageNet CNN, or i3d (Kinetics-400; each step embedded from 16 "
+BACKBONE = Opt(BackboneSpec.arch, "frozen backbone: an ImageNet CNN, or i3d (Kinetics-400; each step embedded from 16 "
                             "frames at 25 fps around it)", choices=ARCHITECTURES)
 WEIGHTS = Opt("imagenet", "'imagenet' (torchvision's file in $TORCH_HOME/hub/checkpoints), a state-dict PATH, "
                           "or 'none' (random; tests only)")
@@ -432,9 +461,6 @@ class FeaturesConfig(_EmbeddingSettings):
         _resolve_shard(self)
 
     def feature_spec(self):
-        from .backbone import BackboneSpec
-        from .features import FeatureSpec
-
         return FeatureSpec(BackboneSpec(self.backbone, self.weights), self.reference_fps / self.sampling_rate,
                            self.crop)
 
@@ -512,9 +538,6 @@ class TrainConfig(_EmbeddingSettings):
         return _sampling_of(self)
 
     def feature_spec(self):
-        from .backbone import BackboneSpec
-        from .features import FeatureSpec
-
         return FeatureSpec(BackboneSpec(self.backbone, self.weights), self.sampling.fps, self.crop)
 
 

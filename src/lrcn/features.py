@@ -32,32 +32,17 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
-from .backbone import CROP, FEATURE_DIMS, RESIZE, BackboneSpec, FrameEmbedder, create_embedder, weights_identity
+from .backbone import CROP, FEATURE_DIMS, RESIZE, FrameEmbedder, create_embedder, weights_identity  # noqa: F401
 from .steps import INTERPOLATION, RESIZE_RULE, StepEmbedder, clip_geometry, decode_size, make_views  # noqa: F401
 from .distributed import usable_workers
-from .errors import CacheError, ConfigError, VideoError
-from .config import CROP_MODES, TEST_VIEWS, TRAIN_VIEWS, VIEWS  # noqa: F401  (re-exported)
+from .errors import CacheError, VideoError
+from .config import CROP_MODES, TEST_VIEWS, TRAIN_VIEWS, VIEWS, FeatureSpec  # noqa: F401  (re-exported)
 from .io import atomic_path, remove_stale_temporaries, write_json_atomic
 from .video import iter_frames_at_fps, probe, require_file
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # 2: whole-file fingerprints; each entry has a <key>.json record
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """How frames become embeddings: everything but the video itself that a cache key needs."""
-
-    backbone: BackboneSpec = BackboneSpec()
-    fps: float = 2.5  # frames are sampled by time at this rate (25 fps / sampling rate 10)
-    crop: str = "center"  # "center": resize shorter side to 256 then crop 224; "full": squash to 224x224
-
-    def __post_init__(self) -> None:
-        if self.fps <= 0:
-            raise ConfigError(f"sampling fps must be positive, got {self.fps}")
-        if self.crop not in CROP_MODES:
-            raise ConfigError(f"--crop must be one of {CROP_MODES}, got {self.crop!r}")
-
 
 def fingerprint(path: str | os.PathLike) -> str:
     """Content fingerprint: SHA-1 of the whole file (an edit anywhere in it makes a new key).
