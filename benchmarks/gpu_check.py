@@ -165,7 +165,7 @@ def i3d_speed(device, batch: int, seconds: float) -> list[dict]:
     """I3D features of ``batch`` random clips, repeated for about ``seconds``, in fp32 and bf16."""
     import torch
 
-    from lrcn.i3d import I3DEmbedder
+    from lrcn.backbone import I3DEmbedder
 
     clips = torch.randint(0, 255, (batch, 16, 224, 224, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     out, reference = [], None

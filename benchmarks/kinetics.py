@@ -71,7 +71,7 @@ def i3d_gflop_per_clip() -> float:
 
 
 def i3d_alone(precision: str, batches: int = 3) -> float:
-    from lrcn.i3d import I3DEmbedder
+    from lrcn.backbone import I3DEmbedder
 
     emb = I3DEmbedder(torch.device("cpu"), precision, weights="none")
     clips = torch.randint(0, 255, (4, 16, 224, 224, 3), dtype=torch.uint8)

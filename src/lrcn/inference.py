@@ -135,7 +135,7 @@ class Model:
             if onnx:
                 raise ConfigError(f"--onnx runs an lrcn export; {source} runs in PyTorch")
             from .backbone import choose_precision
-            from .i3d import I3DEmbedder
+            from .backbone import I3DEmbedder
             from .weights import kinetics400_classes
 
             self.checkpoint = Path(str(source))

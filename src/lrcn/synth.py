@@ -35,35 +35,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .config import SynthConfig
+from .config import SYNTH_CLASSES as CLASSES, SYNTH_ORDER_CLASSES as ORDER_CLASSES, SYNTH_ORDER_PAIRS as ORDER_PAIRS  # noqa: F401
+from .config import SYNTH_PRESET_CLASSES as PRESETS, SynthConfig, preset_classes  # noqa: F401
 from .io import atomic_path, write_text_atomic
 from .video import write_video
 
 log = logging.getLogger(__name__)
-
-CLASSES = (
-    "CircleGrow", "CircleShrink",
-    "Stretch", "Squeeze",
-    "FillUp", "DrainDown",
-    "FadeIn", "FadeOut",
-    "Cross", "Stripes",
-)
-ORDER_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))  # class indices that differ only in frame order
-
-ORDER_CLASSES = (
-    "Grow", "Shrink",
-    "Brighten", "Darken",
-    "HueForward", "HueBackward",
-    "SquareToCircle", "CircleToSquare",
-    "FillUp", "DrainDown",
-    "Sharpen", "Blur",
-)
-PRESETS = {"classic": (CLASSES, ORDER_PAIRS), "order": (ORDER_CLASSES, tuple((k, k + 1) for k in range(0, 12, 2)))}
-
-
-def preset_classes(preset: str) -> tuple[str, ...]:
-    return PRESETS[preset][0]
-
 
 def order_pairs(classes) -> tuple[tuple[int, int], ...]:
     """The pairs of class indices that differ only in frame order, for a dataset's class list."""

@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tarfile
@@ -122,6 +123,19 @@ def fetch_archive(folder: Path) -> Path:
     return found[0]
 
 
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
+
+
+def verify_hash(path: Path) -> None:
+    """torchvision's check: the name ends in a prefix of the file's SHA-256."""
+    match = HASH_IN_NAME.search(path.name)
+    if not match:
+        raise WeightsError(f"{path}: no hash in the file name (torchvision files are NAME-<sha256 prefix>.pth)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not digest.startswith(match.group(1)):
+        raise WeightsError(f"{path}: SHA-256 {digest[:12]}... does not match the {match.group(1)} in its name")
+
+
 def i3d_weights_folder() -> Path:
     import torch
 
@@ -142,7 +156,6 @@ def install_i3d(source: str | os.PathLike | None = None) -> Path:
     """
     import torch
 
-    from .backbone import verify_hash
     from .i3d import I3D, convert_reference
 
     present = installed_i3d_file()
@@ -184,8 +197,6 @@ def install_i3d(source: str | os.PathLike | None = None) -> Path:
 def load_i3d_state() -> dict:
     """The installed I3D state dict (hash checked), or :class:`WeightsError` saying how to install it."""
     import torch
-
-    from .backbone import verify_hash
 
     path = installed_i3d_file()
     if path is None:
