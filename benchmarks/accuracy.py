@@ -144,7 +144,7 @@ def main() -> None:
         print_scores(label, pred["scores"]["after_smoothing"])
     print("\ntest-continuous (16 clips x 5 frames end to end, 5 repeats), the default model:")
     cont_scores = {}
-    for label, decoding in decoders(continuous.CONTINUOUS_DECODING):
+    for label, decoding in decoders(__import__("lrcn.config", fromlist=["x"]).CONTINUOUS_DECODING):
         cont = continuous.run(continuous.ContinuousConfig(str(runs["lrcn default"]), str(data),
                                                           cache_dir=common["cache_dir"], num_workers=2, annotate=False,
                                                           out_dir=str(work / "continuous"), decoding=decoding),
