@@ -237,6 +237,7 @@ def parse_size_or_full(text: str) -> int | None:
 
 DATA_DIR = "UCF-101 root (with ucfTrainTestlist/), a ROOT/<class>/<video> folder, or lrcn preprocess output"
 CHECKPOINT = "a .pth.tar from lrcn train, or its run folder (final.pth.tar, else best/last)"
+MODEL = CHECKPOINT[:-1] + "; or kinetics400: the built-in Kinetics-400 I3D, no training)"
 
 UCF_LIST_DIR = Opt(None, "folder of classInd.txt / trainlist0N.txt / testlist0N.txt "
                          "(default: DATA_DIR/ucfTrainTestlist or DATA_DIR)")
@@ -602,7 +603,7 @@ class ContinuousConfig(_TestData):
 class PredictConfig(_Settings):
     """Settings of ``lrcn predict``."""
 
-    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
+    checkpoint: str = arg(MODEL, "CHECKPOINT")
     inputs: tuple[str, ...] = arg("video files or folders (every video inside)", "VIDEO", nargs="+")
     out_dir: str = Opt("predictions", "one folder per video is written here")()
     _: KW_ONLY
@@ -641,7 +642,7 @@ class PredictConfig(_Settings):
 class StreamConfig(_Settings):
     """Settings of ``lrcn stream``."""
 
-    checkpoint: str = arg(CHECKPOINT, "CHECKPOINT")
+    checkpoint: str = arg(MODEL, "CHECKPOINT")
     source: str = arg("a camera (/dev/video0), an rtsp/http(s)/udp/tcp URL, - (standard input) or a file", "SOURCE")
     _: KW_ONLY
     realtime: bool = Opt(False, "play a file at its own pace (a live source paces itself); without it a file is read "
