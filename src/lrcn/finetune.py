@@ -27,7 +27,7 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .backbone import CROP, FrameEmbedder
+from .backbone import BACKBONES, CROP, FrameEmbedder
 from .datasets import VideoItem
 from .distributed import Distributed, usable_workers
 from .embedded import eval_start
@@ -37,12 +37,10 @@ from .io import atomic_path
 
 
 def last_stage(embedder: FrameEmbedder) -> nn.Module:
-    cnn = embedder.cnn
-    if embedder.spec.arch.startswith("resnet"):
-        return cnn.layer4
-    if embedder.spec.arch == "mobilenet_v2":
-        return cnn.features[-1]
-    raise ConfigError(f"--train-backbone last is not defined for {embedder.spec.arch}")
+    path = BACKBONES[embedder.spec.arch].last_stage
+    if path is None:
+        raise ConfigError(f"--train-backbone last is not defined for {embedder.spec.arch}")
+    return embedder.cnn.get_submodule(path)
 
 
 def unfreeze_last_stage(embedder: FrameEmbedder) -> list[nn.Parameter]:
