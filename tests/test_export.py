@@ -88,6 +88,8 @@ def test_predict_and_stream_run_the_export_in_onnx_runtime(trained, tiny_dataset
     (onnx_result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "b"), annotate=False,
                                               progress=False, onnx=str(folder)))
     assert len(onnx_result["windows"]) == len(torch_result["windows"])
+    assert onnx_result["onnx_export"] == str(folder) and torch_result["onnx_export"] is None
+    assert onnx_result["model"] == torch_result["model"] == str(ckpt)  # the outputs name what made them
     for a, b in zip(torch_result["windows"], onnx_result["windows"]):
         assert a["top"][0]["label"] == b["top"][0]["label"]
         assert abs(a["top"][0]["probability"] - b["top"][0]["probability"]) < 2e-3  # float16-rounded embeddings

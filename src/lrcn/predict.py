@@ -79,7 +79,8 @@ def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None =
                for s, p, row in zip(scored.starts, scored.probs, top)]
     frames = [{"time": round(float(t), 3), "label": classes[c], "probability": float(p[c])}
               for t, c, p in zip(scored.times, labels, frame_probs)]
-    result = {"video": str(path), "model": str(model.checkpoint), "mode": cfg.mode, "fps": fps,
+    result = {"video": str(path), "model": str(model.checkpoint), "onnx_export": cfg.onnx, "mode": cfg.mode,
+              "fps": fps,
               "num_frames": num_frames,
               "sampled_frames": count, "decoding": cfg.decoding.__dict__,
               "label_time": "each sampled frame's own time; its probabilities are the mean over the windows "
