@@ -194,6 +194,9 @@ def test_the_annotated_video_is_capped_and_shows_the_label(cap, expected, traine
     yellow = (label[:, 0] > 150) & (label[:, 1] > 150) & (label[:, 2] < label[:, 0] - 60)
     assert yellow.sum() >= 10  # yellow text ...
     assert (label.sum(1) < 60).mean() > 0.3  # ... on black, where the grey frame was
+    runners_up = frames[0][20:34, 6:40].reshape(-1, 3).astype(int)  # a second line: the segment's next classes
+    white = (runners_up.min(1) > 150)
+    assert white.sum() >= 10 and r["segments"][0]["top"][1]["label"] != r["segments"][0]["label"]
     assert np.abs(frames[0][100:, 100:].astype(int) - 90).mean() < 6  # the picture itself is unchanged
 
 

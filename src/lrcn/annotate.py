@@ -59,11 +59,13 @@ def paste_rgb(rgb: np.ndarray, label: np.ndarray, x: int = 0, y: int = 0) -> np.
     return out
 
 
-def label_patch(text: str) -> list[np.ndarray]:
-    """:func:`label_image` of one yellow line as YUV 4:2:0 planes [Y, U, V], for pasting into decoded frames."""
+def label_patch(text: str, *more: str) -> list[np.ndarray]:
+    """:func:`label_image` of a yellow line (and ``more`` white ones) as YUV 4:2:0 planes [Y, U, V], for
+    pasting into decoded frames."""
     import av
 
-    yuv = av.VideoFrame.from_ndarray(label_image([(text, YELLOW)]), format="rgb24").reformat(format="yuv420p")
+    lines = [(text, YELLOW)] + [(line, WHITE) for line in more]
+    yuv = av.VideoFrame.from_ndarray(label_image(lines), format="rgb24").reformat(format="yuv420p")
     return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy() for p in yuv.planes]
 
 
@@ -94,7 +96,10 @@ def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int
                 k += 1
             if segments and segments[k].start <= t < segments[k].end + 1e-6:
                 if k not in patches:
-                    patches[k] = label_patch(f"{segments[k].label} {segments[k].confidence:.0%}")
+                    s = segments[k]
+                    others = [f"{name} {p:.0%}" for name, p in s.top if name != s.label][:2]  # the runners-up
+                    patches[k] = label_patch(f"{s.label} {s.confidence:.0%}", *(["or " + ", ".join(others)]
+                                                                                 if others else []))
                 _paste(frame, patches[k])
             yield frame
 
