@@ -20,9 +20,16 @@ TRAIN = ["--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0"
          "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress", "--no-refit"]
 
 
+def _as_a_terminal_would():
+    # A shell without job control (CI's, a script's `cmd &`) starts commands with SIGINT ignored, and Python keeps
+    # an ignored SIGINT ignored: Ctrl-C from a terminal reaches a foreground process with the default action.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args, env=None):
     return subprocess.Popen([sys.executable, "-m", "lrcn.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env,
+                            preexec_fn=_as_a_terminal_would)
 
 
 def wait_for(predicate, proc, timeout=120):
