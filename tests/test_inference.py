@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lrcn.datasets import packaged_video
-from lrcn.inference import ClipGeometry, StepEmbedder
+from lrcn.steps import ClipGeometry, StepEmbedder
 
 
 def _frame(j: int) -> np.ndarray:

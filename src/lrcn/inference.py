@@ -27,7 +27,7 @@ import os
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from .decode import Segment, decode, frame_probabilities, segments as decoded_se
 from .distributed import local_device
 from .errors import ConfigError, VideoError
 from .features import FeatureSpec
-from .steps import I3D_CLIP, INTERPOLATION, RESIZE_RULE, ClipGeometry, StepEmbedder, clip_geometry, decode_size  # noqa: F401
+from .steps import I3D_CLIP, INTERPOLATION, StepEmbedder, clip_geometry, decode_size
 from .metrics import softmax
 from .model import run_head
 from .video import iter_frames_at_fps, probe
