@@ -37,11 +37,11 @@ from .config import Decoding
 from .decode import Segment, decode, frame_probabilities, segments as decoded_segments
 from .distributed import local_device
 from .errors import ConfigError, VideoError
-from .features import FeatureSpec
+from .features import FeatureSpec, decode_sampled
 from .steps import I3D_CLIP, INTERPOLATION, StepEmbedder, clip_geometry, decode_size
 from .metrics import softmax
 from .model import run_head
-from .video import iter_frames_at_fps, probe
+from .video import iter_frames_at_fps, probe, resize_rgb
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class Model:
 
             self.checkpoint = Path(str(source))
             self.classes = kinetics400_classes()
-            self.fps = 2.5
+            self.fps = FeatureSpec().fps  # the LRCN's default step rate, so its outputs read like every other model's
             self.window = 1
             self.crop = crop or "center"
             self.causal = True
@@ -220,23 +220,12 @@ class Model:
     def read_frames(self, path: str | os.PathLike) -> np.ndarray:
         """The frames of ``path`` a frame model sees, sampled at :attr:`fps` and scaled by the one rule
         (shorter side 256): ``(T, H, W, 3)`` uint8, ready for :meth:`classify`."""
-        info = probe(path)
-        frames = [f.rgb for f in iter_frames_at_fps(path, self.fps, self.decode_size(info.width, info.height),
-                                                    INTERPOLATION)]
-        if not frames:
-            raise VideoError(f"{path}: no frame could be decoded")
-        return np.stack(frames)
+        return decode_sampled(path, FeatureSpec(fps=self.fps, crop=self.crop))
 
     def scale(self, frames: np.ndarray) -> np.ndarray:
         """``(T, H, W, 3)`` uint8 RGB of any size, scaled by the one rule's filter (FFmpeg bilinear)."""
-        import av
-
         w, h = self.decode_size(frames.shape[2], frames.shape[1])
-        if frames.shape[1:3] == (h, w):
-            return frames
-        return np.stack([av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
-                         .reformat(width=w, height=h, format="rgb24", interpolation=INTERPOLATION).to_ndarray()
-                         for f in frames])
+        return frames if frames.shape[1:3] == (h, w) else resize_rgb(frames, (w, h), INTERPOLATION)
 
     def window_scores(self, steps: Iterable[tuple[float, np.ndarray]], stride: int = 1,
                       batch: int = 256) -> WindowScores:

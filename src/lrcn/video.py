@@ -233,6 +233,15 @@ def _to_rgb(frame: "av.VideoFrame", size: tuple[int, int] | None, interpolation:
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
+def resize_rgb(frames: np.ndarray, size: tuple[int, int], interpolation: str | None = None) -> np.ndarray:
+    """``(T, H, W, 3)`` uint8 RGB frames already in memory, scaled by FFmpeg to ``size`` = (width, height)."""
+    width, height = size
+    return np.stack([av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+                     .to_ndarray(format="rgb24", width=width, height=height,
+                                 **({"interpolation": interpolation} if interpolation else {}))
+                     for f in frames])
+
+
 def count_frames(path: str | os.PathLike) -> int:
     """Decode the whole video and count its frames (the truth when a container lies)."""
     container, stream = _open(path)
