@@ -85,8 +85,8 @@ ckpt, video, out, mode = sys.argv[1:5]
 if mode == "earlier":
     annotate.ANNOTATE_PRESET, annotate.ANNOTATE_CRF, annotate.ANNOTATE_SCALER = "veryfast", 20, None
 if mode in ("decode-all", "earlier"):  # every frame through the decoder, as before H.264 samples skipped
-    import lrcn.video
-    lrcn.video._h264_slice_test = lambda container, stream: None
+    import lrcn.video.bitstream
+    lrcn.video.bitstream.h264_slice_test = lambda container, stream: None
 cfg = predict.PredictConfig(ckpt, (video,), out, annotate=mode not in ("no-video", "decode-all"),
                             annotate_size=None if mode == "earlier" else 720, progress=False, compile=False)
 predict.run(cfg)

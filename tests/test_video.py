@@ -29,21 +29,21 @@ def test_mpeg4_reads_drop_unneeded_b_frames_and_stay_exact(indexed_avi, monkeypa
     """The B-frame-dropping path runs on an xvid-like AVI (no fallback) and returns the exact frames."""
     import random
 
-    from lrcn import video
+    from lrcn.video import bitstream
 
     outcomes = []
-    real = video._read_dropping_b_frames
+    real = bitstream.read_dropping_b_frames
 
     def spy(*args):
         try:
             result = real(*args)
-        except video._NotPlainMpeg4:
+        except bitstream.NotPlainMpeg4:
             outcomes.append("fallback")
             raise
         outcomes.append("dropped")
         return result
 
-    monkeypatch.setattr(video, "_read_dropping_b_frames", spy)
+    monkeypatch.setattr(bitstream, "read_dropping_b_frames", spy)
     rng = random.Random(0)
     for _ in range(40):
         indices = sorted(rng.sample(range(120), rng.randint(1, 6)))
@@ -58,18 +58,18 @@ def test_mpeg4_reads_drop_unneeded_b_frames_and_stay_exact(indexed_avi, monkeypa
 
 
 def test_mpeg4_stream_that_is_not_plain_is_decoded_straight_through(indexed_avi, monkeypatch):
-    from lrcn import video
+    from lrcn.video import bitstream
 
     calls = []
 
     def packed_after_three(data):
         calls.append(1)
         if len(calls) > 3:
-            raise video._NotPlainMpeg4  # as a packed-B-frame packet would
+            raise bitstream.NotPlainMpeg4  # as a packed-B-frame packet would
         return real(data)
 
-    real = video._vop_type
-    monkeypatch.setattr(video, "_vop_type", packed_after_three)
+    real = bitstream.vop_type
+    monkeypatch.setattr(bitstream, "vop_type", packed_after_three)
     indices = [2, 12, 22, 32, 42]
     assert [read_index(f) for f in read_frames(indexed_avi, indices)] == indices
     assert len(calls) == 4
@@ -78,10 +78,10 @@ def test_mpeg4_stream_that_is_not_plain_is_decoded_straight_through(indexed_avi,
 def test_vop_types_are_read_from_the_packets(indexed_avi):
     import av
 
-    from lrcn.video import _vop_type
+    from lrcn.video.bitstream import vop_type
 
     with av.open(str(indexed_avi)) as c:
-        types = [_vop_type(bytes(p)) for p in c.demux(video=0) if p.size]
+        types = [vop_type(bytes(p)) for p in c.demux(video=0) if p.size]
     assert len(types) == 120 and types[0] == 0 and types.count(2) >= 60  # I first, two B-frames per anchor
 
 
@@ -168,12 +168,12 @@ def indexed_h264(tmp_path_factory):
 
 
 def _plain(path, fps):
-    from lrcn import video
+    from lrcn.video import reading
 
-    container, stream = video._open(path)
+    container, stream = reading.open_video(path)
     try:
         return [(k, i, t, read_index(f.to_ndarray(format="rgb24"))) for k, i, t, f in
-                video._sampled(container, stream, path, fps)]
+                reading.sampled(container, stream, path, fps)]
     finally:
         container.close()
 
@@ -182,16 +182,16 @@ def _plain(path, fps):
 def test_h264_samples_skip_unneeded_non_reference_frames_and_stay_exact(indexed_h264, fps, monkeypatch):
     """Sampling an H.264 MP4 by time leaves its non-reference frames that no sample needs out of the
     decoder, and gives the same frames, indices and times as decoding every frame -- in pixels."""
-    from lrcn import video
+    from lrcn.video import bitstream
 
     judged = []
-    real = video._h264_slice_test
+    real = bitstream.h264_slice_test
 
     def spy(container, stream):
         test = real(container, stream)
         return lambda data: judged.append(test(data)) or judged[-1]
 
-    monkeypatch.setattr(video, "_h264_slice_test", spy)
+    monkeypatch.setattr(bitstream, "h264_slice_test", spy)
     got = [(f.sample_index, f.source_index, f.time, read_index(f.rgb)) for f in iter_frames_at_fps(indexed_h264, fps)]
     assert got == _plain(indexed_h264, fps)
     assert [i for _, i, _, shown in got] == [shown for _, _, _, shown in got]  # each frame is the one it says
@@ -202,9 +202,9 @@ def test_h264_samples_skip_unneeded_non_reference_frames_and_stay_exact(indexed_
 def test_h264_sampling_that_cannot_go_on_exactly_restarts_without_repeating(indexed_h264, monkeypatch):
     """When the skipping reader meets what it cannot vouch for (here: after 100 packets), decoding
     restarts from the first frame and goes on after the samples already given: none twice, none lost."""
-    from lrcn import video
+    from lrcn.video import bitstream
 
-    real = video._h264_slice_test
+    real = bitstream.h264_slice_test
 
     def failing_later(container, stream):
         test, calls = real(container, stream), []
@@ -212,18 +212,18 @@ def test_h264_sampling_that_cannot_go_on_exactly_restarts_without_repeating(inde
         def judge(data):
             calls.append(1)
             if len(calls) > 100:
-                raise video._NotExact
+                raise bitstream.NotExact
             return test(data)
 
         return judge
 
-    monkeypatch.setattr(video, "_h264_slice_test", failing_later)
+    monkeypatch.setattr(bitstream, "h264_slice_test", failing_later)
     got = [(f.sample_index, f.source_index, read_index(f.rgb)) for f in iter_frames_at_fps(indexed_h264, 2.5)]
     assert got == [(k, i, shown) for k, i, _, shown in _plain(indexed_h264, 2.5)]
 
 
 def test_h264_reference_test_reads_nal_headers():
-    from lrcn import video
+    from lrcn.video import bitstream
 
     class Ctx:
         name, extradata = "h264", bytes([1, 100, 0, 31, 0xFF])  # avcC, 4-byte lengths
@@ -235,7 +235,7 @@ def test_h264_reference_test_reads_nal_headers():
         class format:
             name = "mov,mp4,m4a,3gp,3g2,mj2"
 
-    test = video._h264_slice_test(Container(), Stream())
+    test = bitstream.h264_slice_test(Container(), Stream())
 
     def packet(*nals):
         return b"".join(len(n).to_bytes(4, "big") + n for n in nals)
@@ -244,7 +244,7 @@ def test_h264_reference_test_reads_nal_headers():
     assert test(packet(sei, b_slice)) is False  # nal_ref_idc 0 in its only slice
     assert test(packet(b_slice, ref_slice)) is True  # one slice referenced: decode
     assert test(packet(idr)) is True and test(packet(sei)) is True  # no slice: decode
-    with pytest.raises(video._NotExact):
+    with pytest.raises(bitstream.NotExact):
         test(b"\x00\x00\x00\x09\x01")  # a length past the packet's end
     Container.format.name = "avi"
-    assert video._h264_slice_test(Container(), Stream()) is None  # AVI packets carry no presentation times
+    assert bitstream.h264_slice_test(Container(), Stream()) is None  # AVI packets carry no presentation times

@@ -62,11 +62,9 @@ def paste_rgb(rgb: np.ndarray, label: np.ndarray, x: int = 0, y: int = 0) -> np.
 def label_patch(text: str, *more: str) -> list[np.ndarray]:
     """:func:`label_image` of a yellow line (and ``more`` white ones) as YUV 4:2:0 planes [Y, U, V], for
     pasting into decoded frames."""
-    import av
+    from .video import rgb_to_yuv420_planes
 
-    lines = [(text, YELLOW)] + [(line, WHITE) for line in more]
-    yuv = av.VideoFrame.from_ndarray(label_image(lines), format="rgb24").reformat(format="yuv420p")
-    return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy() for p in yuv.planes]
+    return rgb_to_yuv420_planes(label_image([(text, YELLOW)] + [(line, WHITE) for line in more]))
 
 
 def _paste(frame, patch: list[np.ndarray], x: int = 6, y: int = 6) -> None:
@@ -114,24 +112,22 @@ class Recorder:
     under a temporary name and renamed by :meth:`close`, so a stopped stream leaves a playable file."""
 
     def __init__(self, path: str | Path):
-        self.path, self._tmp, self._container, self._stream, self._last_pts = Path(path), None, None, None, -1
+        self.path, self._tmp, self._writer = Path(path), None, None
         self.frames = 0
 
     def add(self, rgb: np.ndarray, t: float, text: str | None) -> None:
-        import av
+        from .io import temporary_sibling
+        from .video import TimedWriter
 
         try:
-            if self._container is None:
-                self._open(rgb.shape[1] - rgb.shape[1] % 2, rgb.shape[0] - rgb.shape[0] % 2)
+            if self._writer is None:
+                self._tmp = temporary_sibling(self.path)
+                self._writer = TimedWriter(self._tmp, rgb.shape[1] - rgb.shape[1] % 2, rgb.shape[0] - rgb.shape[0] % 2,
+                                           ANNOTATE_CRF, ANNOTATE_PRESET)
             if text:
                 rgb = paste_rgb(rgb, label_image([(text, YELLOW)]), 6, 6)
-            pts = max(int(round(t * 1000)), self._last_pts + 1)  # stream time in ms, strictly rising
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: self._stream.height, : self._stream.width]),
-                                               format="rgb24")
-            frame.pts, self._last_pts = pts, pts
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
-        except (OSError, av.FFmpegError) as exc:  # a full disk, say: one line, no half file left
+            self._writer.add(rgb, t)
+        except OSError as exc:  # a full disk, say: one line, no half file left
             self._abandon()
             raise LrcnError(f"{self.path}: could not write the recording ({exc})") from None
         self.frames += 1
@@ -140,41 +136,24 @@ class Recorder:
         import contextlib
         import os
 
-        container, self._container = self._container, None
-        with contextlib.suppress(Exception):
-            if container is not None:
-                container.close()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.abandon()
         with contextlib.suppress(OSError):
             if self._tmp is not None:
                 os.unlink(self._tmp)
-
-    def _open(self, width: int, height: int) -> None:
-        import av
-        from fractions import Fraction
-
-        from .io import temporary_sibling
-
-        self._tmp = temporary_sibling(self.path)
-        self._container = av.open(str(self._tmp), mode="w", format="mp4")
-        self._stream = self._container.add_stream("libx264", rate=30)
-        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
-        self._stream.codec_context.time_base = Fraction(1, 1000)
-        self._stream.options = {"crf": str(ANNOTATE_CRF), "preset": ANNOTATE_PRESET}
 
     def close(self) -> None:
         """Finish the file and put it in place (nothing is written if no frame came)."""
         import os
 
-        import av
-
-        if self._container is None:
+        if self._writer is None:
             return
         try:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-            container, self._container = self._container, None
-            container.close()
+            writer, self._writer = self._writer, None
+            writer.close()
             os.replace(self._tmp, self.path)
-        except (OSError, av.FFmpegError) as exc:
+        except OSError as exc:
+            self._writer = None
             self._abandon()
             raise LrcnError(f"{self.path}: could not write the recording ({exc})") from None
