@@ -12,7 +12,8 @@ import pytest
 
 from lrcn import config
 from lrcn.config import (BACKBONES, BackboneSpec, Decoding, FeatureSpec, PredictConfig, StreamConfig, SynthConfig,
-                         TrainConfig, flags, from_args)
+                         TrainConfig)
+from lrcn.settings import flags, from_args
 from lrcn.errors import ConfigError
 
 

@@ -16,9 +16,9 @@ from typing import Callable
 
 from . import __version__
 from .errors import ConfigError, LrcnError
-from . import config
 from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, ExportConfig, FeaturesConfig, PredictConfig,
-                     PreprocessConfig, StreamConfig, SynthConfig, TrainConfig, WeightsConfig, from_args)
+                     PreprocessConfig, StreamConfig, SynthConfig, TrainConfig, WeightsConfig)
+from .settings import flags, from_args
 
 log = logging.getLogger("lrcn")
 
@@ -107,10 +107,10 @@ def cmd_weights(a) -> int:
 
 def cmd_train(a) -> int:
     cfg = from_args(TrainConfig, a)
-    from .train import run
+    from .train import run, summary_lines
 
     run_dir = run(cfg, progress=not a.no_progress)
-    print(f"run folder: {run_dir} (checkpoints in {run_dir / 'Saved_model_checkpoints'})")
+    print("\n".join(summary_lines(run_dir)))
     return 0
 
 
@@ -164,6 +164,10 @@ def cmd_stream(a) -> int:
     from .stream import run
 
     summary = run(cfg)
+    if not summary["frames"]:
+        print(f"lrcn: warning: {cfg.source}: the stream ended with no frame labelled ({summary['dropped']} dropped; "
+              f"it gave fewer sampled frames than a window needs, or none)", file=sys.stderr)
+        return 1
     print(f"lrcn stream: {summary['frames']} frames labelled, {summary['dropped']} dropped, latency median "
           f"{summary['latency_median'] * 1000:.0f} ms (p95 {summary['latency_p95'] * 1000:.0f} ms)", file=sys.stderr)
     return 0
@@ -250,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name)
         if name == "synth":  # the folder may also be given as a positional argument, like every data command
             p.add_argument("dir", nargs="?", default=None, metavar="DIR", help="dataset folder to write (as --out-dir)")
-        config.flags(p, cls)
+        flags(p, cls)
         if name not in ("weights", "stream", "export"):  # stream has no bar: its output is the JSON lines
             _add_runtime(p)
     return parser

