@@ -95,3 +95,21 @@ def test_describe_mismatch_names_each_difference():
     assert describe_mismatch({"a": 1, "b": 2}, {"a": 1, "b": 2}, "x") is None
     text = describe_mismatch({"a": 1, "b": 3}, {"a": 1, "b": 2, "c": 0}, "spec")
     assert text == "spec differs (b: checkpoint 2, now 3; c: checkpoint 0, now None)"
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path):
+    """``weights_only=True``: a pickle that calls a function on load is an error, and the call is not made."""
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pth.tar"
+    torch.save({**STATE, "extra": Payload()}, path)
+    with pytest.raises(CheckpointError, match="corrupt or not a PyTorch checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    save_checkpoint(tmp_path / "good.pth.tar", CKPT)
+    assert load_checkpoint(tmp_path / "good.pth.tar").epoch == 3  # the guard refuses only what is unsafe

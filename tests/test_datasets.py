@@ -118,3 +118,18 @@ def test_group_split_properties(groups, per_group, fraction, seed):
     assert not (train_groups & val_groups)
     assert train_groups  # never everything in validation
     assert split_train_val(_items(groups, per_group), fraction, seed) == items
+
+
+def test_clips_are_read_only_at_the_rate_and_length_they_were_cut_at(tmp_path):
+    from lrcn.config import Sampling
+    from lrcn.datasets import Dataset
+    from lrcn.errors import ConfigError
+
+    clips = Dataset(tmp_path, ("A", "B"), (), "clips", sampling=Sampling(sampling_rate=10, reference_fps=25.0, num_frames=5))
+    clips.check_sampling(2.5, 5, "lrcn train")  # the same: fine
+    clips.check_sampling(2.5, 3, "lrcn train")  # shorter windows of the same clips: fine
+    with pytest.raises(ConfigError, match=r"cut at 2.5 fps \(--sampling-rate 10 .*lrcn train samples at 5 fps"):
+        clips.check_sampling(5.0, 5, "lrcn train")
+    with pytest.raises(ConfigError, match="clips have 5 frames, the checkpoint needs windows of 8"):
+        clips.check_sampling(2.5, 8, "the checkpoint")
+    Dataset(tmp_path, ("A", "B"), (), "folder").check_sampling(5.0, 99, "lrcn train")  # raw videos: any rate

@@ -61,22 +61,6 @@ def test_bad_model_config(kw):
         ModelConfig(**{"feature_dim": 8, "num_classes": 3, **kw})
 
 
-def test_full_lrcn_on_raw_frames():
-    from lrcn.backbone import BackboneSpec
-    from lrcn.model import LRCN
-
-    model = LRCN(BackboneSpec("mobilenet_v2", "none"), ModelConfig(feature_dim=1280, num_classes=3),
-                 device=torch.device("cpu"), precision="fp32")
-    frames = torch.randint(0, 255, (2, 5, 224, 224, 3), dtype=torch.uint8)
-    logits = model(frames)
-    assert logits.shape == (2, 3)
-    logits.sum().backward()
-    assert model.head.project.weight.grad is not None
-    assert all(p.grad is None for p in model.embedder.parameters())  # the CNN stays frozen
-    with pytest.raises(ConfigError, match="gives 1280 features"):
-        LRCN(BackboneSpec("mobilenet_v2", "none"), ModelConfig(feature_dim=2048, num_classes=3))
-
-
 def test_frame_differences_are_read_and_old_heads_still_load():
     cfg = ModelConfig(feature_dim=8, num_classes=3)
     assert cfg.frame_differences and LRCNHead(cfg).project.in_features == 16

@@ -9,10 +9,8 @@ resize the shorter side to 256, crop 224, ImageNet mean/std.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -23,13 +21,12 @@ from torch import nn
 from .errors import ConfigError, WeightsError
 from .i3d import FEATURES as I3D_FEATURES, I3D, to_input
 from .weights import I3D_CKPT_SHA256, load_i3d_state, verify_hash  # noqa: F401  (verify_hash re-exported)
-from .config import ARCHITECTURES, BACKBONES, CLIP_BACKBONES, FEATURE_DIMS, PRECISIONS, BackboneSpec  # noqa: F401
+from .config import BACKBONES, CLIP_BACKBONES, PRECISIONS, BackboneSpec  # noqa: F401  (BackboneSpec re-exported)
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-from .steps import CROP, RESIZE  # noqa: E402,F401  (the one pre-processing rule's sizes)
 
 
 def _weights_enum(arch: str):

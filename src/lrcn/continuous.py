@@ -29,10 +29,10 @@ from . import clips as clipmath
 from . import metrics, plots
 from .checkpoint import resolve_checkpoint
 from .decode import decode, frame_probabilities
-from .distributed import local_device
 from .embedded import Embedded, eval_start
 from .errors import ConfigError
 from .embedded import load_test_data
+from .inference import Model
 from .io import atomic_path, write_json_atomic
 from .metrics import softmax
 from .model import run_head
@@ -93,9 +93,10 @@ def one_concatenation(head, data: list[Embedded], chosen: list[int], num_frames:
 
 
 def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
-    device = local_device(cfg.device)
-    t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.cache_dir, device, cfg.precision,
-                       cfg.num_workers, progress)
+    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision)  # the inference core
+    device = model.device
+    t = load_test_data(model, cfg.data_dir,
+                       cfg.ucf_list_dir, cfg.split, cfg.cache_dir, cfg.num_workers, progress)
     head, ckpt, dataset, spec, data, problems = t.head, t.ckpt, t.dataset, t.spec, t.data, t.problems
     classes = list(ckpt.class_names)
     num_frames, seed = ckpt.sampling.num_frames, ckpt.train.seed
@@ -168,7 +169,8 @@ def annotated_videos(dataset, data, parts, frame_labels, probs, classes, num_fra
     frames, the first window).
     """
     from .annotate import GREEN, RED, WHITE, label_image, paste_rgb
-    from .features import decode_sampled, make_views
+    from .features import decode_sampled
+    from .steps import make_views
     from .video import write_video
 
     frames = []

@@ -22,10 +22,11 @@ import torch
 from . import clips as clipmath
 from . import windows
 from .backbone import FrameEmbedder, create_embedder, worth_compiling
-from .checkpoint import Checkpoint, load_head
+from .checkpoint import Checkpoint
 from .datasets import Dataset, VideoItem, load_dataset
 from .errors import CacheError, ConfigError, VideoError
-from .features import TEST_VIEWS, EmbeddingCache, FeatureSpec, Request, extract
+from .config import TEST_VIEWS
+from .features import EmbeddingCache, FeatureSpec, Request, extract
 from .model import LRCNHead, run_head
 from .video import count_packets, probe
 
@@ -278,10 +279,13 @@ class TestData:
     problems: list[dict]  # test videos left out, with the reason
 
 
-def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, split: int | None, cache_dir: str,
-                   device: torch.device, precision: str, workers: int, progress: bool) -> TestData:
-    """Everything the test modes share: the head, the matching dataset, the test embeddings (computed if missing)."""
-    head, ckpt = load_head(checkpoint, device)
+def load_test_data(model, data_dir: str, ucf_list_dir: str | None, split: int | None, cache_dir: str, workers: int,
+                   progress: bool) -> TestData:
+    """Everything the test modes share, for ``model`` (an :class:`lrcn.inference.Model` of a checkpoint):
+    the matching dataset and the test embeddings (its backbone built only if some are missing)."""
+    ckpt = model.ckpt
+    if ckpt is None:
+        raise ConfigError(f"{model.checkpoint}: lrcn test measures a trained checkpoint; a built-in model has no test list")
     classes = list(ckpt.class_names)
     split = split or ckpt.train.split
     dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes))
@@ -292,9 +296,12 @@ def load_test_data(checkpoint: str, data_dir: str, ucf_list_dir: str | None, spl
     if not test_items:
         raise ConfigError(f"{data_dir}: no test videos in split {split}")
     spec = ckpt.features
-    dataset.check_sampling(spec.fps, ckpt.sampling.num_frames, f"the checkpoint ({checkpoint})")
+    dataset.check_sampling(spec.fps, ckpt.sampling.num_frames, f"the checkpoint ({model.checkpoint})")
+    dataset.check_backbone(spec.backbone.arch)
     cache = EmbeddingCache(cache_dir, spec)
-    embedder = embedder_if_needed(dataset, test_items, cache, TEST_VIEWS, device, precision)
+    missing = [r for r in requests_for(dataset, test_items, TEST_VIEWS) if not cache.has(r)]
+    embedder = (model.backbone(compile=should_compile(None, missing, spec.fps, model.device, spec.backbone.arch))
+                if missing else None)
     data, problems = load_embedded(dataset, test_items, cache, TEST_VIEWS, ckpt.sampling.num_frames,
                                    embedder=embedder, workers=workers, progress=progress)
-    return TestData(head, ckpt, dataset, spec, data, problems)
+    return TestData(model.head, ckpt, dataset, spec, data, problems)

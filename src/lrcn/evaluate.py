@@ -17,8 +17,8 @@ import numpy as np
 from . import metrics, plots
 from .config import EvalConfig
 from .checkpoint import resolve_checkpoint
-from .distributed import local_device
-from .embedded import eval_windows, load_test_data, predict_windows  # noqa: F401  (load_test_data: re-exported)
+from .embedded import eval_windows, load_test_data, predict_windows
+from .inference import Model
 from .io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 
 def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Evaluate on the test list; writes plots and report.json, returns the report."""
-    device = local_device(cfg.device)
-    t = load_test_data(cfg.checkpoint, cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.cache_dir, device,
-                       cfg.precision, cfg.num_workers, progress)
+    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision)  # the inference core
+    device = model.device
+    t = load_test_data(model, cfg.data_dir,
+                       cfg.ucf_list_dir, cfg.split, cfg.cache_dir, cfg.num_workers, progress)
     head, ckpt, data, problems = t.head, t.ckpt, t.data, t.problems
     classes = list(ckpt.class_names)
     num_frames, seed = ckpt.sampling.num_frames, ckpt.train.seed

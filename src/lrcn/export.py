@@ -28,15 +28,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbone import CLIP_BACKBONES, CROP, IMAGENET_MEAN, IMAGENET_STD, RESIZE, FrameEmbedder
+from .backbone import IMAGENET_MEAN, IMAGENET_STD, FrameEmbedder
+from .config import CLIP_BACKBONES
+from .steps import CROP, RESIZE
 from .checkpoint import resolve_checkpoint, weights_sha256
 from .config import ExportConfig
 from .errors import ConfigError, LrcnError
-from .checkpoint import load_head
-from .features import decode_sampled, make_views
+from .features import decode_sampled
+from .steps import make_views
 from .steps import INTERPOLATION, RESIZE_RULE
+from .inference import Model
 from .io import atomic_path, write_text_atomic
 from .model import LRCNHead
+from .runtime import file_sha256, session
 
 log = logging.getLogger(__name__)
 
@@ -91,20 +95,31 @@ def _onnx(module: nn.Module, args: tuple, path: Path, names: list[str], outputs:
         program.save(str(tmp))
 
 
-def _session(path: Path):
-    import onnxruntime
-
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
 def _frames(video: str | None, spec, count: int) -> np.ndarray:
-    """``count`` real cropped frames of ``video`` sampled as in training (repeated if it is short)."""
+    """``count`` cropped frames to check the export on: real frames of ``video`` sampled as in training
+    (repeated if it is short), or without one, frames made here (smooth colour fields and moving edges,
+    seeded: the same on every run)."""
     if video is None:
-        raise ConfigError("give --video: a video whose frames check the exported files")
+        return _made_frames(count)
     frames = make_views(decode_sampled(video, spec), ("center",))[0]
     if not len(frames):
         raise ConfigError(f"{video}: no frames at {spec.fps:g} fps")
     return np.ascontiguousarray(frames[np.arange(count) % len(frames)])
+
+
+def _made_frames(count: int, size: int = CROP) -> np.ndarray:
+    """Picture-like uint8 frames ``(count, size, size, 3)``: colour gradients, a bright square that moves,
+    and sensor-like noise (values over the whole range, as real frames have)."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size] / size
+    frames = []
+    for k in range(count):
+        base = np.stack([x * 200 + 30 * k, y * 180 + 20, (1 - x) * (1 - y) * 220], axis=-1)
+        s = size // 4
+        top, left = (10 + 17 * k) % (size - s), (30 + 23 * k) % (size - s)
+        base[top : top + s, left : left + s] = (250, 240, 60)
+        frames.append(np.clip(base % 256 + rng.normal(0, 6, base.shape), 0, 255))
+    return np.ascontiguousarray(np.stack(frames).astype(np.uint8))
 
 
 def _difference(onnx_out: np.ndarray, torch_out: np.ndarray) -> tuple[float, float]:
@@ -115,8 +130,12 @@ def _difference(onnx_out: np.ndarray, torch_out: np.ndarray) -> tuple[float, flo
 
 def run(cfg: ExportConfig) -> dict:
     """Export, check each file in ONNX Runtime, write ``lrcn_model.json``; returns its contents."""
-    head, ckpt = load_head(cfg.checkpoint, torch.device("cpu"))
-    spec, window = ckpt.features, ckpt.sampling.num_frames
+    model = Model(cfg.checkpoint, device="cpu", precision="fp32")  # the inference core; its CNN in fp32
+    if model.ckpt is None:
+        raise ConfigError(f"{cfg.checkpoint}: lrcn export writes a trained lrcn checkpoint; the built-in model runs in "
+                          f"PyTorch")
+    head, ckpt = model.head, model.ckpt
+    spec, window = ckpt.features, model.window
     if spec.backbone.arch in CLIP_BACKBONES:
         raise ConfigError(f"{cfg.checkpoint}: lrcn export writes a frame CNN; a --backbone {spec.backbone.arch} model "
                           f"runs in PyTorch (lrcn predict/stream without --onnx)")
@@ -124,7 +143,7 @@ def run(cfg: ExportConfig) -> dict:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: a file, not a folder to write the export into")
     out.mkdir(parents=True, exist_ok=True)
-    embedder = FrameEmbedder(spec.backbone, device=torch.device("cpu"), precision="fp32")
+    embedder = model.embedder
     frames = _frames(cfg.video, spec, 2 * window)
     checks = {}
 
@@ -133,7 +152,7 @@ def run(cfg: ExportConfig) -> dict:
     _onnx(cnn, (torch.from_numpy(frames[:2]),), out / "cnn.onnx", ["frames"], ["embeddings"],
           {"frames": {0: batch}})
     emb_torch = embedder(torch.from_numpy(frames)).numpy()  # the reference: lrcn's own CNN path, not the module exported
-    emb_onnx = _session(out / "cnn.onnx").run(None, {"frames": frames})[0]
+    emb_onnx = session(out / "cnn.onnx").run(None, {"frames": frames})[0]
     checks["cnn"] = _difference(emb_onnx, emb_torch)
 
     time_ = torch.export.Dim("time", min=2)
@@ -142,7 +161,7 @@ def run(cfg: ExportConfig) -> dict:
           {"embeddings": {0: batch, 1: time_}})
     with torch.no_grad():
         logits_torch = head(torch.from_numpy(windows)).numpy()
-    logits_onnx = _session(out / "head.onnx").run(None, {"embeddings": windows})[0]
+    logits_onnx = session(out / "head.onnx").run(None, {"embeddings": windows})[0]
     checks["head"] = _difference(logits_onnx, logits_torch)
 
     files = {"cnn": "cnn.onnx", "head": "head.onnx"}
@@ -155,11 +174,11 @@ def run(cfg: ExportConfig) -> dict:
         _onnx(step, (e, e.clone(), zeros, zeros.clone()), out / "head_step.onnx", ["embedding", "previous", "h", "c"],
               ["logits", "h_out", "c_out"], {"embedding": {0: batch}, "previous": {0: batch},
                                              "h": {1: batch}, "c": {1: batch}})
-        session = _session(out / "head_step.onnx")
+        stepper = session(out / "head_step.onnx")
         h = c = np.zeros((layers, 2, hidden), np.float32)
         prev = windows[:, 0]
         for t in range(window):  # stepping through the window reaches the window head's logits
-            logits_step, h, c = session.run(None, {"embedding": windows[:, t], "previous": prev, "h": h, "c": c})
+            logits_step, h, c = stepper.run(None, {"embedding": windows[:, t], "previous": prev, "h": h, "c": c})
             prev = windows[:, t]
         checks["head_step"] = _difference(logits_step, logits_torch)
         files["head_step"] = "head_step.onnx"
@@ -185,9 +204,9 @@ def run(cfg: ExportConfig) -> dict:
                           "mean": [m * 255 for m in IMAGENET_MEAN], "std": [s * 255 for s in IMAGENET_STD],
                           "embedding_rounding": "float16, as lrcn's cache stores embeddings"},
         "files": files,
-        "sha256": {name: _file_sha256(out / f) for name, f in files.items()},
+        "sha256": {name: file_sha256(out / f) for name, f in files.items()},
         "checkpoint_weights_sha256": weights_sha256(ckpt.model),
-        "check": {"video": cfg.video, "frames": int(len(frames)), "tolerance_relative": TOLERANCE,
+        "check": {"video": cfg.video or "frames made by lrcn export (no --video)", "frames": int(len(frames)), "tolerance_relative": TOLERANCE,
                   **{k: {"max_abs_difference": a, "relative": r} for k, (a, r) in checks.items()}},
     }
     write_text_atomic(out / "lrcn_model.json", json.dumps(info, indent=2))
@@ -195,82 +214,3 @@ def run(cfg: ExportConfig) -> dict:
         raise LrcnError(f"{out}: ONNX Runtime differs from PyTorch by {worst:.2e} of the output's size "
                         f"(> {TOLERANCE:g}); the export is not faithful ({checks})")
     return info
-
-
-# --- running an export ------------------------------------------------------------------------------
-
-class OnnxEmbedder:
-    """``cnn.onnx`` in ONNX Runtime, called like :class:`lrcn.backbone.FrameEmbedder` (uint8 frames
-    ``(N, 224, 224, 3)`` -> ``(N, D)``)."""
-
-    precision, compiled, device = "fp32 (ONNX Runtime)", False, torch.device("cpu")
-
-    def __init__(self, path: Path, spec):
-        self.spec = spec
-        self.session = _session(path)
-        self.dim = int(self.session.get_outputs()[0].shape[1])
-
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.session.run(None, {"frames": np.ascontiguousarray(frames.numpy())})[0])
-
-
-class OnnxHead:
-    """``head.onnx`` in ONNX Runtime, called like :class:`lrcn.model.LRCNHead` (windows -> logits)."""
-
-    def __init__(self, path: Path, cfg):
-        self.cfg = cfg
-        self.session = _session(path)
-
-    def eval(self) -> "OnnxHead":
-        return self
-
-    def __call__(self, windows: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(windows.float().cpu().numpy())
-        return torch.from_numpy(self.session.run(None, {"embeddings": x})[0])
-
-
-def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
-    """The CNN and head of an ``lrcn export`` folder for ``ckpt``'s model (refused if it was exported
-    from another one: other classes, fps, window or head)."""
-    folder = Path(folder)
-    info_path = folder / "lrcn_model.json"
-    if not info_path.is_file():
-        raise ConfigError(f"{folder}: no lrcn_model.json; write the folder with lrcn export CHECKPOINT --out-dir {folder}")
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise ConfigError("--onnx needs the optional extra: pip install 'lrcn[onnx]'") from None
-    info = json.loads(info_path.read_text())
-    ours = {"classes": list(ckpt.class_names), "fps": ckpt.features.fps, "window": ckpt.sampling.num_frames,
-            "feature_dim": ckpt.model_config.feature_dim, "causal": ckpt.model_config.causal}
-    theirs = {k: info.get(k) for k in ours}
-    if ours != theirs:
-        diff = "; ".join(f"{k}: export {theirs[k]!r}, checkpoint {ours[k]!r}" for k in ours if ours[k] != theirs[k])
-        raise ConfigError(f"{folder}: exported from another model ({diff}); export this checkpoint again")
-    hashes = info.get("sha256")
-    if not isinstance(hashes, dict) or "checkpoint_weights_sha256" not in info:
-        raise ConfigError(f"{info_path}: no SHA-256 of the exported files (an export of an older lrcn, or edited); "
-                          f"export the checkpoint again")
-    if info["checkpoint_weights_sha256"] != weights_sha256(ckpt.model):
-        raise ConfigError(f"{folder}: exported from other weights than this checkpoint's (SHA-256 "
-                          f"{str(info['checkpoint_weights_sha256'])[:12]}... vs {weights_sha256(ckpt.model)[:12]}...); "
-                          f"export this checkpoint again")
-    for name in ("cnn", "head"):
-        path = folder / str(info["files"].get(name, ""))
-        if not path.is_file():
-            raise ConfigError(f"{path}: missing from the export")
-        if _file_sha256(path) != hashes.get(name):
-            raise ConfigError(f"{path}: SHA-256 differs from the one lrcn export wrote in lrcn_model.json (changed or "
-                              f"replaced since); export the checkpoint again")
-    return (OnnxEmbedder(folder / info["files"]["cnn"], ckpt.features.backbone),
-            OnnxHead(folder / info["files"]["head"], ckpt.model_config))
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

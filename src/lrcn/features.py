@@ -32,11 +32,11 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
-from .backbone import CROP, FEATURE_DIMS, RESIZE, FrameEmbedder, create_embedder, weights_identity  # noqa: F401
-from .steps import INTERPOLATION, RESIZE_RULE, StepEmbedder, clip_geometry, decode_size, make_views  # noqa: F401
+from .backbone import FrameEmbedder, create_embedder, weights_identity
+from .steps import CROP, INTERPOLATION, RESIZE, StepEmbedder, clip_geometry, decode_size, make_views
 from .distributed import usable_workers
 from .errors import CacheError, VideoError
-from .config import CROP_MODES, TEST_VIEWS, TRAIN_VIEWS, VIEWS, FeatureSpec  # noqa: F401  (re-exported)
+from .config import FEATURE_DIMS, FeatureSpec
 from .io import atomic_path, remove_stale_temporaries, write_json_atomic
 from .video import iter_frames_at_fps, probe, require_file
 

@@ -27,7 +27,9 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .backbone import BACKBONES, CROP, FrameEmbedder
+from .backbone import FrameEmbedder
+from .config import BACKBONES
+from .steps import CROP
 from .datasets import VideoItem
 from .distributed import Distributed, usable_workers
 from .embedded import eval_start

@@ -131,6 +131,7 @@ class Model:
         self.device = local_device(device)
         self.builtin = str(source) in BUILTIN_MODELS
         self.ckpt: Checkpoint | None = None
+        self._embedder = None
         if self.builtin:
             if onnx:
                 raise ConfigError(f"--onnx runs an lrcn export; {source} runs in PyTorch")
@@ -145,8 +146,8 @@ class Model:
             self.crop = crop or "center"
             self.causal = True
             self.clip = replace(I3D_CLIP, placement="end" if live else "center")
-            self.embedder = I3DEmbedder(self.device, choose_precision(self.device, precision, "i3d"))
-            self.head = ClassifierHead(self.embedder.model.logits).to(self.device).eval()
+            self._embedder = I3DEmbedder(self.device, choose_precision(self.device, precision, "i3d"))
+            self.head = ClassifierHead(self._embedder.model.logits).to(self.device).eval()
             self.arch = "i3d"
             return
         self.checkpoint = resolve_checkpoint(source)
@@ -162,21 +163,36 @@ class Model:
         self.causal = bool(self.ckpt.model_config.causal)
         self.arch = spec.backbone.arch
         self.clip = clip_geometry(self.arch, "end" if live else "center")  # training cached centred clips
+        self._precision, self._compile, self._inputs = precision, compile, tuple(inputs)
         if onnx:
-            from .export import load_export
+            from .runtime import load_export
 
-            self.embedder, self.head = load_export(onnx, self.ckpt)
-        else:
+            self._embedder, self.head = load_export(onnx, self.ckpt)
+        else:  # the CNN is made when first needed (a complete embedding cache needs none)
+            self.head = self.ckpt.head(self.device)
+
+    @property
+    def embedder(self):
+        """The backbone that embeds each step (built on first use)."""
+        return self.backbone()
+
+    def backbone(self, compile: bool | None = None):
+        """The backbone, built once: ``compile`` decides ``torch.compile`` for the first build (``None``:
+        the constructor's choice, where ``None`` there means "where it pays back for ``inputs``")."""
+        if self._embedder is None:
             from .backbone import create_embedder
             from .embedded import should_compile
             from .features import Request
 
+            spec = self.spec
             if compile is None:
-                compile = should_compile(None, [Request(str(p), ("center",)) for p in inputs], spec.fps, self.device,
-                                         spec.backbone.arch)
-            self.head = self.ckpt.head(self.device)
-            self.embedder = create_embedder(spec.backbone, device=self.device, precision=precision,
-                                            compile=bool(compile))
+                compile = self._compile
+            if compile is None:
+                compile = should_compile(None, [Request(str(p), ("center",)) for p in self._inputs], spec.fps,
+                                         self.device, spec.backbone.arch)
+            self._embedder = create_embedder(spec.backbone, device=self.device, precision=self._precision,
+                                             compile=bool(compile))
+        return self._embedder
 
     def __repr__(self) -> str:
         return (f"lrcn.Model({str(self.checkpoint)!r}: {len(self.classes)} classes, {self.arch}, "

@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .backbone import BackboneSpec, FrameEmbedder
 from .errors import ConfigError
 
 
@@ -124,23 +123,6 @@ class EveryStep(nn.Module):
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         return self.head.step_logits(embeddings)
-
-
-class LRCN(nn.Module):
-    """Backbone + head for raw frames ``(B, T, H, W, 3)`` uint8 already cropped to 224."""
-
-    def __init__(self, backbone: BackboneSpec, cfg: ModelConfig, device: torch.device | None = None,
-                 precision: str = "auto"):
-        super().__init__()
-        self.embedder = FrameEmbedder(backbone, device=device, precision=precision)
-        if self.embedder.dim != cfg.feature_dim:
-            raise ConfigError(f"{backbone.arch} gives {self.embedder.dim} features, the head expects {cfg.feature_dim}")
-        self.head = LRCNHead(cfg).to(self.embedder.device)
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        b, t = frames.shape[:2]
-        embeddings = self.embedder(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
-        return self.head(embeddings.clone())  # clone: out of inference mode for autograd
 
 
 def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256):

@@ -33,11 +33,11 @@ from .annotate import Recorder
 from .config import StreamConfig
 from .decode import Segment
 from .errors import VideoError
-from .features import decode_size
 from .inference import Model
 from .io import write_text_atomic
 from .outputs import segments_csv, srt
-from .video import SampledFrame, is_live_source, iter_live_frames
+from .steps import decode_size
+from .video import SampledFrame, iter_live_frames, paces_itself, probe
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +156,11 @@ class StreamStats:
     latencies: list[float] = field(default_factory=list)  # the last 10,000: bounded
 
     def summary(self) -> dict:
-        lat = np.array(self.latencies) if self.latencies else np.zeros(1)
+        """Counts, and the latency (None when no frame was labelled: there was none to measure)."""
+        lat = np.array(self.latencies) if self.latencies else None
         return {"frames": self.frames, "dropped": self.dropped, "reconnects": self.reconnects,
-                "latency_median": float(np.median(lat)), "latency_p95": float(np.percentile(lat, 95))}
+                "latency_median": None if lat is None else float(np.median(lat)),
+                "latency_p95": None if lat is None else float(np.percentile(lat, 95))}
 
 
 def _decoder(cfg: StreamConfig, fps: float, crop: str, slot: LatestSlot, stats: StreamStats,
@@ -211,7 +213,9 @@ def run(cfg: StreamConfig, out=None) -> dict:
     classes, window = model.classes, model.window
     embedder = model.step_embedder(batch=1)
     recorder = Recorder(cfg.record) if cfg.record else None
-    lossless = not (cfg.realtime or is_live_source(cfg.source))
+    # A file or a pipe waits for its reader: nothing is dropped. A camera or network stream (or --realtime)
+    # does not: when the CNN falls behind, the newest frame replaces the waiting one.
+    lossless = not (cfg.realtime or paces_itself(cfg.source))
     slot, stats, stop = LatestSlot(lossless), StreamStats(), threading.Event()
     segments = OnlineSegments(max(1, int(round(cfg.min_seconds * model.fps))), tuple(classes), cfg.top_k)
     ring: deque = deque(maxlen=window)  # the last window of embeddings
@@ -271,7 +275,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
         slot.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        last = segments.close(end)
+        last = segments.close(min(end, _source_end(cfg.source)))
         if last:
             _emit(out, {"segment": last.to_dict()})
         stats.dropped = slot.dropped
@@ -281,6 +285,16 @@ def run(cfg: StreamConfig, out=None) -> dict:
     summary = stats.summary()
     _emit(out, {"summary": summary})
     return summary
+
+
+def _source_end(source: str) -> float:
+    """When a file ends (its headers' duration), so no segment ends after it; a live source: no bound."""
+    if source == "-" or "://" in source or source.startswith("/dev/"):
+        return float("inf")
+    try:
+        return probe(source).duration or float("inf")
+    except VideoError:
+        return float("inf")
 
 
 def _emit(out, record: dict) -> None:
