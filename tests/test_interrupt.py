@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
+import lrcn.io
 from lrcn.checkpoint import load_checkpoint
 from lrcn.errors import LrcnError
 from lrcn.io import atomic_path, remove_stale_temporaries, write_bytes_atomic
 
 TRAIN = ["--backbone", "mobilenet_v2", "--weights", "none", "--num-workers", "0", "--val-split", "0.25",
-         "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress", "--no-refit"]
+         "--views", "center", "--precision", "fp32", "--batch-size", "4", "--no-progress"]
 
 
 def _as_a_terminal_would():
@@ -50,36 +51,65 @@ def epoch_of(path):
         return 0
 
 
+EPOCHS = 10
+
+
+@pytest.fixture(scope="module")
+def straight(tiny_dataset, tmp_path_factory):
+    """The run nobody interrupts (refit included): what every interrupted run must come back to."""
+    tmp = tmp_path_factory.mktemp("straight")
+    run = subprocess.run([sys.executable, "-m", "lrcn.cli", "train", tiny_dataset, *TRAIN, "--epochs", str(EPOCHS),
+                          "--cache-dir", tmp / "cache", "--run-dir", tmp / "run"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return tmp
+
+
+def log_epochs(run_dir):
+    import csv
+
+    with open(run_dir / "log.csv", newline="") as fh:
+        return [int(row["epoch"]) for row in csv.DictReader(fh)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
-def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, tmp_path, sig):
-    cache = tmp_path / "cache"
-    epochs = ["--epochs", "40", "--cache-dir", cache]
-    straight = subprocess.run([sys.executable, "-m", "lrcn.cli", "train", tiny_dataset, *TRAIN, *epochs, "--run-dir",
-                               tmp_path / "straight"], capture_output=True, text=True)
-    assert straight.returncode == 0, straight.stderr[-2000:]
-    last = tmp_path / "killed" / "Saved_model_checkpoints" / "last.pth.tar"
-    proc = start(["train", tiny_dataset, *TRAIN, *epochs, "--run-dir", tmp_path / "killed"],
-                 env={**os.environ, "LRCN_PAUSE_AFTER_EPOCH": "3"})  # waits there: no race with a fast finish
-    paused = last.with_name("paused")
+@pytest.mark.parametrize("sig, pause", [(signal.SIGKILL, "logged:3"), (signal.SIGINT, "saved:3"),
+                                        (signal.SIGTERM, "refit:1"), (signal.SIGKILL, "refit:1")])
+def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, straight, tmp_path, sig, pause):
+    """A kill at each save point (an epoch's row logged but not its checkpoints; after its checkpoints; in
+    the refit), then the same command with --resume auto: the same last and final weights as the run
+    nobody stopped, log.csv with every epoch once, and no temporary left by the killed writer."""
+    epochs = ["--epochs", str(EPOCHS), "--cache-dir", straight / "cache"]
+    run_dir = tmp_path / "killed"
+    ckpts = run_dir / "Saved_model_checkpoints"
+    proc = start(["train", tiny_dataset, *TRAIN, *epochs, "--run-dir", run_dir],
+                 env={**os.environ, "LRCN_PAUSE_AT": pause})  # waits there: no race with a fast finish
+    paused = ckpts / "paused"
     assert wait_for(paused.is_file, proc, timeout=600), proc.communicate()[1][-2000:]
-    assert epoch_of(last) == 3
+    kept = epoch_of(ckpts / "last.pth.tar")
+    assert kept == (2 if pause == "logged:3" else 3 if pause == "saved:3" else EPOCHS)
+    if sig == signal.SIGKILL:  # as if killed in the middle of writing a checkpoint
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        name = f"last.tmp-{lrcn.io._HOST}-{int(dead.stdout)}-0000abcd.pth.tar"  # a writer that is gone
+        (ckpts / name).write_bytes(b"half a checkpoint")
     os.killpg(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     if sig != signal.SIGKILL:  # Ctrl-C and SIGTERM: one line, the conventional exit code, nothing half-written
         assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], err[-2000:]
         assert "run the same command again to resume" in err and "Traceback" not in err
-        assert not list(last.parent.glob("*.tmp-*"))
-    assert epoch_of(last) == 3
+        assert not list(ckpts.glob("*.tmp-*"))
+    assert epoch_of(ckpts / "last.pth.tar") == kept
     paused.unlink()
     resumed = subprocess.run([sys.executable, "-m", "lrcn.cli", "train", tiny_dataset, *TRAIN, *epochs, "--run-dir",
-                              tmp_path / "killed", "--resume", "auto"], capture_output=True, text=True)
+                              run_dir, "--resume", "auto"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a = load_checkpoint(tmp_path / "straight" / "Saved_model_checkpoints" / "last.pth.tar")
-    b = load_checkpoint(last)
-    assert a.epoch == b.epoch == 40
-    for key in a.model:
-        torch.testing.assert_close(a.model[key], b.model[key], rtol=0, atol=0)
+    for name in ("last", "final"):
+        a = load_checkpoint(straight / "run" / "Saved_model_checkpoints" / f"{name}.pth.tar")
+        b = load_checkpoint(ckpts / f"{name}.pth.tar")
+        assert a.epoch == b.epoch
+        for key in a.model:
+            torch.testing.assert_close(a.model[key], b.model[key], rtol=0, atol=0)
+    assert log_epochs(run_dir) == list(range(1, EPOCHS + 1))  # the redone epoch once, not twice
+    assert not list(run_dir.rglob("*.tmp-*"))
 
 
 def entries(cache):

@@ -142,17 +142,20 @@ class FolderLock:
     The lock is an advisory ``flock`` on ``<folder>/<name>``, which holds the
     holder's host, pid and job. The kernel releases it when its process dies,
     so a killed writer's lock is simply taken over; a live holder makes the
-    second writer stop at once with a message naming the first.
+    second writer stop at once with a message naming the first. A job that fails before writing
+    anything into a folder it created leaves no folder behind.
     """
 
     def __init__(self, folder: str | os.PathLike, job: str, name: str = ".lrcn.lock"):
         self.path = Path(folder) / name
         self.job = job
         self._fd: int | None = None
+        self._created = False
 
     def __enter__(self) -> "FolderLock":
         import fcntl
 
+        self._created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -178,6 +181,11 @@ class FolderLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+            if exc and exc[0] is not None and self._created:  # a job that failed before writing anything:
+                with contextlib.suppress(OSError):  # no folder left behind holding only its lock
+                    if [p.name for p in self.path.parent.iterdir()] == [self.path.name]:
+                        self.path.unlink()
+                        self.path.parent.rmdir()
 
 
 def package_file(package: str, *parts: str) -> Path | None:

@@ -33,7 +33,7 @@ from .embedded import embedder_if_needed, load_embedded, train_batches
 from .errors import CheckpointError, ConfigError, raise_if_diverged
 from .config import CLIP_BACKBONES, TrainConfig
 from .features import EmbeddingCache
-from .io import FolderLock, write_json_atomic
+from .io import FolderLock, remove_stale_temporaries, write_json_atomic, write_text_atomic
 from .model import EveryStep, LRCNHead, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -198,10 +198,49 @@ class Data:
     feature_dim: int
     batches: Callable[[list, int], Iterable]
     eval_batches: Callable[[list], Iterable]
-    embedder: FrameEmbedder | None = None  # fine-tuning: the CNN whose last stage trains with the head
+    refits: bool = True  # final.pth.tar may be a fresh head refitted on train + validation
+    intra_op_threads: int | None = None  # PyTorch threads while training (None: as they are)
 
     def items(self, part: list) -> list[VideoItem]:
         return [getattr(x, "item", x) for x in part]
+
+    def model(self, head: LRCNHead, every_step: bool) -> nn.Module:
+        """What maps a batch to logits (``every_step``: a causal head scored at every step)."""
+        return EveryStep(head) if every_step else head
+
+    def param_groups(self, head: LRCNHead, lr: float) -> list[dict]:
+        return [{"params": list(head.parameters())}]
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        """Anything besides the head a resumed run takes from ``ckpt``."""
+
+    def saved(self, ckpt: Checkpoint, ckpt_dir: Path, name: str) -> Checkpoint:
+        """``ckpt`` as saved under ``name`` (files beside it written first)."""
+        return ckpt
+
+
+@dataclass
+class FineTuningData(Data):
+    """``--train-backbone last``: the CNN's last stage trains with the head, on frames decoded every
+    epoch; it is saved beside each checkpoint (``backbone_<name>.pth``) and never refitted."""
+
+    embedder: FrameEmbedder | None = None
+
+    def model(self, head: LRCNHead, every_step: bool) -> nn.Module:
+        return finetune_mod.FineTuned(self.embedder, super().model(head, every_step))
+
+    def param_groups(self, head: LRCNHead, lr: float) -> list[dict]:
+        # the pretrained stage moves ten times slower than the new head
+        return super().param_groups(head, lr) + [
+            {"params": [p for p in self.embedder.parameters() if p.requires_grad], "lr": lr * 0.1}]
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        finetune_mod.load_backbone(self.embedder, Path(ckpt.finetuned_weights))
+
+    def saved(self, ckpt: Checkpoint, ckpt_dir: Path, name: str) -> Checkpoint:
+        backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
+        finetune_mod.save_backbone(self.embedder, backbone_file)
+        return replace(ckpt, finetuned_weights=str(backbone_file))
 
 
 def cached_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distributed) -> Data:
@@ -215,7 +254,11 @@ def cached_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distri
     def eval_batches(part):
         return embedded_eval_batches(part, cfg.num_frames, cfg.seed, cfg.shuffle_frames, dist.rank, dist.world_size)
 
-    return Data(train, val, problems, dim, batches, eval_batches)
+    # With other processes on the cores, two threads spin-waiting made head epochs 4.4x slower and one
+    # thread 1.6x (benchmarks/train_load.py); one thread is also bit-for-bit the same whatever the load
+    # (resume tests compare weights exactly).
+    return Data(train, val, problems, dim, batches, eval_batches,
+                intra_op_threads=1 if dist.device.type == "cpu" else None)
 
 
 def finetuning_data(cfg: TrainConfig, dataset: Dataset, dist: Distributed) -> Data:
@@ -234,15 +277,16 @@ def finetuning_data(cfg: TrainConfig, dataset: Dataset, dist: Distributed) -> Da
     def eval_batches(part):
         return finetune_mod.eval_batches(dataset.root, part, spec, cfg, dist)
 
-    return Data([i for i in items if i.split == "train"], [i for i in items if i.split == "val"], [], embedder.dim,
-                batches, eval_batches, embedder)
+    return FineTuningData([i for i in items if i.split == "train"], [i for i in items if i.split == "val"], [],
+                          embedder.dim, batches, eval_batches, refits=False, embedder=embedder)
 
 
-def _pause_for_tests(epoch: int, ckpt_dir: Path) -> None:
-    """``LRCN_PAUSE_AFTER_EPOCH=N``: after epoch N's checkpoints, write ``paused`` beside them and wait
-    (at most 10 minutes) for a signal. The interruption tests stop training at a point they control
-    rather than racing a fast finish on a loaded machine."""
-    if os.environ.get("LRCN_PAUSE_AFTER_EPOCH") != str(epoch):
+def _pause_for_tests(point: str, epoch: int, ckpt_dir: Path) -> None:
+    """``LRCN_PAUSE_AT=POINT:N``: at ``POINT`` of epoch N (``logged``: its log.csv row written, its
+    checkpoints not yet; ``saved``: after its checkpoints; ``refit``: after the refit's epoch N), write
+    ``paused`` into the checkpoint folder and wait (at most 10 minutes) for a signal. The interruption
+    tests stop training at a point they control rather than racing a fast finish on a loaded machine."""
+    if os.environ.get("LRCN_PAUSE_AT") != f"{point}:{epoch}":
         return
     (ckpt_dir / "paused").write_text(str(epoch))
     for _ in range(6000):  # short sleeps: a signal the kernel hands to another thread is seen within 0.1 s
@@ -255,29 +299,34 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
     resume_path = _resume_path(cfg, ckpt_dir)
     if dist.is_main:
         claim_run_dir(run_dir, cfg, resuming=bool(cfg.resume))
+        if run_dir.is_dir() and (stale := remove_stale_temporaries(run_dir)):  # we hold the lock: a dead writer's
+            log.info("removed %d temporary file(s) a killed run left in %s", stale, run_dir)
     # data -> model -> optimizer -> resume -> epochs
     data = finetuning_data(cfg, dataset, dist) if cfg.train_backbone == "last" else cached_data(cfg, dataset, progress, dist)
     for p in data.problems:
         log.warning("left out %s: %s", p["video"], p["reason"])
+    split = validation_split(data.items(data.train), data.items(data.val))
+    if dist.is_main and cfg.val_split > 0 and abs(split["share"] - cfg.val_split) > max(0.1, cfg.val_split / 2):
+        log.warning("validation holds %d of %d videos (%.0f %%, %d of %d groups) where --val-split asked for %.0f %%: "
+                    "whole groups go to validation, and there are few; give more groups or another --val-split",
+                    split["val_videos"], split["val_videos"] + split["train_videos"], 100 * split["share"],
+                    split["val_groups"], split["val_groups"] + split["train_groups"], 100 * cfg.val_split)
     model_cfg = ModelConfig(feature_dim=data.feature_dim, num_classes=len(dataset.classes), latent_dim=cfg.latent_dim,
                             hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers,
                             bidirectional=cfg.bidirectional and not cfg.causal,  # a causal head reads in order
                             dropout=cfg.dropout, frame_differences=cfg.frame_differences, causal=cfg.causal)
     torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
     head = LRCNHead(model_cfg).to(device)
-    module = finetune_mod.FineTuned(data.embedder, head) if data.embedder else head  # x -> logits
-    trained = _every_step(module, head) if cfg.causal else module
-    groups = [{"params": list(head.parameters())}]
-    if data.embedder:  # the pretrained stage moves ten times slower than the new head
-        groups.append({"params": [p for p in data.embedder.parameters() if p.requires_grad], "lr": cfg.lr * 0.1})
-    optimizer, scheduler = make_optimizer(groups, cfg, cfg.epochs)
+    module = data.model(head, every_step=False)  # x -> logits, as evaluated
+    optimizer, scheduler = make_optimizer(data.param_groups(head, cfg.lr), cfg, cfg.epochs)
     state = RunState()
     if resume_path is not None:
         state = _restore(resume_path, head, optimizer, scheduler, model_cfg, dataset.classes, cfg, dist.world_size)
-        if data.embedder:
-            finetune_mod.load_backbone(data.embedder, Path(load_checkpoint(resume_path).finetuned_weights))
+        data.restore(load_checkpoint(resume_path))
+        if dist.is_main:
+            _keep_log_rows_up_to(run_dir / "log.csv", state.epoch)  # epochs after the checkpoint are redone
         log.info("resumed from %s at epoch %d", resume_path, state.epoch)
-    model = dist.wrap(trained)
+    model = dist.wrap(data.model(head, every_step=cfg.causal))  # as trained
 
     writer = None
     train_items, val_items = data.items(data.train), data.items(data.val)
@@ -287,6 +336,7 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             "train": asdict(cfg), "model": model_cfg.to_dict(), "sampling": cfg.sampling.to_dict(),
             "classes": list(dataset.classes), "world_size": dist.world_size, "device": str(device),
             "items": {"train": len(data.train), "val": len(data.val), "left_out": data.problems},
+            "validation": split,
         })
         _frequency_plots(dataset, train_items, val_items, run_dir)
         from torch.utils.tensorboard import SummaryWriter
@@ -296,10 +346,7 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
     base = Checkpoint(model={}, model_config=model_cfg, class_names=list(dataset.classes), train=cfg,
                       global_batch_size=cfg.batch_size * dist.world_size,
                       train_class_counts=class_counts(train_items, len(dataset.classes)).tolist())
-    # With other processes on the cores, two threads spin-waiting made head epochs 4.4x slower and one
-    # thread 1.6x (benchmarks/train_load.py); one thread is also bit-for-bit the same whatever the load
-    # (resume tests compare weights exactly).
-    with _intra_op_threads(1 if data.embedder is None and device.type == "cpu" else None):
+    with _intra_op_threads(data.intra_op_threads):
         epochs = range(state.epoch + 1, cfg.epochs + 1)
         bar = _progress(epochs, progress and dist.is_main)
         for epoch in bar:
@@ -316,8 +363,11 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             if not dist.is_main:
                 continue
             _log_epoch(writer, run_dir, metrics)
-            bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", acc=f"{metrics['train_acc']:.2f}",
-                            val=f"{metrics.get('val_acc') or float('nan'):.2f}")
+            _pause_for_tests("logged", epoch, ckpt_dir)
+            shown = {"loss": f"{metrics['train_loss']:.3f}", "acc": f"{metrics['train_acc']:.2f}"}
+            if metrics.get("val_acc") is not None:  # an epoch without validation shows none, not "nan"
+                shown["val"] = f"{metrics['val_acc']:.2f}"
+            bar.set_postfix(shown)
             improved = metrics.get("val_acc") is not None and metrics["val_acc"] > state.best_val_acc
             if improved:
                 state.best_val_acc = metrics["val_acc"]
@@ -330,27 +380,17 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             if improved or (not data.val and epoch == cfg.epochs):
                 names.append("best")
             for name in names:
-                if data.embedder:  # the fine-tuned CNN beside the checkpoint; test/predict load it from there
-                    backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
-                    finetune_mod.save_backbone(data.embedder, backbone_file)
-                    ckpt = replace(ckpt, finetuned_weights=str(backbone_file))
+                saved = data.saved(ckpt, ckpt_dir, name)
                 # Only last.pth.tar resumes, so only it carries the optimizer (two thirds of a checkpoint).
-                save_checkpoint(ckpt_dir / f"{name}.pth.tar", ckpt if name == "last" else ckpt.without_optimizer())
+                save_checkpoint(ckpt_dir / f"{name}.pth.tar", saved if name == "last" else saved.without_optimizer())
             prune_epoch_checkpoints(ckpt_dir, cfg.keep_checkpoints)
-            _pause_for_tests(epoch, ckpt_dir)
+            _pause_for_tests("saved", epoch, ckpt_dir)
         if dist.is_main:
             writer.close()
             if state.history:
                 plots.training_curves(state.history, run_dir / "training_curves.png")
-        if data.embedder is None:
+        if data.refits:
             ship_final(cfg, model_cfg, state, data, base, ckpt_dir, dist, progress)
-
-
-def _every_step(module: nn.Module, head: LRCNHead) -> nn.Module:
-    """``module`` with its head scored at every step (a causal head's training)."""
-    if module is head:
-        return EveryStep(head)
-    return finetune_mod.FineTuned(module.embedder, EveryStep(head))
 
 
 def _same_refit(final: Path, base: Checkpoint, epochs: int, items: int) -> bool:
@@ -432,14 +472,15 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: 
         return  # a rerun of a finished run (--resume auto): the refit is already there
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
     head = LRCNHead(model_cfg).to(dist.device)
-    model = dist.wrap(_every_step(head, head) if cfg.causal else head)
-    optimizer, scheduler = make_optimizer(head.parameters(), cfg, epochs)
+    model = dist.wrap(data.model(head, every_step=cfg.causal))
+    optimizer, scheduler = make_optimizer(data.param_groups(head, cfg.lr), cfg, epochs)
     history = []
     for epoch in _progress(range(1, epochs + 1), progress and dist.is_main, desc="refit"):
         metrics = {"epoch": epoch, **train_one_epoch(model, data.batches(everything, epoch), optimizer, epoch,
                                                      seed=cfg.seed, dist=dist, label_smoothing=cfg.label_smoothing)}
         scheduler.step()
         history.append(metrics)
+        _pause_for_tests("refit", epoch, ckpt_dir)
     if dist.is_main:
         save_checkpoint(final, replace(base, model=head.state_dict(), epoch=epochs, history=history,
                                        final={"from": "refit", "refit": True, "epochs": epochs,
@@ -487,6 +528,55 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
     return RunState(ckpt.epoch, ckpt.best_val_acc, list(ckpt.history))
 
 
+def validation_split(train: list[VideoItem], val: list[VideoItem]) -> dict:
+    """How big the validation carve-out came out: videos, groups and its share of the videos."""
+    n = len(train) + len(val)
+    return {"train_videos": len(train), "val_videos": len(val),
+            "train_groups": len({i.group for i in train}), "val_groups": len({i.group for i in val}),
+            "share": len(val) / n if n else 0.0}
+
+
+def summary_lines(run_dir: str | Path) -> list[str]:
+    """What ``lrcn train`` tells its user at the end: the validation carve-out, the epoch validation
+    chose and its accuracy, the model shipped (refit or not), and the files written."""
+    import json
+
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "Saved_model_checkpoints"
+    lines = []
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    v = config.get("validation")
+    if v:
+        lines.append(f"validation: {v['val_videos']} of {v['val_videos'] + v['train_videos']} training videos "
+                     f"({100 * v['share']:.0f} %, {v['val_groups']} of {v['val_groups'] + v['train_groups']} groups; "
+                     f"--val-split {config.get('train', {}).get('val_split')})")
+    last = ckpt_dir / "last.pth.tar"
+    history = load_checkpoint(last).history if last.is_file() else []
+    scored = [h for h in history if h.get("val_acc") is not None]
+    if scored:
+        best = chosen_epochs(history, len(history))
+        acc = next(h["val_acc"] for h in scored if h["epoch"] == best)
+        lines.append(f"chosen epoch: {best} of {len(history)} (validation accuracy {100 * acc:.1f} %)")
+    elif history:
+        lines.append(f"no validation: the model is epoch {len(history)}'s (train accuracy "
+                     f"{100 * history[-1]['train_acc']:.1f} %)")
+    final = ckpt_dir / "final.pth.tar"
+    if final.is_file():
+        meta = load_checkpoint(final).final or {}
+        if meta.get("refit"):
+            lines.append(f"final model: refitted on train + validation ({meta['items']} videos) for {meta['epochs']} "
+                         f"epochs -> {final}")
+        else:
+            lines.append(f"final model: {meta.get('from', 'the last checkpoint')} as it is -> {final}")
+    written = sorted(p.name for p in ckpt_dir.glob("*.pth*")) if ckpt_dir.is_dir() else []
+    lines.append(f"run folder: {run_dir} (checkpoints: {', '.join(written) or 'none'}; log.csv, training_curves.png, "
+                 f"config.json, tensorboard/)")
+    return lines
+
+
 def _frequency_plots(dataset: Dataset, train_items, val_items, run_dir: Path) -> None:
     n = len(dataset.classes)
     plots.class_frequencies(
@@ -508,6 +598,24 @@ def _log_epoch(writer, run_dir: Path, metrics: dict) -> None:
         if new:
             w.writeheader()
         w.writerow({k: metrics.get(k, "") for k in fields})
+
+
+def _keep_log_rows_up_to(path: Path, epoch: int) -> None:
+    """Rewrite ``log.csv`` (atomically) without the rows after ``epoch``: a run killed after logging an
+    epoch but before its checkpoint redoes that epoch on resume, and it must not appear twice."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= epoch]
+    if len(kept) != len(rows):
+        import io
+
+        buf = io.StringIO()
+        csv.writer(buf).writerows(kept)
+        write_text_atomic(path, buf.getvalue())
 
 
 def _progress(epochs, enabled: bool, desc: str = "train"):
