@@ -277,3 +277,30 @@ def test_a_causal_head_is_trained_at_every_step_and_reads_frames_in_order(tiny_d
         later = x.clone()
         later[:, 3:] = torch.randn(3, 2, x.shape[2])  # change only frames 3 and 4
         torch.testing.assert_close(head.step_logits(later)[:, :3], steps[:, :3])  # steps 0-2 never see them
+
+
+def test_train_ends_with_a_summary_and_warns_of_a_lopsided_validation(tiny_dataset, tmp_path, caplog):
+    """Whole groups go to validation: with few groups, --val-split 0.05 takes one group (far more than 5 %),
+    and the user is told so; the summary names the carve-out, the chosen epoch and the model shipped."""
+    with caplog.at_level("WARNING", logger="lrcn.train"):
+        run_dir = run(_cfg(tiny_dataset, tmp_path, "run", val_split=0.05, val_check_interval=1), progress=False)
+    v = json.loads((run_dir / "config.json").read_text())["validation"]
+    assert v["val_groups"] == 1 and v["share"] > 0.15
+    assert "where --val-split asked for 5 %" in caplog.text
+    lines = train_mod.summary_lines(run_dir)
+    history = load_checkpoint(run_dir / "Saved_model_checkpoints" / "last.pth.tar").history
+    best = train_mod.chosen_epochs(history, 4)
+    assert lines[0].startswith(f"validation: {v['val_videos']} of {v['val_videos'] + v['train_videos']} training videos")
+    assert lines[1].startswith(f"chosen epoch: {best} of 4 (validation accuracy ")
+    assert lines[2].startswith(f"final model: refitted on train + validation") and f"for {best} epochs" in lines[2]
+    assert lines[3].startswith(f"run folder: {run_dir}") and "final.pth.tar" in lines[3]
+
+
+def test_a_run_that_never_started_leaves_no_run_folder(tiny_dataset, tmp_path):
+    from lrcn.errors import WeightsError
+
+    cfg = _cfg(tiny_dataset, tmp_path, "never", weights=str(tmp_path / "missing.pth"),
+               cache_dir=str(tmp_path / "empty_cache"))
+    with pytest.raises(WeightsError, match="weights file not found"):
+        run(cfg, progress=False)
+    assert not (tmp_path / "never").exists()
