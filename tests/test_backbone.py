@@ -13,7 +13,7 @@ SPEC_BACKBONE = BackboneSpec("mobilenet_v2", "none")
 def test_create_embedder_picks_the_embedder_of_the_backbone_kind():
     """A frame CNN embeds frames (N, 224, 224, 3); a clip backbone embeds clips (N, T, 224, 224, 3)."""
     from lrcn.backbone import I3DEmbedder, create_embedder
-    frame = create_embedder(SPEC_BACKBONE, device=torch.device("cpu"), precision="fp32")
+    frame = create_embedder(SPEC_BACKBONE, device=torch.device("cpu"), precision="fp32", runtime="pytorch")
     assert isinstance(frame, FrameEmbedder) and frame.dim == 1280
     frames = torch.randint(0, 255, (3, 224, 224, 3), dtype=torch.uint8)
     out = frame(frames)
@@ -155,3 +155,37 @@ def test_folding_batchnorm_keeps_the_embeddings(arch, tmp_path):
     frames = torch.randint(0, 255, (3, 224, 224, 3), dtype=torch.uint8)
     a, b = folded(frames), plain(frames)
     assert (a - b).abs().max() <= 1e-4 * b.abs().max()
+
+
+def test_on_a_cpu_the_frame_cnn_runs_in_onnx_runtime_exported_once_and_faithful(tmp_path, monkeypatch, caplog):
+    """``runtime="auto"`` on a CPU in fp32: the CNN as an ONNX graph (written once per weights, then loaded),
+    giving PyTorch's embeddings; a failed export falls back to PyTorch with one warning."""
+    import lrcn.runtime
+    from lrcn.backbone import choose_runtime, create_embedder
+    from lrcn.errors import ConfigError
+    from lrcn.runtime import OnnxEmbedder
+
+    monkeypatch.setenv("LRCN_ONNX_CACHE", str(tmp_path))
+    cpu = torch.device("cpu")
+    frames = torch.randint(0, 255, (5, 224, 224, 3), dtype=torch.uint8)
+    ort = create_embedder(SPEC_BACKBONE, device=cpu, precision="auto")
+    assert isinstance(ort, OnnxEmbedder) and ort.dim == 1280 and len(list(tmp_path.glob("mobilenet_v2-*.onnx"))) == 1
+    made = ort.path.stat().st_mtime_ns
+    pt = create_embedder(SPEC_BACKBONE, device=cpu, precision="fp32", runtime="pytorch")
+    a, b = ort(frames), pt(frames)
+    assert (a - b).abs().max() <= 1e-4 * b.abs().max()
+    again = create_embedder(SPEC_BACKBONE, device=cpu)
+    assert again.path == ort.path and again.path.stat().st_mtime_ns == made  # loaded, not written again
+    assert choose_runtime(SPEC_BACKBONE, cpu, "bf16") == "pytorch"  # bf16 asked for: PyTorch's
+    assert choose_runtime(SPEC_BACKBONE, cpu, "fp32", compile=True) == "pytorch"
+    assert choose_runtime(BackboneSpec("i3d", "none"), cpu, "fp32") == "pytorch"
+    with pytest.raises(ConfigError, match="runs a frame CNN"):
+        choose_runtime(BackboneSpec("i3d", "none"), cpu, "fp32", requested="onnxruntime")
+
+    def broken(embedder):
+        raise RuntimeError("exporter failed\nlong trace")
+
+    monkeypatch.setattr(lrcn.runtime, "onnx_cnn", broken)
+    with caplog.at_level("WARNING"):
+        fallback = create_embedder(SPEC_BACKBONE, device=cpu)
+    assert isinstance(fallback, FrameEmbedder) and "ONNX Runtime not used for mobilenet_v2 (exporter failed)" in caplog.text

@@ -116,7 +116,7 @@ def test_bidirectional_flag_is_a_real_boolean():
         (["train", "/no/such/dir"], "dataset folder not found"),
         (["preprocess", "/no/such/dir", "--out-dir", "x"], "dataset folder not found"),
         (["train", "/tmp", "--num-frames", "0"], "--num-frames must be >= 1"),
-        (["predict", "c.pth.tar", "v.mp4", "--runtime", "onnxruntime"], "--runtime onnxruntime needs --onnx DIR"),
+        (["predict", "c.pth.tar", "v.mp4", "--runtime", "pytorch", "--onnx", "e"], "--runtime pytorch and --onnx DIR"),
         (["stream", "c.pth.tar", "-", "--runtime", "pytorch", "--onnx", "export"], "ask for two runtimes"),
     ],
 )
@@ -240,7 +240,7 @@ def test_a_wrong_flag_is_answered_before_torch_is_imported():
     import subprocess
     import sys
 
-    argvs = [["train", "d", "--num-frames", "0"], ["predict", "c", "v.mp4", "--runtime", "onnxruntime"],
+    argvs = [["train", "d", "--num-frames", "0"], ["predict", "c", "v.mp4", "--stride", "0"],
              ["stream", "c", "-", "--runtime", "pytorch", "--onnx", "e"], ["test", "c", "d", "--batch-size", "0"],
              ["demo", "--epochs", "0"], ["features", "d", "--sampling-rate", "0"]]
     probe = ("import sys\nfrom lrcn.cli import main\ncodes = []\nfor argv in {argv!r}:\n    try:\n"

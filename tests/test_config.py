@@ -28,7 +28,8 @@ from lrcn.errors import ConfigError
     (PredictConfig, dict(stride=0), "--stride"),
     (PredictConfig, dict(top_k=0), "--top-k"),
     (PredictConfig, dict(crop="square"), "--crop"),
-    (PredictConfig, dict(runtime="onnxruntime"), "--runtime onnxruntime"),
+    (PredictConfig, dict(runtime="onnx"), "--runtime must be one of auto, pytorch, onnxruntime"),
+    (PredictConfig, dict(runtime="pytorch", onnx="export"), "--runtime pytorch and --onnx DIR"),
     (PredictConfig, dict(decoding=None, annotate_size=8), "--annotate-size"),
     (StreamConfig, dict(top_k=0), "--top-k"),
 ])

@@ -64,11 +64,11 @@ def test_a_causal_head_exports_a_step_with_its_state(causal_checkpoint, tiny_dat
 def test_an_export_that_is_not_faithful_is_refused(trained, tiny_dataset, tmp_path, monkeypatch):
     """An exported CNN that is off by 1 % (as a wrong normalisation would be): the ONNX Runtime check,
     against lrcn's own PyTorch path, refuses it."""
-    import lrcn.export
+    import lrcn.runtime
     from lrcn.errors import LrcnError
 
-    real = lrcn.export._Cnn.forward
-    monkeypatch.setattr(lrcn.export._Cnn, "forward", lambda self, frames: real(self, frames) * 1.01)
+    real = lrcn.runtime.CnnGraph.forward
+    monkeypatch.setattr(lrcn.runtime.CnnGraph, "forward", lambda self, frames: real(self, frames) * 1.01)
     with pytest.raises(LrcnError, match="not faithful"):
         run(ExportConfig(str(trained[0]), out_dir=str(tmp_path / "x"), video=str(sorted(tiny_dataset.rglob("*.avi"))[0])))
 

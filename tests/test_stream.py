@@ -106,7 +106,7 @@ def test_frames_the_cnn_has_no_time_for_are_dropped_newest_first(trained, make_v
     # only makes it slower (more drops); the window of 5 still fills long before the 12 s are over.
     monkeypatch.setattr(lrcn.backbone.FrameEmbedder, "forward", lambda self, x: time.sleep(1.0) or real(self, x))
     out = io.StringIO()
-    summary = run(StreamConfig(str(ckpt), str(video), realtime=True), out=out)
+    summary = run(StreamConfig(str(ckpt), str(video), realtime=True, runtime="pytorch"), out=out)
     frames, _, _ = _lines(out.getvalue())
     assert summary["dropped"] >= 8 and frames  # at most 2 of every 5 frames can be embedded
     assert summary["frames"] + summary["dropped"] + 4 <= 30  # a window of 5 fills before the first label

@@ -189,16 +189,59 @@ def default_micro_batch(arch: str, device: torch.device, compiled: bool = False)
     return 32 if compiled else None
 
 
+def choose_runtime(spec: BackboneSpec, device: torch.device, precision: str = "auto", requested: str = "auto",
+                   compile: bool = False) -> str:
+    """``pytorch`` or ``onnxruntime`` for ``spec``'s CNN. ``auto``: ONNX Runtime for a frame CNN on a CPU
+    in fp32, where it is installed (measured faster there: ``benchmarks/runtime.py``); PyTorch for a clip
+    backbone, on CUDA, in bf16, or when compiling is asked for."""
+    if requested == "pytorch":
+        return "pytorch"
+    suited = (spec.arch not in CLIP_BACKBONES and device.type == "cpu" and not compile
+              and choose_precision(device, precision, spec.arch) == "fp32")
+    if requested == "onnxruntime":
+        if not suited:
+            raise ConfigError(f"--runtime onnxruntime runs a frame CNN on the CPU in fp32; {spec.arch} on {device} "
+                              f"({precision}{', compiled' if compile else ''}) runs in PyTorch")
+        from .runtime import available
+
+        if not available():
+            raise ConfigError("--runtime onnxruntime needs the optional extra: pip install 'lrcn[onnx]'")
+        return "onnxruntime"
+    if requested != "auto":
+        raise ConfigError(f"--runtime must be auto, pytorch or onnxruntime, got {requested!r}")
+    from .runtime import available
+
+    return "onnxruntime" if suited and available() else "pytorch"
+
+
 def create_embedder(spec: BackboneSpec, device: torch.device | None = None, precision: str = "auto",
-                    compile: bool = False, micro_batch: int | None = None, fold_batchnorm: bool = True):
+                    compile: bool = False, micro_batch: int | None = None, fold_batchnorm: bool = True,
+                    runtime: str = "auto"):
     """The embedder of ``spec``: a :class:`FrameEmbedder` for an ImageNet CNN (frames ``(N, 224, 224, 3)``),
-    an :class:`I3DEmbedder` for a clip backbone (clips ``(N, T, 224, 224, 3)``). Both -> ``(N, D)``."""
+    an :class:`I3DEmbedder` for a clip backbone (clips ``(N, T, 224, 224, 3)``). Both -> ``(N, D)``.
+
+    ``runtime`` (:func:`choose_runtime`): with ONNX Runtime the frame CNN is the same graph exported
+    once per weights and checked against PyTorch (:func:`lrcn.runtime.onnx_cnn`); if that fails under
+    ``auto``, PyTorch runs it, with a warning."""
     device = device or default_device()
     if spec.arch in CLIP_BACKBONES:
         return I3DEmbedder(device, choose_precision(device, precision, spec.arch), weights=spec.weights, spec=spec,
                            micro_batch=micro_batch or CPU_MICRO_BATCH[spec.arch])
-    return FrameEmbedder(spec, device=device, precision=precision, compile=compile, micro_batch=micro_batch,
-                         fold_batchnorm=fold_batchnorm)
+    chosen = choose_runtime(spec, device, precision, runtime, compile) if fold_batchnorm else "pytorch"
+    embedder = FrameEmbedder(spec, device=device, precision="fp32" if chosen == "onnxruntime" else precision,
+                             compile=compile, micro_batch=micro_batch, fold_batchnorm=fold_batchnorm)
+    if chosen == "onnxruntime":
+        from .runtime import onnx_cnn
+
+        try:
+            return onnx_cnn(embedder)
+        except Exception as exc:  # noqa: BLE001 - an exporter or runtime failure must not stop the work
+            if runtime == "onnxruntime":
+                raise
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            log.warning("ONNX Runtime not used for %s (%s); running it in PyTorch", spec.arch, first)
+            return FrameEmbedder(spec, device=device, precision=precision, compile=compile, micro_batch=micro_batch)
+    return embedder
 
 
 class I3DEmbedder:

@@ -190,7 +190,10 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
 
     digest = hashlib.sha256()
     for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
+        t = state[name].detach().cpu()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # flatten(): one stride of 1, whatever the memory format (a channels-last kernel of size-1 dims
+        # counts as contiguous with a last stride other than 1, which no dtype view accepts)
+        flat = t.contiguous().flatten().clone()
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()

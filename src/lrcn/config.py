@@ -165,14 +165,14 @@ COMPILE = Opt(None, "torch.compile the CNN (default: on CPU where it pays back: 
 OUT_DIR = Opt(None, "report folder", parse=str)
 ONNX = Opt(None, "run the CNN and the head in ONNX Runtime from this lrcn export folder (lrcn[onnx]; 2-3x faster "
                  "than PyTorch on CPU for MobileNetV2, benchmarks/export.py)", parse=str, metavar="DIR")
-RUNTIME = Opt("auto", "what runs the model: pytorch, or onnxruntime on the export in --onnx DIR (auto: onnxruntime "
-                      "when --onnx is given)", choices=("auto", "pytorch", "onnxruntime"))
+RUNTIME = Opt("auto", "what runs the frame CNN: onnxruntime (its graph exported once per weights into "
+                      "$TORCH_HOME/lrcn_onnx, checked against PyTorch; needs lrcn[onnx]) or pytorch; auto: "
+                      "onnxruntime on a CPU in fp32 where installed (1.7-3.5x faster there, benchmarks/runtime.py), "
+                      "else pytorch. With --onnx DIR the export's own files run", choices=("auto", "pytorch", "onnxruntime"))
 
 
 def _check_runtime(cfg) -> None:
-    """``--runtime onnxruntime`` needs an export; ``--onnx DIR`` means ONNX Runtime."""
-    if cfg.runtime == "onnxruntime" and not cfg.onnx:
-        raise ConfigError("--runtime onnxruntime needs --onnx DIR, a folder written by lrcn export")
+    """``--onnx DIR`` means ONNX Runtime."""
     if cfg.runtime == "pytorch" and cfg.onnx:
         raise ConfigError("--runtime pytorch and --onnx DIR ask for two runtimes; give one")
 
@@ -346,6 +346,7 @@ class _EmbeddingSettings(_DataSettings):
     backbone: str = BACKBONE()
     weights: str = WEIGHTS()
     precision: str = PRECISION()
+    runtime: str = RUNTIME()
     crop: str = CROP()
     cache_dir: str = CACHE_DIR()
 
@@ -458,6 +459,7 @@ class _TestData(_Settings):
     cache_dir: str = CACHE_DIR()
     num_workers: int = NUM_WORKERS()
     precision: str = PRECISION(help="backbone precision for embeddings not yet cached")
+    runtime: str = RUNTIME()
     device: str | None = DEVICE()
 
 

@@ -93,7 +93,7 @@ def one_concatenation(head, data: list[Embedded], chosen: list[int], num_frames:
 
 
 def run(cfg: ContinuousConfig, progress: bool = True) -> dict:
-    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision)  # the inference core
+    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, runtime=cfg.runtime)  # the inference core
     device = model.device
     t = load_test_data(model, cfg.data_dir,
                        cfg.ucf_list_dir, cfg.split, cfg.cache_dir, cfg.num_workers, progress)

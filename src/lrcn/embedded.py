@@ -78,7 +78,7 @@ def should_compile(compile: bool | None, requests: Sequence[Request], fps: float
 
 def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: EmbeddingCache,
                        train_views: Sequence[str], device, precision: str,
-                       compile: bool | None = None) -> FrameEmbedder | None:
+                       compile: bool | None = None, runtime: str = "auto") -> FrameEmbedder | None:
     """A backbone only when some entry is missing: a complete cache needs no weights file at all.
 
     ``compile=None`` compiles it when there is enough to embed (:func:`should_compile`).
@@ -87,11 +87,12 @@ def embedder_if_needed(dataset: Dataset, items: Sequence[VideoItem], cache: Embe
     missing = [r for r in requests_for(dataset, items, train_views) if not cache.has(r)]
     if not missing:
         return None
-    return create_embedder(cache.spec.backbone, device=device, precision=precision,
+    return create_embedder(cache.spec.backbone, device=device, precision=precision, runtime=runtime,
                            compile=should_compile(compile, missing, cache.spec.fps, device, cache.spec.backbone.arch))
 
 
 def embed_dataset(dataset: Dataset, cache: EmbeddingCache, views: Sequence[str], device, precision: str,
+                  runtime: str = "auto",
                   compile: bool | None = None, batch_size: int = 32, workers: int = 2,
                   shard: tuple[int, int] = (0, 1), progress: bool = True) -> tuple[dict, FrameEmbedder | None]:
     """The features step, as ``lrcn features`` and the demo run it: every item of ``dataset`` (this
@@ -101,7 +102,7 @@ def embed_dataset(dataset: Dataset, cache: EmbeddingCache, views: Sequence[str],
     dataset.check_sampling(cache.spec.fps, 1, "lrcn features")
     dataset.check_backbone(cache.spec.backbone.arch)
     i, n = shard
-    embedder = embedder_if_needed(dataset, dataset.items[i::n], cache, views, device, precision, compile)
+    embedder = embedder_if_needed(dataset, dataset.items[i::n], cache, views, device, precision, compile, runtime)
     summary = extract(requests_for(dataset, dataset.items, views), cache, embedder=embedder, batch_size=batch_size,
                       workers=workers, shard=shard, progress=progress)
     return summary, embedder
@@ -114,7 +115,7 @@ def features(cfg, progress: bool = True) -> tuple[dict, FrameEmbedder | None]:
 
     dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
     return embed_dataset(dataset, EmbeddingCache(cfg.cache_dir, cfg.feature_spec()), cfg.views,
-                         local_device(cfg.device), cfg.precision, compile=cfg.compile, batch_size=cfg.batch_size,
+                         local_device(cfg.device), cfg.precision, runtime=cfg.runtime, compile=cfg.compile, batch_size=cfg.batch_size,
                          workers=cfg.num_workers, shard=cfg.shard, progress=progress)
 
 

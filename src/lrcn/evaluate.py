@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def run(cfg: EvalConfig, progress: bool = True) -> dict:
     """Evaluate on the test list; writes plots and report.json, returns the report."""
-    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision)  # the inference core
+    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, runtime=cfg.runtime)  # the inference core
     device = model.device
     t = load_test_data(model, cfg.data_dir,
                        cfg.ucf_list_dir, cfg.split, cfg.cache_dir, cfg.num_workers, progress)

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .backbone import IMAGENET_MEAN, IMAGENET_STD, FrameEmbedder
+from .backbone import IMAGENET_MEAN, IMAGENET_STD
 from .config import CLIP_BACKBONES
 from .steps import CROP, RESIZE
 from .checkpoint import resolve_checkpoint, weights_sha256
@@ -38,31 +37,12 @@ from .features import decode_sampled
 from .steps import make_views
 from .steps import INTERPOLATION, RESIZE_RULE
 from .inference import Model
-from .io import atomic_path, write_text_atomic
+from .io import write_text_atomic
 from .model import LRCNHead
-from .runtime import file_sha256, session
+from .runtime import TOLERANCE, CnnGraph, file_sha256, session, write_onnx  # noqa: F401  (TOLERANCE re-exported)
 
 log = logging.getLogger(__name__)
 
-#: The largest difference ONNX Runtime may show against PyTorch, relative to the largest value of the
-#: output (fp32 on both sides: only the order of additions and the kernels' own rounding differ, which
-#: stays near 1e-6 of the magnitude; 1e-4 leaves room for other CPUs' kernels and still catches any
-#: real mismatch such as a missing normalisation, a wrong layer or a transposed input).
-TOLERANCE = 1e-4
-
-
-class _Cnn(nn.Module):
-    """uint8 NHWC frames -> embeddings, normalisation included (what ``cnn.onnx`` holds)."""
-
-    def __init__(self, embedder: FrameEmbedder):
-        super().__init__()
-        self.cnn = embedder.cnn.float().to(memory_format=torch.contiguous_format)
-        self.register_buffer("mean", embedder.mean.cpu())
-        self.register_buffer("std", embedder.std.cpu())
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.permute(0, 3, 1, 2).float()  # (N, 3, 224, 224)
-        return self.cnn((x - self.mean) / self.std)
 
 
 class _Step(nn.Module):
@@ -80,34 +60,19 @@ class _Step(nn.Module):
         return self.head.classifier(out[:, 0]), h_out, c_out
 
 
-def _onnx(module: nn.Module, args: tuple, path: Path, names: list[str], outputs: list[str], dynamic: dict) -> None:
-    try:
-        import onnxscript  # noqa: F401,F811  (torch.onnx's exporter needs it; a clear line if it is missing)
-    except ImportError:
-        raise ConfigError("lrcn export needs the optional extra: pip install 'lrcn[onnx]' "
-                          "(onnx, onnxscript, onnxruntime)") from None
-    module.eval()
-    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the exporter's notes on LSTM weights and axis names
-        warnings.simplefilter("ignore", FutureWarning)
-        program = torch.onnx.export(module, args, input_names=names, output_names=outputs, dynamic_shapes=dynamic,
-                                    dynamo=True, verbose=False)
-        program.save(str(tmp))
-
-
 def _frames(video: str | None, spec, count: int) -> np.ndarray:
     """``count`` cropped frames to check the export on: real frames of ``video`` sampled as in training
     (repeated if it is short), or without one, frames made here (smooth colour fields and moving edges,
     seeded: the same on every run)."""
     if video is None:
-        return _made_frames(count)
+        return made_frames(count)
     frames = make_views(decode_sampled(video, spec), ("center",))[0]
     if not len(frames):
         raise ConfigError(f"{video}: no frames at {spec.fps:g} fps")
     return np.ascontiguousarray(frames[np.arange(count) % len(frames)])
 
 
-def _made_frames(count: int, size: int = CROP) -> np.ndarray:
+def made_frames(count: int, size: int = CROP) -> np.ndarray:
     """Picture-like uint8 frames ``(count, size, size, 3)``: colour gradients, a bright square that moves,
     and sensor-like noise (values over the whole range, as real frames have)."""
     rng = np.random.default_rng(0)
@@ -130,7 +95,7 @@ def _difference(onnx_out: np.ndarray, torch_out: np.ndarray) -> tuple[float, flo
 
 def run(cfg: ExportConfig) -> dict:
     """Export, check each file in ONNX Runtime, write ``lrcn_model.json``; returns its contents."""
-    model = Model(cfg.checkpoint, device="cpu", precision="fp32")  # the inference core; its CNN in fp32
+    model = Model(cfg.checkpoint, device="cpu", precision="fp32", runtime="pytorch")  # the core; PyTorch fp32 CNN
     if model.ckpt is None:
         raise ConfigError(f"{cfg.checkpoint}: lrcn export writes a trained lrcn checkpoint; the built-in model runs in "
                           f"PyTorch")
@@ -147,9 +112,9 @@ def run(cfg: ExportConfig) -> dict:
     frames = _frames(cfg.video, spec, 2 * window)
     checks = {}
 
-    cnn = _Cnn(embedder)
+    cnn = CnnGraph(embedder)
     batch = torch.export.Dim("batch", min=1)
-    _onnx(cnn, (torch.from_numpy(frames[:2]),), out / "cnn.onnx", ["frames"], ["embeddings"],
+    write_onnx(cnn, (torch.from_numpy(frames[:2]),), out / "cnn.onnx", ["frames"], ["embeddings"],
           {"frames": {0: batch}})
     emb_torch = embedder(torch.from_numpy(frames)).numpy()  # the reference: lrcn's own CNN path, not the module exported
     emb_onnx = session(out / "cnn.onnx").run(None, {"frames": frames})[0]
@@ -157,7 +122,7 @@ def run(cfg: ExportConfig) -> dict:
 
     time_ = torch.export.Dim("time", min=2)
     windows = emb_torch.reshape(2, window, -1).astype(np.float32)
-    _onnx(head, (torch.from_numpy(windows),), out / "head.onnx", ["embeddings"], ["logits"],
+    write_onnx(head, (torch.from_numpy(windows),), out / "head.onnx", ["embeddings"], ["logits"],
           {"embeddings": {0: batch, 1: time_}})
     with torch.no_grad():
         logits_torch = head(torch.from_numpy(windows)).numpy()
@@ -171,7 +136,7 @@ def run(cfg: ExportConfig) -> dict:
         zeros = torch.zeros(layers, 2, hidden)
         e = torch.from_numpy(windows[:, 0])
         # distinct tensors: an input given twice would be traced as one, and embedding - previous as zero
-        _onnx(step, (e, e.clone(), zeros, zeros.clone()), out / "head_step.onnx", ["embedding", "previous", "h", "c"],
+        write_onnx(step, (e, e.clone(), zeros, zeros.clone()), out / "head_step.onnx", ["embedding", "previous", "h", "c"],
               ["logits", "h_out", "c_out"], {"embedding": {0: batch}, "previous": {0: batch},
                                              "h": {1: batch}, "c": {1: batch}})
         stepper = session(out / "head_step.onnx")

@@ -119,6 +119,8 @@ class Model:
         device: ``cpu``, ``cuda``, ``cuda:N`` (default: the GPU where there is one).
         precision: ``auto`` (bf16 where native and faithful), ``fp32``, ``bf16``, ``fp16``.
         onnx: an ``lrcn export`` folder: run its CNN and head in ONNX Runtime.
+        runtime: what runs the frame CNN (:func:`lrcn.backbone.choose_runtime`): ``auto`` (ONNX Runtime on
+            a CPU in fp32 where installed), ``pytorch``, ``onnxruntime``.
         crop: override the checkpoint's ``center``/``full``.
         compile: ``torch.compile`` the backbone (``None``: where it pays back for ``inputs``).
         live: clip backbones take clips that end at each step (no look-ahead).
@@ -127,7 +129,7 @@ class Model:
 
     def __init__(self, source: str | os.PathLike, device: str | None = None, precision: str = "auto",
                  onnx: str | os.PathLike | None = None, crop: str | None = None, compile: bool | None = False,
-                 live: bool = False, inputs: Sequence[str | os.PathLike] = ()):
+                 live: bool = False, inputs: Sequence[str | os.PathLike] = (), runtime: str = "auto"):
         self.device = local_device(device)
         self.builtin = str(source) in BUILTIN_MODELS
         self.ckpt: Checkpoint | None = None
@@ -163,7 +165,7 @@ class Model:
         self.causal = bool(self.ckpt.model_config.causal)
         self.arch = spec.backbone.arch
         self.clip = clip_geometry(self.arch, "end" if live else "center")  # training cached centred clips
-        self._precision, self._compile, self._inputs = precision, compile, tuple(inputs)
+        self._precision, self._compile, self._inputs, self._runtime = precision, compile, tuple(inputs), runtime
         if onnx:
             from .runtime import load_export
 
@@ -191,7 +193,7 @@ class Model:
                 compile = should_compile(None, [Request(str(p), ("center",)) for p in self._inputs], spec.fps,
                                          self.device, spec.backbone.arch)
             self._embedder = create_embedder(spec.backbone, device=self.device, precision=self._precision,
-                                             compile=bool(compile))
+                                             compile=bool(compile), runtime=self._runtime)
         return self._embedder
 
     def __repr__(self) -> str:
@@ -343,6 +345,7 @@ class Model:
         return self.classes[int(probs.argmax())], probs
 
 
-def load(source: str | os.PathLike, device: str | None = None, precision: str = "auto") -> Model:
-    """A model from a checkpoint file, a run folder (its final, else best, else last model), or ``"kinetics400"``."""
-    return Model(source, device=device, precision=precision)
+def load(source: str | os.PathLike, device: str | None = None, precision: str = "auto", runtime: str = "auto") -> Model:
+    """A model from a checkpoint file, a run folder (its final, else best, else last model), or ``"kinetics400"``.
+    ``runtime``: what runs the frame CNN (``auto``: ONNX Runtime on a CPU in fp32 where installed)."""
+    return Model(source, device=device, precision=precision, runtime=runtime)

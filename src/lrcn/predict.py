@@ -112,6 +112,7 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     if cfg.truth and len(inputs) != 1:
         raise ConfigError(f"--truth scores one video; {len(inputs)} were given")
     model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, crop=cfg.crop,
+                  runtime="pytorch" if cfg.onnx else cfg.runtime,
                   compile=cfg.compile, inputs=inputs)
     results, failures = [], []
     with FolderLock(cfg.out_dir, "lrcn predict"):  # one writer per output folder

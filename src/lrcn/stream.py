@@ -209,7 +209,8 @@ def run(cfg: StreamConfig, out=None) -> dict:
     for path in (cfg.srt, cfg.csv, cfg.record):  # an unusable output is found now, not after an hour of stream
         if path and Path(path).is_dir():
             raise VideoError(f"{path}: a folder, not a file to write")
-    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, live=True)
+    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, live=True,
+                  runtime="pytorch" if cfg.onnx else cfg.runtime)
     classes, window = model.classes, model.window
     embedder = model.step_embedder(batch=1)
     recorder = Recorder(cfg.record) if cfg.record else None

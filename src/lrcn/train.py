@@ -148,7 +148,8 @@ def prepare_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distr
     if not train_items:
         raise ConfigError(f"{cfg.data_dir}: no training videos")
     needed = [i for i in items if i.split != "test"]
-    embedder = embedder_if_needed(dataset, needed, cache, cfg.views, dist.device, cfg.precision) if dist.is_main else None
+    embedder = (embedder_if_needed(dataset, needed, cache, cfg.views, dist.device, cfg.precision, runtime=cfg.runtime)
+                if dist.is_main else None)
     common = dict(cache=cache, train_views=cfg.views, num_frames=cfg.num_frames, embedder=embedder,
                   workers=cfg.num_workers, to_ram=cfg.load_all_data_to_ram, progress=progress and dist.is_main)
     if dist.is_main:  # rank 0 fills the cache; the others wait, then read what it wrote
