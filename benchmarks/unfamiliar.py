@@ -43,7 +43,7 @@ def main() -> None:
         tmp = Path(tmp)
         data = generate(SynthConfig(str(tmp / "classic"), preset="classic", groups=args.groups, clips_per_group=1),
                         progress=False)
-        other = generate(SynthConfig(str(tmp / "order"), preset="order", groups=2, clips_per_group=1, seed=7),
+        other = generate(SynthConfig(str(tmp / "order"), preset="order", groups=4, clips_per_group=1, seed=7),
                          progress=False)
         run_dir = train(TrainConfig(str(data), backbone="mobilenet_v2", weights=weights, cache_dir=str(tmp / "c"),
                                     run_dir=str(tmp / "r"), epochs=args.epochs, num_workers=0), progress=False)

@@ -227,3 +227,40 @@ def test_labels_are_drawn_in_their_colours_and_clipped_to_the_frame():
     out = paste_rgb(frame, two, x=4, y=2)
     assert (frame == 128).all()  # the input is not changed
     assert (out[:2] == 128).all() and (out[:, :4] == 128).all() and (out[2:, 4:] == two[:18, :26]).all()
+
+
+def test_truth_labels_are_matched_to_the_models_classes(tmp_path, caplog):
+    """Exact, then another case with a warning; an unknown label is one line listing the classes, or with
+    --truth-unknown ignore its time is left out of the scores (with a warning)."""
+    from lrcn.errors import ConfigError
+    from lrcn.outputs import match_truth
+
+    classes = ["Walking", "Running", "Jumping"]
+    rows = [(0.0, 1.0, "Walking"), (1.0, 2.0, "running"), (2.0, 3.0, "Swimming")]
+    with pytest.raises(ConfigError, match=r"t.csv: truth label 'Swimming' not among the model's classes "
+                                          r"\(Walking, Running, Jumping\); fix the file, or --truth-unknown ignore"):
+        match_truth(rows, classes, "t.csv")
+    with caplog.at_level("WARNING"):
+        kept = match_truth(rows, classes, "t.csv", unknown="ignore")
+    assert kept == [(0.0, 1.0, "Walking"), (1.0, 2.0, "Running")]
+    assert "'running' taken as the class 'Running'" in caplog.text and "left out of the scores" in caplog.text
+    with pytest.raises(ConfigError, match="no segment with a label of the model's classes"):
+        match_truth([(0.0, 1.0, "Swimming")], classes, "t.csv", unknown="ignore")
+    both = ["run", "Run"]  # two classes equal but for case: only an exact match is taken
+    with pytest.raises(ConfigError, match="'RUN' not among"):
+        match_truth([(0.0, 1.0, "RUN")], both, "t.csv")
+
+
+def test_predict_refuses_a_truth_label_before_embedding_anything(trained, tiny_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    ckpt, _ = trained
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    truth = tmp_path / "t.csv"
+    truth.write_text("start,end,label\n0,1,NotAClass\n")
+    proc = subprocess.run([sys.executable, "-m", "lrcn", "predict", str(ckpt), str(video), "--truth", str(truth),
+                           "--out-dir", str(tmp_path / "p"), "--no-video"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "truth label 'NotAClass' not among the model's classes" in proc.stderr
+    assert not (tmp_path / "p").exists()  # refused before any output was written

@@ -50,6 +50,7 @@ class Checkpoint:
     global_batch_size: int | None = None
     train_class_counts: list[int] | None = None
     final: dict | None = None  # final.pth.tar: how it was made (refit or a copy of best)
+    familiarity: dict | None = None  # the training embeddings' shape (lrcn.familiarity), for unfamiliar input
 
     @property
     def sampling(self) -> Sampling:
@@ -104,7 +105,8 @@ class Checkpoint:
                 epoch=int(state.get("epoch", 0)), history=list(state.get("history") or []),
                 best_val_acc=float(state.get("best_val_acc", -1.0)), optimizer=state.get("optimizer"),
                 lr_scheduler=state.get("lr_scheduler"), global_batch_size=state.get("global_batch_size"),
-                train_class_counts=state.get("train_class_counts"), final=state.get("final"))
+                train_class_counts=state.get("train_class_counts"), final=state.get("final"),
+                familiarity=state.get("familiarity"))
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise CheckpointError(f"{path}: an lrcn checkpoint this version cannot read (version "
                                   f"{state.get('version', 1)}: {type(exc).__name__} {exc}); retrain with this "

@@ -152,6 +152,12 @@ def cmd_predict(a) -> int:
         segs = r["segments"]
         main_label = max(segs, key=lambda s: s["end"] - s["start"])["label"] if segs else "-"
         print(f"{r['video']}: {len(segs)} segments, mostly {main_label}; {r['out_dir']}")
+        odd = [s for s in segs if s.get("unfamiliar")]
+        if odd:
+            share = sum(s["end"] - s["start"] for s in odd) / max(1e-9, sum(s["end"] - s["start"] for s in segs))
+            print(f"lrcn: warning: {r['video']}: {len(odd)} of {len(segs)} segments ({100 * share:.0f} % of the time) "
+                  f"look unlike the training data; their labels are guesses among classes that may not apply",
+                  file=sys.stderr)
         if "scores" in r:
             print("  against the truth: " + _segmentation_line(r["scores"]))
     for f in failures:

@@ -182,6 +182,9 @@ def env_shard() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+UNFAMILIAR = Opt(True, "mark segments (and stream steps) unlike the training data: the distance of their embeddings "
+                       "from the training embeddings, above the threshold calibrated on validation (a checkpoint of "
+                       "this lrcn; --no-unfamiliar: off)")
 MIN_SEGMENT = Opt(1.2, "viterbi: shortest segment; median: filter length", flag="--min-segment", metavar="SECONDS",
                   check=at_least(0))
 
@@ -510,8 +513,13 @@ class PredictConfig(_Settings):
     onnx: str | None = ONNX()
     runtime: str = RUNTIME()
     truth: str | None = Opt(None, "score one video against its annotation: CSV lines start,end,label in seconds "
-                                  "(frame accuracy, edit score, F1@10/25/50; drawn under the timeline)", parse=str,
+                                  "(frame accuracy, edit score, F1@10/25/50; drawn under the timeline). Labels are "
+                                  "the model's classes (another case is matched, with a warning)", parse=str,
                             metavar="CSV")()
+    truth_unknown: str = Opt("error", "a --truth label that is none of the model's classes: error (one line listing "
+                                      "them) or ignore (its time is left out of the scores, with a warning)",
+                             choices=("error", "ignore"))()
+    unfamiliar: bool = UNFAMILIAR()
     device: str | None = DEVICE()
     progress: bool = Opt(True, "no progress bars", flag="--no-progress")()
 
@@ -537,6 +545,7 @@ class StreamConfig(_Settings):
     reconnect: int = Opt(0, "reopen a network source that fails or ends this many times, waiting 1, 2, 4 ... 30 s "
                             "(0: stop)", check=at_least(0))()
     top_k: int = TOP_K()
+    unfamiliar: bool = UNFAMILIAR()
     min_seconds: float = MIN_SEGMENT(default=1.0, help="a new label must lead this long before the segment switches "
                                                        "to it (the online form of the smoothing; 0: every frame's own)")
     srt: str | None = Opt(None, "write the segments as SRT subtitles here (also on Ctrl-C / SIGTERM)", parse=str,

@@ -36,11 +36,16 @@ class Segment:
     label: str
     confidence: float  # mean probability of the label over the segment's frames
     top: tuple[tuple[str, float], ...] = ()  # the k most probable classes over the segment, with their mean
+    unfamiliarity: float | None = None  # mean over its steps (lrcn.familiarity); None: not measured
+    unfamiliar: bool | None = None  # unlike the training data (the mean above the model's threshold)
 
     def to_dict(self) -> dict:
         """The segment as JSON writes it (``top`` as ``[{"label", "probability"}]``)."""
-        return {"start": self.start, "end": self.end, "label": self.label, "confidence": self.confidence,
-                "top": [{"label": name, "probability": round(p, 4)} for name, p in self.top]}
+        out = {"start": self.start, "end": self.end, "label": self.label, "confidence": self.confidence,
+               "top": [{"label": name, "probability": round(p, 4)} for name, p in self.top]}
+        if self.unfamiliar is not None:
+            out.update(unfamiliar=self.unfamiliar, unfamiliarity=round(float(self.unfamiliarity), 3))
+        return out
 
 
 def frame_probabilities(window_probs: np.ndarray, window_starts: Sequence[int], num_frames: int,

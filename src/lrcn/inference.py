@@ -81,6 +81,7 @@ class VideoSegmentation:
     frame_probs: np.ndarray  # (N, C)
     labels: np.ndarray  # (N,) class index per step
     segments: list[Segment]
+    unfamiliarity: np.ndarray | None = None  # (N,) each step's (lrcn.familiarity); None: not measured
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Prediction:
     window_starts: np.ndarray  # (W,) first step of each window
     window_probs: np.ndarray  # (W, C)
     classes: list[str] = field(default_factory=list)
+    unfamiliarity: np.ndarray | None = None  # (N,) each step's distance from the training data (None: not measured)
 
     @property
     def label(self) -> str:
@@ -134,6 +136,7 @@ class Model:
         self.builtin = str(source) in BUILTIN_MODELS
         self.ckpt: Checkpoint | None = None
         self._embedder = None
+        self.familiarity = None  # the training data's shape: unfamiliar input is marked (lrcn.familiarity)
         if self.builtin:
             if onnx:
                 raise ConfigError(f"--onnx runs an lrcn export; {source} runs in PyTorch")
@@ -163,6 +166,9 @@ class Model:
         self.window = self.ckpt.sampling.num_frames
         self.crop = spec.crop
         self.causal = bool(self.ckpt.model_config.causal)
+        from .familiarity import Familiarity
+
+        self.familiarity = Familiarity.from_dict(self.ckpt.familiarity)
         self.arch = spec.backbone.arch
         self.clip = clip_geometry(self.arch, "end" if live else "center")  # training cached centred clips
         self._precision, self._compile, self._inputs, self._runtime = precision, compile, tuple(inputs), runtime
@@ -276,14 +282,20 @@ class Model:
         return softmax(run_head(self.head, np.stack(ring)[None].astype(np.float32), self.device))[0]
 
     def segment(self, path: str | os.PathLike, decoding: Decoding | None = None, mode: str = "live",
-                stride: int = 1, batch_size: int = 32, progress: bool = False, top_k: int = 5) -> VideoSegmentation:
-        """Embed each step once, slide the window, average each step's windows, decode into segments.
+                stride: int = 1, batch_size: int = 32, progress: bool = False, top_k: int = 5,
+                unfamiliar: bool = True) -> VideoSegmentation:
+        """Embed each step once, slide the window, average each step's windows, decode into segments
+        (with ``unfamiliar``, each marked when unlike the training data: :mod:`lrcn.familiarity`).
 
         Raises:
             VideoError: unreadable, or shorter than one window.
         """
         decoding = decoding or Decoding()
-        scored = self.window_scores(self.embed_video(path, mode, batch_size, progress), stride)
+        step_scores: list[float] = []
+        steps = self.embed_video(path, mode, batch_size, progress)
+        if self.familiarity is not None and unfamiliar:
+            steps = self._scoring(steps, step_scores)
+        scored = self.window_scores(steps, stride)
         if len(scored.probs) == 0:
             raise VideoError(f"{path}: {len(scored.times)} steps at {self.fps:g} fps, shorter than one window of "
                              f"{self.window}")
@@ -293,19 +305,45 @@ class Model:
         labels = decode(frame_probs, decoding, fps)
         duration = info.duration or None
         segs = decoded_segments(labels, frame_probs, scored.times, fps, self.classes, duration, top_k)
-        return VideoSegmentation(scored, fps, duration, frame_probs, labels, segs)
+        scores = np.array(step_scores) if step_scores else None
+        if scores is not None:
+            segs = self.mark_unfamiliar(segs, scored.times, scores)
+        return VideoSegmentation(scored, fps, duration, frame_probs, labels, segs, scores)
+
+    def _scoring(self, steps: Iterable[tuple[float, np.ndarray]], out: list[float]):
+        """``steps`` passed on, each one's unfamiliarity appended to ``out`` (scored in batches of 64)."""
+        pending: list[tuple[float, np.ndarray]] = []
+        for step in steps:
+            pending.append(step)
+            if len(pending) == 64:
+                out.extend(self.familiarity.scores(np.stack([e for _, e in pending])).tolist())
+                yield from pending
+                pending.clear()
+        if pending:
+            out.extend(self.familiarity.scores(np.stack([e for _, e in pending])).tolist())
+            yield from pending
+
+    def mark_unfamiliar(self, segments: list[Segment], times: np.ndarray, scores: np.ndarray) -> list[Segment]:
+        """Each segment with the mean unfamiliarity of its steps and whether it passes the threshold."""
+        out = []
+        for s in segments:
+            inside = scores[(times >= s.start - 1e-6) & (times < s.end - 1e-6)]
+            mean = float(inside.mean()) if len(inside) else float("nan")
+            out.append(replace(s, unfamiliarity=mean, unfamiliar=bool(len(inside)) and self.familiarity.unfamiliar(inside)))
+        return out
 
     def predict(self, video: str | os.PathLike, decoding: Decoding | None = None, stride: int = 1,
-                batch_size: int = 32, top_k: int = 5) -> Prediction:
-        """Label the actions along ``video``: segments (with their top-k) and per-step labels; nothing is written."""
+                batch_size: int = 32, top_k: int = 5, unfamiliar: bool = True) -> Prediction:
+        """Label the actions along ``video``: segments (with their top-k and, where the checkpoint can tell,
+        whether each is unlike the training data) and per-step labels; nothing is written."""
         from .config import PredictConfig
 
         PredictConfig(checkpoint=str(self.checkpoint), inputs=(str(video),), stride=stride, batch_size=batch_size,
                       top_k=top_k, decoding=decoding or Decoding())  # the CLI's checks, the CLI's messages
         path = Path(video)
-        v = self.segment(path, decoding, "live", stride, batch_size, top_k=top_k)
+        v = self.segment(path, decoding, "live", stride, batch_size, top_k=top_k, unfamiliar=unfamiliar)
         return Prediction(str(path), v.segments, v.scored.times, [self.classes[c] for c in v.labels], v.frame_probs,
-                          v.scored.starts, v.scored.probs, self.classes)
+                          v.scored.starts, v.scored.probs, self.classes, v.unfamiliarity)
 
     def predict_many(self, videos: str | os.PathLike | Iterable[str | os.PathLike],
                      raise_errors: bool = False, **kwargs) -> list[Prediction | Exception]:

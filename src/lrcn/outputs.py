@@ -43,6 +43,41 @@ def read_truth(path: str | Path) -> list[tuple[float, float, str]]:
     return rows
 
 
+def match_truth(truth: list[tuple[float, float, str]], classes: list[str], path: str | Path,
+                unknown: str = "error") -> list[tuple[float, float, str]]:
+    """The truth's labels as the model's classes: exact, else the one class equal but for case (a warning);
+    a label matching none is an error listing the classes (``unknown="ignore"``: its rows are left out,
+    with a warning)."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    by_case = {}
+    for c in classes:
+        by_case.setdefault(c.casefold(), []).append(c)
+    out, recased, missing = [], {}, {}
+    for start, end, label in truth:
+        if label in classes:
+            out.append((start, end, label))
+        elif len(by_case.get(label.casefold(), [])) == 1:
+            recased[label] = by_case[label.casefold()][0]
+            out.append((start, end, recased[label]))
+        else:
+            missing[label] = missing.get(label, 0) + 1
+    for given, name in recased.items():
+        log.warning("%s: truth label %r taken as the class %r (another case)", path, given, name)
+    if missing:
+        listed = ", ".join(repr(m) for m in missing)
+        if unknown != "ignore":
+            shown = ", ".join(classes[:20]) + (f", ... ({len(classes)} in all)" if len(classes) > 20 else "")
+            raise ConfigError(f"{path}: truth label{'s' if len(missing) > 1 else ''} {listed} not among the model's "
+                              f"classes ({shown}); fix the file, or --truth-unknown ignore leaves that time out")
+        log.warning("%s: %d segment(s) with labels the model does not know (%s) left out of the scores", path,
+                    sum(missing.values()), listed)
+    if not out:
+        raise ConfigError(f"{path}: no segment with a label of the model's classes")
+    return out
+
+
 def truth_at(truth: list[tuple[float, float, str]], times: np.ndarray) -> list[str | None]:
     """The true label at each time (``None`` where no truth segment covers it)."""
     out: list[str | None] = []
@@ -66,11 +101,13 @@ def score_against_truth(truth_labels: list[str | None], raw: list[str], decoded:
 
 
 def segments_csv(segments: list[Segment]) -> str:
-    """The segments as CSV lines ``start,end,label,confidence`` under a header."""
+    """The segments as CSV lines ``start,end,label,confidence,top,unfamiliar`` under a header
+    (``unfamiliar``: yes/no, empty where not measured)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["start", "end", "label", "confidence", "top"])
-    w.writerows([[s.start, s.end, s.label, f"{s.confidence:.4f}", top_text(s)] for s in segments])
+    w.writerow(["start", "end", "label", "confidence", "top", "unfamiliar"])
+    w.writerows([[s.start, s.end, s.label, f"{s.confidence:.4f}", top_text(s),
+                  "" if s.unfamiliar is None else ("yes" if s.unfamiliar else "no")] for s in segments])
     return buf.getvalue()
 
 
@@ -81,7 +118,8 @@ def srt(segments: list[Segment]) -> str:
 
     def also(s: Segment) -> str:
         rest = [f"{name} {p:.0%}" for name, p in s.top if name != s.label][:2]
-        return f"\n(or {', '.join(rest)})" if rest else ""
+        warn = "\n[unlike the training data]" if s.unfamiliar else ""
+        return (f"\n(or {', '.join(rest)})" if rest else "") + warn
 
     return "".join(f"{k}\n{stamp(s.start)} --> {stamp(s.end)}\n{s.label} ({s.confidence:.0%}){also(s)}\n\n"
                    for k, s in enumerate(segments, start=1))

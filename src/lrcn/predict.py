@@ -28,7 +28,7 @@ from .datasets import read_clip_records
 from .errors import ConfigError, LrcnError
 from .inference import Model
 from .io import FolderLock, remove_stale_temporaries, write_json_atomic, write_text_atomic
-from .outputs import read_truth, score_against_truth, segments_csv, srt, truth_at  # noqa: F401  (re-exported)
+from .outputs import match_truth, read_truth, score_against_truth, segments_csv, srt, truth_at  # noqa: F401
 from .video import VIDEO_EXTENSIONS, is_video_file
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,16 @@ def _has_videos(folder: Path) -> bool:
     return any(is_video_file(p) for p in folder.rglob("*"))
 
 
-def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None = None) -> dict:
+def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None = None,
+                truth: list[tuple[float, float, str]] | None = None) -> dict:
     classes = model.classes
     num_frames = model.window
     out = Path(cfg.out_dir) / (name or path.stem)
     out.mkdir(parents=True, exist_ok=True)  # an unusable output folder fails here, before the video is embedded
     if not os.access(out, os.W_OK):
         raise OSError(errno.EACCES, "permission denied", str(out))
-    v = model.segment(path, cfg.decoding, cfg.mode, cfg.stride, cfg.batch_size, cfg.progress, cfg.top_k)
+    v = model.segment(path, cfg.decoding, cfg.mode, cfg.stride, cfg.batch_size, cfg.progress, cfg.top_k,
+                      unfamiliar=cfg.unfamiliar)
     scored, fps, duration, frame_probs, labels, segments = (v.scored, v.fps, v.duration, v.frame_probs, v.labels,
                                                             v.segments)
     count = len(scored.times)
@@ -79,6 +81,9 @@ def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None =
                for s, p, row in zip(scored.starts, scored.probs, top)]
     frames = [{"time": round(float(t), 3), "label": classes[c], "probability": float(p[c])}
               for t, c, p in zip(scored.times, labels, frame_probs)]
+    if v.unfamiliarity is not None:
+        for f, u in zip(frames, v.unfamiliarity):
+            f["unfamiliarity"] = round(float(u), 3)
     result = {"video": str(path), "model": str(model.checkpoint), "onnx_export": cfg.onnx, "mode": cfg.mode,
               "fps": fps,
               "num_frames": num_frames,
@@ -86,9 +91,13 @@ def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None =
               "label_time": "each sampled frame's own time; its probabilities are the mean over the windows "
                             "containing it",
               "windows": windows, "frames": frames, "segments": [s.to_dict() for s in segments]}
+    fam = model.familiarity if v.unfamiliarity is not None else None
+    result["familiarity"] = None if fam is None else {
+        "threshold": round(fam.threshold, 3), "calibrated_on": fam.calibrated_on,
+        "rule": "a segment is unfamiliar when the mean unfamiliarity of its steps exceeds the threshold (about 1 % "
+                "of the held-out familiar steps do)"}
     truth_labels = None
-    if cfg.truth:
-        truth = read_truth(cfg.truth)
+    if truth:
         truth_labels = truth_at(truth, scored.times)
         raw = [classes[c] for c in frame_probs.argmax(1)]
         result["truth"] = [{"start": s, "end": e, "label": name} for s, e, name in truth]
@@ -111,9 +120,12 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
         raise ConfigError(f"no videos found in {', '.join(cfg.inputs)}")
     if cfg.truth and len(inputs) != 1:
         raise ConfigError(f"--truth scores one video; {len(inputs)} were given")
+    truth = read_truth(cfg.truth) if cfg.truth else None  # a bad file is found before the model loads
     model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, crop=cfg.crop,
                   runtime="pytorch" if cfg.onnx else cfg.runtime,
                   compile=cfg.compile, inputs=inputs)
+    if truth:
+        truth = match_truth(truth, model.classes, cfg.truth, cfg.truth_unknown)
     results, failures = [], []
     with FolderLock(cfg.out_dir, "lrcn predict"):  # one writer per output folder
         stale = remove_stale_temporaries(cfg.out_dir)  # half-written files of a killed predict
@@ -121,7 +133,7 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
             log.info("removed %d half-written files of an interrupted run", stale)
         for path, name in zip(inputs, output_names(inputs)):
             try:
-                results.append(predict_one(path, model, cfg, name))
+                results.append(predict_one(path, model, cfg, name, truth))
             except LrcnError as exc:
                 failures.append({"video": str(path), "reason": str(exc)})
             except OSError as exc:  # an output folder that cannot be written, a name too long, ...

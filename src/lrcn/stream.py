@@ -102,47 +102,60 @@ class OnlineSegments:
     _candidate_since: float = 0.0
     _candidate_conf: list[float] = field(default_factory=list)
     _cpsum: np.ndarray | None = None  # the challenger's steps in a row
+    threshold: float | None = None  # the model's unfamiliarity threshold (None: not measured)
+    _ssum: float = 0.0  # unfamiliarity summed over the segment's steps, and over the challenger's
+    _cssum: float = 0.0
 
-    def _segment(self, end: float, psum: np.ndarray | None, n: int, conf: list[float]) -> Segment:
+    def _segment(self, end: float, psum: np.ndarray | None, n: int, conf: list[float], ssum: float = 0.0) -> Segment:
+        marks = {}
+        if self.threshold is not None and n:
+            marks = {"unfamiliarity": ssum / n, "unfamiliar": ssum / n > self.threshold}
         if psum is None or not self.classes or n == 0:
-            return Segment(round(self._start, 3), round(max(end, self._start), 3), self._label, float(np.mean(conf)))
+            return Segment(round(self._start, 3), round(max(end, self._start), 3), self._label, float(np.mean(conf)),
+                           **marks)
         mean = psum / n
         top = tuple((self.classes[c], float(mean[c])) for c in np.argsort(-mean, kind="stable")[: self.top_k])
         return Segment(round(self._start, 3), round(max(end, self._start), 3), self._label,
-                       float(mean[self.classes.index(self._label)]), top)
+                       float(mean[self.classes.index(self._label)]), top, **marks)
 
-    def add(self, t: float, label: str, confidence: float, probs: np.ndarray | None = None) -> Segment | None:
-        """Feed one frame's label (and its probabilities); returns the segment this frame finished, if any."""
+    def add(self, t: float, label: str, confidence: float, probs: np.ndarray | None = None,
+            unfamiliarity: float = 0.0) -> Segment | None:
+        """Feed one frame's label (and its probabilities, its unfamiliarity); returns the segment this
+        frame finished, if any."""
         p = None if probs is None else np.asarray(probs, np.float64)
         if self._label is None:
             self._label, self._start, self._conf, self._psum, self._n = label, t, [confidence], p, 1
+            self._ssum = unfamiliarity
             return None
         self._psum = None if p is None or self._psum is None else self._psum + p
         self._n += 1
+        self._ssum += unfamiliarity
         if label == self._label:
             self._conf.append(confidence)
-            self._candidate, self._candidate_conf, self._cpsum = None, [], None
+            self._candidate, self._candidate_conf, self._cpsum, self._cssum = None, [], None, 0.0
             return None
         if label != self._candidate:
             self._candidate, self._candidate_since, self._candidate_conf, self._cpsum = label, t, [], None
+            self._cssum = 0.0
         self._candidate_conf.append(confidence)
         self._cpsum = p if self._cpsum is None else (None if p is None else self._cpsum + p)
+        self._cssum += unfamiliarity
         if len(self._candidate_conf) < self.min_frames:
             return None
         k = len(self._candidate_conf)
         kept = None if self._psum is None or self._cpsum is None else self._psum - self._cpsum
-        done = self._segment(self._candidate_since, kept, self._n - k, self._conf)
+        done = self._segment(self._candidate_since, kept, self._n - k, self._conf, self._ssum - self._cssum)
         self.finished.append(done)
         self._label, self._start, self._conf = self._candidate, self._candidate_since, self._candidate_conf
-        self._psum, self._n = self._cpsum, k
-        self._candidate, self._candidate_conf, self._cpsum = None, [], None
+        self._psum, self._n, self._ssum = self._cpsum, k, self._cssum
+        self._candidate, self._candidate_conf, self._cpsum, self._cssum = None, [], None, 0.0
         return done
 
     def close(self, end: float) -> Segment | None:
         """End the stream at ``end`` seconds: the open segment is finished."""
         if self._label is None:
             return None
-        done = self._segment(end, self._psum, self._n, self._conf + self._candidate_conf)
+        done = self._segment(end, self._psum, self._n, self._conf + self._candidate_conf, self._ssum)
         self.finished.append(done)
         self._label = None
         return done
@@ -218,7 +231,9 @@ def run(cfg: StreamConfig, out=None) -> dict:
     # does not: when the CNN falls behind, the newest frame replaces the waiting one.
     lossless = not (cfg.realtime or paces_itself(cfg.source))
     slot, stats, stop = LatestSlot(lossless), StreamStats(), threading.Event()
-    segments = OnlineSegments(max(1, int(round(cfg.min_seconds * model.fps))), tuple(classes), cfg.top_k)
+    familiarity = model.familiarity if cfg.unfamiliar else None
+    segments = OnlineSegments(max(1, int(round(cfg.min_seconds * model.fps))), tuple(classes), cfg.top_k,
+                              threshold=familiarity.threshold if familiarity else None)
     ring: deque = deque(maxlen=window)  # the last window of embeddings
     causal = model.causal  # trained with a loss at every step (or a clip model): a label from the first step on
     k = min(cfg.top_k, len(classes))
@@ -255,6 +270,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
                 probs = model.step_probabilities(ring)
                 top = np.argsort(-probs)[:k]
                 label, conf = classes[int(top[0])], float(probs[top[0]])
+                score = float(familiarity.scores(ring[-1][None])[0]) if familiarity else 0.0
                 latency = time.monotonic() - arrival
                 stats.frames += 1
                 stats.dropped = slot.dropped
@@ -263,10 +279,12 @@ def run(cfg: StreamConfig, out=None) -> dict:
                 _emit(out, {"stream_time": round(step_time, 3), "wall_time": round(time.time(), 3), "label": label,
                             "confidence": round(conf, 4),
                             "top": [{"label": classes[int(c)], "probability": round(float(probs[c]), 4)} for c in top],
-                            "latency": round(latency, 4), "dropped": slot.dropped})
+                            "latency": round(latency, 4), "dropped": slot.dropped,
+                            **({"unfamiliarity": round(score, 3), "unfamiliar": score > familiarity.threshold}
+                               if familiarity else {})})
                 if recorder:
                     recorder.add(f.rgb, f.time, f"{label} {conf:.0%}")
-                done = segments.add(step_time, label, conf, probs)
+                done = segments.add(step_time, label, conf, probs, score)
                 if done:
                     _emit(out, {"segment": done.to_dict()})
     except KeyboardInterrupt:  # the reader of standard output went away

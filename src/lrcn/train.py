@@ -185,6 +185,10 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     return run_dir
 
 
+#: Most training steps the familiarity model is fitted on (drawn evenly; enough for 64 directions).
+FAMILIARITY_STEPS = 20000
+
+
 @dataclass
 class Data:
     """A run's training data; the only thing that differs between the frozen and the fine-tuned CNN.
@@ -219,6 +223,26 @@ class Data:
         """``ckpt`` as saved under ``name`` (files beside it written first)."""
         return ckpt
 
+    def familiarity(self, views: tuple[str, ...], num_classes: int, seed: int) -> dict | None:
+        """The training embeddings' shape (:func:`lrcn.familiarity.fit`, centre view, at most
+        :data:`FAMILIARITY_STEPS` steps drawn with ``seed``), its threshold from the validation videos."""
+        from .familiarity import fit
+
+        view = views.index("center") if "center" in views else 0
+        rng = np.random.default_rng(seed)
+        total = sum(e.length for e in self.train)
+        keep = min(1.0, FAMILIARITY_STEPS / max(total, 1))
+
+        def centre(part, thin):
+            out = []
+            for e in part:
+                x = np.asarray(e.embeddings[min(view, e.embeddings.shape[0] - 1)], np.float32)
+                out.append(x[rng.random(len(x)) < keep] if thin and keep < 1 else x)
+            return out
+
+        fitted = fit(centre(self.train, True), [e.item.label for e in self.train], num_classes, centre(self.val, False))
+        return fitted.to_dict() if fitted else None
+
 
 @dataclass
 class FineTuningData(Data):
@@ -237,6 +261,9 @@ class FineTuningData(Data):
 
     def restore(self, ckpt: Checkpoint) -> None:
         finetune_mod.load_backbone(self.embedder, Path(ckpt.finetuned_weights))
+
+    def familiarity(self, views: tuple[str, ...], num_classes: int, seed: int) -> dict | None:
+        return None  # no cached embeddings: the CNN changes as it trains
 
     def saved(self, ckpt: Checkpoint, ckpt_dir: Path, name: str) -> Checkpoint:
         backbone_file = (ckpt_dir / f"backbone_{name}.pth").resolve()
@@ -346,7 +373,8 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
 
     base = Checkpoint(model={}, model_config=model_cfg, class_names=list(dataset.classes), train=cfg,
                       global_batch_size=cfg.batch_size * dist.world_size,
-                      train_class_counts=class_counts(train_items, len(dataset.classes)).tolist())
+                      train_class_counts=class_counts(train_items, len(dataset.classes)).tolist(),
+                      familiarity=data.familiarity(cfg.views, len(dataset.classes), cfg.seed) if dist.is_main else None)
     with _intra_op_threads(data.intra_op_threads):
         epochs = range(state.epoch + 1, cfg.epochs + 1)
         bar = _progress(epochs, progress and dist.is_main)
