@@ -38,7 +38,8 @@ def test_round_trip_rebuilds_every_setting(tmp_path):
 def test_a_fine_tuned_checkpoint_points_at_its_cnn(tmp_path):
     save_checkpoint(tmp_path / "c.pth.tar", replace(CKPT, finetuned_weights="/runs/x/backbone_best.pth"))
     back = load_checkpoint(tmp_path / "c.pth.tar")
-    assert back.features.backbone.weights == "/runs/x/backbone_best.pth" and back.train.weights == "imagenet"
+    assert back.features.backbone.weights == str(tmp_path.resolve() / "backbone_best.pth")  # beside the checkpoint
+    assert back.train.weights == "imagenet"
 
 
 def test_a_version_1_checkpoint_still_loads(tmp_path):
@@ -113,3 +114,34 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp
     assert not marker.exists()
     save_checkpoint(tmp_path / "good.pth.tar", CKPT)
     assert load_checkpoint(tmp_path / "good.pth.tar").epoch == 3  # the guard refuses only what is unsafe
+
+
+def test_a_trained_checkpoint_holds_a_card_and_no_machine_path(trained, tiny_dataset, tmp_path):
+    """No folder of the training machine in any checkpoint (data and list folders by name only); ``lrcn
+    info`` prints the card: version, data fingerprint, classes, validation, and the test report when run."""
+    import subprocess
+    import sys
+
+    ckpt_path, cache = trained
+    run_dir = ckpt_path.parent.parent
+    for path in sorted(ckpt_path.parent.glob("*.pth.tar")):
+        text = repr(torch.load(path, map_location="cpu", weights_only=True))
+        for machine in (str(tiny_dataset), str(cache), str(run_dir), str(tiny_dataset.parent)):
+            assert machine not in text, (path.name, machine)
+        assert load_checkpoint(path).train.data_dir == tiny_dataset.name
+    card = load_checkpoint(run_dir / "Saved_model_checkpoints" / "final.pth.tar").card
+    assert card["lrcn"] and card["data"]["name"] == tiny_dataset.name and len(card["data"]["fingerprint"]) == 16
+    proc = subprocess.run([sys.executable, "-m", "lrcn", "info", str(run_dir)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "final.pth.tar: an lrcn model of 4 classes, made by lrcn" in out and card["data"]["fingerprint"] in out
+    assert "test: not run" in out and "unfamiliar input: marked" in out
+
+
+def test_a_fine_tuned_cnn_is_stored_by_name_and_found_beside_the_checkpoint(tmp_path):
+    folder = tmp_path / "moved"  # as if the run folder was copied to another machine
+    folder.mkdir()
+    save_checkpoint(folder / "best.pth.tar", replace(CKPT, finetuned_weights="/home/someone/run/backbone_best.pth"))
+    state = torch.load(folder / "best.pth.tar", weights_only=True)
+    assert state["finetuned_weights"] == "backbone_best.pth"
+    assert load_checkpoint(folder / "best.pth.tar").finetuned_weights == str(folder.resolve() / "backbone_best.pth")

@@ -28,6 +28,8 @@ from .model import LRCNHead, ModelConfig
 
 FORMAT = "lrcn-checkpoint"
 VERSION = 2
+#: Settings that name folders of the machine that trained: never written into a checkpoint as they are.
+MACHINE_PATHS = ("data_dir", "ucf_list_dir", "cache_dir", "run_dir", "local_dir", "resume")
 #: What checkpoints of earlier releases did where a setting was not yet recorded.
 LEGACY_TRAINING = {"windows_per_video": 1, "label_smoothing": 0.0, "frame_differences": False}
 
@@ -51,6 +53,7 @@ class Checkpoint:
     train_class_counts: list[int] | None = None
     final: dict | None = None  # final.pth.tar: how it was made (refit or a copy of best)
     familiarity: dict | None = None  # the training embeddings' shape (lrcn.familiarity), for unfamiliar input
+    card: dict | None = None  # the model card: lrcn version, date, data fingerprint, validation (lrcn info)
 
     @property
     def sampling(self) -> Sampling:
@@ -74,16 +77,23 @@ class Checkpoint:
         return dataclasses.replace(self, optimizer=None, lr_scheduler=None)
 
     def to_dict(self) -> dict[str, Any]:
-        """The stored form (plain containers, so ``weights_only`` loading reads it)."""
+        """The stored form (plain containers, so ``weights_only`` loading reads it). No machine path is
+        stored: the data and list folders by their name, the run's own folders not at all, and a
+        fine-tuned CNN by its file name beside the checkpoint (found there again on load)."""
+        train = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.train).items()}
+        for key in MACHINE_PATHS:
+            if train.get(key):
+                train[key] = Path(str(train[key])).name if key in ("data_dir", "ucf_list_dir") else None
         state = {"format": FORMAT, "version": VERSION, "model": self.model,
                  "model_config": self.model_config.to_dict(), "class_names": list(self.class_names),
-                 "train_config": {k: list(v) if isinstance(v, tuple) else v
-                                  for k, v in dataclasses.asdict(self.train).items()},
+                 "train_config": {k: v for k, v in train.items() if v is not None or k not in MACHINE_PATHS},
                  "sampling": self.sampling.to_dict(),  # for readers of the file; rebuilt from train_config
                  **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                     if f.name not in ("model", "model_config", "class_names", "train")}}
         if self.optimizer is None:
             del state["optimizer"], state["lr_scheduler"]
+        if self.finetuned_weights:
+            state["finetuned_weights"] = Path(self.finetuned_weights).name
         return state
 
     @classmethod
@@ -106,7 +116,7 @@ class Checkpoint:
                 best_val_acc=float(state.get("best_val_acc", -1.0)), optimizer=state.get("optimizer"),
                 lr_scheduler=state.get("lr_scheduler"), global_batch_size=state.get("global_batch_size"),
                 train_class_counts=state.get("train_class_counts"), final=state.get("final"),
-                familiarity=state.get("familiarity"))
+                familiarity=state.get("familiarity"), card=state.get("card"))
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise CheckpointError(f"{path}: an lrcn checkpoint this version cannot read (version "
                                   f"{state.get('version', 1)}: {type(exc).__name__} {exc}); retrain with this "
@@ -168,7 +178,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if bad:  # a diverged model would score NaN, and argmax of NaN is class 0: never a silent number
         raise CheckpointError(f"{path}: non-finite weights (NaN/inf) in {', '.join(bad[:3])}; the training "
                               f"diverged (try a lower --lr)")
-    return Checkpoint.from_dict(state, path)
+    ckpt = Checkpoint.from_dict(state, path)
+    if ckpt.finetuned_weights and not Path(ckpt.finetuned_weights).is_absolute():  # stored beside the checkpoint
+        ckpt = dataclasses.replace(ckpt, finetuned_weights=str(path.resolve().parent / ckpt.finetuned_weights))
+    return ckpt
 
 
 def describe_mismatch(expected: dict, found: dict, what: str) -> str | None:
@@ -199,3 +212,47 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
         flat = t.contiguous().flatten().clone()
         digest.update(flat.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()
+
+
+def info_lines(source: str | Path) -> list[str]:
+    """``lrcn info``: what a checkpoint (or run folder) is, from the file alone, and the test report that
+    ``lrcn test`` wrote beside it, if any."""
+    import json
+
+    path = resolve_checkpoint(source)
+    ckpt = load_checkpoint(path)
+    card = ckpt.card or {}
+    spec, cfg = ckpt.features, ckpt.model_config
+    lines = [f"{path}: an lrcn model of {len(ckpt.class_names)} classes"
+             + (f", made by lrcn {card['lrcn']} on {card['created']}" if card else " (no model card: an older lrcn)")]
+    shown = ", ".join(ckpt.class_names[:12]) + (f", ... ({len(ckpt.class_names)})" if len(ckpt.class_names) > 12 else "")
+    lines.append(f"  classes: {shown}")
+    lines.append(f"  backbone: {spec.backbone.arch} ({'fine-tuned, ' if ckpt.finetuned_weights else ''}weights "
+                 f"{Path(spec.backbone.weights).name if spec.backbone.weights not in ('imagenet', 'none') else spec.backbone.weights}), "
+                 f"{spec.crop} crop, {spec.fps:g} fps; head: {'causal' if cfg.causal else 'bidirectional'} LSTM "
+                 f"{cfg.lstm_layers}x{cfg.hidden_size}, windows of {ckpt.sampling.num_frames} steps")
+    data = card.get("data")
+    if data:
+        lines.append(f"  data: {data['name']} ({data['kind']}; {data['train_videos']} train, {data['val_videos']} "
+                     f"validation, {data['test_videos']} test videos; fingerprint {data['fingerprint']})")
+    meta = ckpt.final or {}
+    made = (f"refitted on train + validation for {meta['epochs']} epochs" if meta.get("refit")
+            else f"epoch {ckpt.epoch}" + (f" (from {meta['from']})" if meta.get("from") else ""))
+    val = card.get("validation_accuracy", ckpt.best_val_acc if ckpt.best_val_acc >= 0 else None)
+    lines.append(f"  model: {made}; best validation accuracy "
+                 + (f"{100 * val:.1f} %" if isinstance(val, (int, float)) and val >= 0 else "not measured"))
+    lines.append("  unfamiliar input: " + (f"marked (threshold {ckpt.familiarity['threshold']:.2f}, calibrated on "
+                                           f"{ckpt.familiarity.get('calibrated_on', '?')})" if ckpt.familiarity
+                                           else "not measured by this checkpoint"))
+    for report in (path.parent.parent / "test" / "report.json", path.parent / "test" / "report.json"):
+        if report.is_file():
+            try:
+                r = json.loads(report.read_text())
+                lines.append(f"  test ({report}): clip accuracy {100 * r['clip_accuracy']:.1f} %, video accuracy "
+                             f"{100 * r['video_accuracy']:.1f} % on {len(r.get('videos', []))} videos")
+            except (OSError, ValueError, KeyError, TypeError):
+                lines.append(f"  test: {report} is unreadable")
+            break
+    else:
+        lines.append("  test: not run (lrcn test writes its report beside the run)")
+    return lines

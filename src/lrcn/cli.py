@@ -16,7 +16,7 @@ from typing import Callable
 
 from . import __version__
 from .errors import ConfigError, LrcnError
-from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, ExportConfig, FeaturesConfig, PredictConfig,
+from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, ExportConfig, FeaturesConfig, InfoConfig, PredictConfig,
                      PreprocessConfig, StreamConfig, SynthConfig, TrainConfig, WeightsConfig)
 from .settings import flags, from_args
 
@@ -208,6 +208,14 @@ def cmd_check(a) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_info(a) -> int:
+    cfg = from_args(InfoConfig, a)
+    from .checkpoint import info_lines
+
+    print("\n".join(info_lines(cfg.checkpoint)))
+    return 0
+
+
 def cmd_demo(a) -> int:
     cfg = from_args(DemoConfig, a)
     from .demo import run
@@ -232,6 +240,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "stream": (cmd_stream, "label a live source as it plays (camera, rtsp/http/udp/tcp URL, - for a pipe, a file): "
                            "one JSON line per sampled frame and per segment"),
     "export": (cmd_export, "write the CNN and the head as ONNX (checked in ONNX Runtime) for use without PyTorch"),
+    "info": (cmd_info, "what a checkpoint is: its model card (lrcn version, date, data, classes, validation, test)"),
 }
 
 
@@ -255,13 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     # Every subcommand's flags come from its settings dataclass (lrcn.config): one definition each.
     settings = {"demo": DemoConfig, "check": CheckConfig, "synth": SynthConfig, "preprocess": PreprocessConfig,
                 "weights": WeightsConfig, "features": FeaturesConfig, "train": TrainConfig, "test": EvalConfig,
-                "test-continuous": ContinuousConfig, "predict": PredictConfig, "stream": StreamConfig, "export": ExportConfig}
+                "test-continuous": ContinuousConfig, "predict": PredictConfig, "stream": StreamConfig, "export": ExportConfig,
+                "info": InfoConfig}
     for name, cls in settings.items():
         p = add(name)
         if name == "synth":  # the folder may also be given as a positional argument, like every data command
             p.add_argument("dir", nargs="?", default=None, metavar="DIR", help="dataset folder to write (as --out-dir)")
         flags(p, cls)
-        if name not in ("weights", "stream", "export"):  # stream has no bar: its output is the JSON lines
+        if name not in ("weights", "stream", "export", "info"):  # stream has no bar: its output is the JSON lines
             _add_runtime(p)
     return parser
 

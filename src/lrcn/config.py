@@ -375,6 +375,13 @@ class FeaturesConfig(_EmbeddingSettings):
 
 
 @dataclass(frozen=True)
+class InfoConfig(_Settings):
+    """Settings of ``lrcn info``."""
+
+    checkpoint: str = arg(MODEL, "CHECKPOINT")
+
+
+@dataclass(frozen=True)
 class WeightsConfig(_Settings):
     """Settings of ``lrcn weights``."""
 

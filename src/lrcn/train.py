@@ -374,7 +374,8 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
     base = Checkpoint(model={}, model_config=model_cfg, class_names=list(dataset.classes), train=cfg,
                       global_batch_size=cfg.batch_size * dist.world_size,
                       train_class_counts=class_counts(train_items, len(dataset.classes)).tolist(),
-                      familiarity=data.familiarity(cfg.views, len(dataset.classes), cfg.seed) if dist.is_main else None)
+                      familiarity=data.familiarity(cfg.views, len(dataset.classes), cfg.seed) if dist.is_main else None,
+                      card=model_card(dataset, train_items, val_items))
     with _intra_op_threads(data.intra_op_threads):
         epochs = range(state.epoch + 1, cfg.epochs + 1)
         bar = _progress(epochs, progress and dist.is_main)
@@ -400,7 +401,9 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             improved = metrics.get("val_acc") is not None and metrics["val_acc"] > state.best_val_acc
             if improved:
                 state.best_val_acc = metrics["val_acc"]
-            ckpt = replace(base, model=head.state_dict(), optimizer=optimizer.state_dict(),
+            card = {**base.card, "epoch": epoch, "validation_accuracy": state.best_val_acc if state.best_val_acc >= 0
+                    else None}
+            ckpt = replace(base, card=card, model=head.state_dict(), optimizer=optimizer.state_dict(),
                            lr_scheduler=scheduler.state_dict(), epoch=epoch, best_val_acc=state.best_val_acc,
                            history=state.history)
             names = ["last"]
@@ -428,7 +431,8 @@ def _same_refit(final: Path, base: Checkpoint, epochs: int, items: int) -> bool:
         done = load_checkpoint(final)
     except CheckpointError:
         return False
-    control = ("resume", "overwrite", "run_dir", "local_dir", "open_new_folder", "num_workers", "device")
+    control = ("resume", "overwrite", "run_dir", "local_dir", "open_new_folder", "num_workers", "device", "runtime",
+               "data_dir", "ucf_list_dir", "cache_dir")  # folders: not stored as they are (checkpoint.MACHINE_PATHS)
     ours = {k: v for k, v in asdict(base.train).items() if k not in control}
     theirs = {k: v for k, v in asdict(done.train).items() if k not in control}
     meta = done.final or {}
@@ -511,7 +515,10 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: 
         history.append(metrics)
         _pause_for_tests("refit", epoch, ckpt_dir)
     if dist.is_main:
-        save_checkpoint(final, replace(base, model=head.state_dict(), epoch=epochs, history=history,
+        card = {**base.card, "validation_accuracy": state.best_val_acc if state.best_val_acc >= 0 else None,
+                "refit_epochs": epochs}
+        save_checkpoint(final, replace(base, card=card, model=head.state_dict(), epoch=epochs, history=history,
+                                       best_val_acc=state.best_val_acc,
                                        final={"from": "refit", "refit": True, "epochs": epochs,
                                               "items": len(everything), "validation_history": state.history}))
 
@@ -555,6 +562,21 @@ def _restore(path, head, optimizer, scheduler, model_cfg: ModelConfig, classes, 
     optimizer.load_state_dict(ckpt.optimizer)
     scheduler.load_state_dict(ckpt.lr_scheduler)
     return RunState(ckpt.epoch, ckpt.best_val_acc, list(ckpt.history))
+
+
+def model_card(dataset: Dataset, train: list[VideoItem], val: list[VideoItem]) -> dict:
+    """What a shared model file says about itself (``lrcn info``): lrcn's version, when it was made, the
+    data by name and fingerprint (SHA-256 of every video's path, class and part), the sizes of its parts."""
+    import hashlib
+
+    from . import __version__
+
+    lines = sorted(f"{i.path}|{i.label}|{i.split}" for i in [*train, *val, *dataset.subset("test")])
+    return {"lrcn": __version__, "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "data": {"name": Path(str(dataset.root)).name, "kind": dataset.kind,
+                     "fingerprint": hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16],
+                     "train_videos": len(train), "val_videos": len(val), "test_videos": len(dataset.subset("test"))},
+            "classes": len(dataset.classes)}
 
 
 def validation_split(train: list[VideoItem], val: list[VideoItem]) -> dict:
