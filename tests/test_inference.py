@@ -121,8 +121,8 @@ def test_lrcn_predict_kinetics400_writes_top_k_per_segment(carphone, tmp_path, c
     assert all(len(s["top"]) == 3 and s["top"][0]["probability"] >= s["top"][1]["probability"]
                for s in written["segments"])
     header, *rows = (out / "segments.csv").read_text().splitlines()
-    assert header == "start,end,label,confidence,top" and len(rows) == len(written["segments"])
-    assert rows[0].split(",")[-1].count(";") == 2
+    assert header == "start,end,label,confidence,top,unfamiliar" and len(rows) == len(written["segments"])
+    assert rows[0].split(",")[-2].count(";") == 2 and rows[0].split(",")[-1] == ""  # top-3; unfamiliar: not measured
     assert "(or " in (out / f"{carphone.stem}.srt").read_text()
 
 

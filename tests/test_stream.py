@@ -45,8 +45,8 @@ def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp
         assert f["stream_time"] == pytest.approx(w["start"] + 4 * 0.4, abs=1e-3)  # the window's newest frame
     assert segments and segments[0]["start"] == frames[0]["stream_time"]
     csv_lines = (tmp_path / "s.csv").read_text().splitlines()
-    assert csv_lines[0] == "start,end,label,confidence,top"
-    assert all(line.split(",")[-1].split(";")[0].split()[0] == line.split(",")[2] for line in csv_lines[1:])  # top-1
+    assert csv_lines[0] == "start,end,label,confidence,top,unfamiliar"
+    assert all(line.split(",")[-2].split(";")[0].split()[0] == line.split(",")[2] for line in csv_lines[1:])  # top-1
     _check_record(tmp_path / "r.mp4", video, frames, window=5)
 
 
@@ -222,7 +222,7 @@ def test_sigterm_stops_and_writes_the_outputs(trained, make_video, tmp_path):
     _, segments, summary = _lines(first + rest)
     assert segments and summary["frames"] < 40  # stopped early, not at the end of the file
     rows = (tmp_path / "s.csv").read_text().splitlines()
-    assert rows[0] == "start,end,label,confidence,top" and len(rows) == len(segments) + 1
+    assert rows[0] == "start,end,label,confidence,top,unfamiliar" and len(rows) == len(segments) + 1
     assert (tmp_path / "s.srt").is_file()
     import av
 
@@ -313,3 +313,19 @@ def test_online_segments_switch_only_after_a_lead_in_a_row():
     seg = OnlineSegments(2, ("A", "B"))
     finished = [s for i, label in enumerate("AABBB") if (s := seg.add(0.4 * i, label, 0.6))]
     assert [(s.label, s.start, s.end) for s in finished] == [("A", 0.0, 0.8)]  # B led twice in a row from 0.8 s
+
+
+def test_online_segments_carry_the_mean_unfamiliarity_of_their_own_steps():
+    """A segment is unfamiliar when the mean score of *its* steps passes the threshold; the challenger's
+    steps that won count for the next segment, not this one."""
+    seg = OnlineSegments(2, threshold=5.0)
+    for t, (label, score) in enumerate([("A", 1.0), ("A", 1.0), ("A", 1.0), ("B", 9.0), ("B", 9.0), ("B", 9.0)]):
+        seg.add(float(t), label, 0.5, None, score)
+    seg.close(6.0)
+    (a, b) = seg.finished
+    assert (a.label, a.unfamiliar, a.unfamiliarity) == ("A", False, 1.0)
+    assert (b.label, b.unfamiliar, b.unfamiliarity) == ("B", True, 9.0)
+    assert OnlineSegments(2).add(0.0, "A", 0.5) is None  # no threshold: nothing measured
+    plain = OnlineSegments(1)
+    plain.add(0.0, "A", 0.5)
+    assert plain.close(1.0).unfamiliar is None
