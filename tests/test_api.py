@@ -32,6 +32,16 @@ def test_predict_in_memory_equals_lrcn_predict(trained, tiny_dataset, tmp_path, 
     assert [(s.label, round(s.start, 3)) for s in result.segments] == \
            [(s["label"], round(s["start"], 3)) for s in written["segments"]]
     assert result.label in model.classes and model.num_frames == 5 and model.fps == 2.5
+    # Prediction.save writes the CLI's files, byte for byte where nothing machine- or run-specific differs
+    result.save(tmp_path / "api")
+    cli, api = tmp_path / "p" / video.stem, tmp_path / "api"
+    assert sorted(p.name for p in api.iterdir()) == sorted(p.name for p in cli.iterdir() if p.name != ".lrcn.lock")
+    for name in ("segments.csv", f"{video.stem}.srt"):
+        assert (api / name).read_text() == (cli / name).read_text()
+    assert result.to_srt() == (cli / f"{video.stem}.srt").read_bytes().decode()
+    assert result.to_csv() == (api / "segments.csv").read_bytes().decode()
+    mine = json.loads((api / "predictions.json").read_text())
+    assert mine == written and json.loads(result.to_json()) == written
 
 
 def test_classify_frames_in_memory_scores_like_the_sliding_window(trained, tiny_dataset):

@@ -7,7 +7,7 @@ import pytest
 
 from corpus import _audio_only
 from lrcn.decode import Segment
-from lrcn.predict import PredictConfig, read_truth, run, srt
+from lrcn.predict import PredictConfig, read_truth, run, srt  # noqa: F401
 from lrcn.preprocess import PreprocessConfig
 from lrcn.preprocess import run as preprocess
 from lrcn.datasets import read_clip_records

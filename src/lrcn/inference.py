@@ -97,6 +97,47 @@ class Prediction:
     window_probs: np.ndarray  # (W, C)
     classes: list[str] = field(default_factory=list)
     unfamiliarity: np.ndarray | None = None  # (N,) each step's distance from the training data (None: not measured)
+    fps: float = 2.5  # steps per second
+    window: int = 5  # steps per window of the head
+    duration: float | None = None  # the video's, from its headers
+    model: str = ""  # the checkpoint (or built-in model) that made it
+    decoding: dict = field(default_factory=dict)
+    mode: str = "live"
+    top_k: int = 5
+    familiarity: dict | None = None  # the threshold and how it was calibrated (None: not measured)
+
+    def to_dict(self, truth: list[tuple[float, float, str]] | None = None) -> dict:
+        """What ``lrcn predict`` writes as ``predictions.json`` (``truth``: rows ``(start, end, label)``, scored)."""
+        from .outputs import prediction_dict
+
+        return prediction_dict(self, truth)
+
+    def to_json(self, truth: list[tuple[float, float, str]] | None = None) -> str:
+        import json
+
+        return json.dumps(self.to_dict(truth), indent=2, default=str) + "\n"
+
+    def to_srt(self) -> str:
+        """The segments as SRT subtitles, as ``lrcn predict`` writes them."""
+        from .outputs import srt
+
+        return srt(self.segments)
+
+    def to_csv(self) -> str:
+        """The segments as ``segments.csv``."""
+        from .outputs import segments_csv
+
+        return segments_csv(self.segments)
+
+    def save(self, folder: str | os.PathLike, annotate: bool = False, truth: str | os.PathLike | None = None,
+             annotate_size: int | None = 720) -> Path:
+        """Write exactly the files ``lrcn predict`` writes for this video into ``folder`` (``annotate``: the
+        annotated MP4 too; ``truth``: a truth CSV, scored and drawn). Returns ``folder``."""
+        from .outputs import match_truth, read_truth, write_prediction
+
+        rows = match_truth(read_truth(truth), list(self.classes), truth) if truth else None
+        write_prediction(self, folder, rows, annotate, annotate_size)
+        return Path(folder)
 
     @property
     def label(self) -> str:
@@ -109,8 +150,9 @@ class Prediction:
         return max(totals, key=totals.get)
 
     def __repr__(self) -> str:
-        return (f"Prediction({self.video!r}: {self.label!r}, {len(self.segments)} segments, {len(self.times)} steps, "
-                f"{len(self.classes)} classes)")
+        odd = sum(1 for s in self.segments if s.unfamiliar)
+        return (f"Prediction({self.video!r}: {self.label!r}, {len(self.segments)} segments"
+                f"{f' ({odd} unfamiliar)' if odd else ''}, {len(self.times)} steps, {len(self.classes)} classes)")
 
 
 class Model:
@@ -342,8 +384,19 @@ class Model:
                       top_k=top_k, decoding=decoding or Decoding())  # the CLI's checks, the CLI's messages
         path = Path(video)
         v = self.segment(path, decoding, "live", stride, batch_size, top_k=top_k, unfamiliar=unfamiliar)
+        return self.prediction(path, v, decoding or Decoding(), "live", top_k)
+
+    def prediction(self, path: str | os.PathLike, v: VideoSegmentation, decoding: Decoding, mode: str,
+                   top_k: int) -> Prediction:
+        """:meth:`segment`'s result as a :class:`Prediction` (what ``lrcn predict`` writes out)."""
+        fam = self.familiarity if v.unfamiliarity is not None else None
         return Prediction(str(path), v.segments, v.scored.times, [self.classes[c] for c in v.labels], v.frame_probs,
-                          v.scored.starts, v.scored.probs, self.classes, v.unfamiliarity)
+                          v.scored.starts, v.scored.probs, self.classes, v.unfamiliarity, v.fps, self.window,
+                          v.duration, str(self.checkpoint), dict(decoding.__dict__), mode, top_k,
+                          None if fam is None else {
+                              "threshold": round(fam.threshold, 3), "calibrated_on": fam.calibrated_on,
+                              "rule": "a segment is unfamiliar when the mean unfamiliarity of its steps exceeds the "
+                                      "threshold (about 1 % of the held-out familiar steps do)"})
 
     def predict_many(self, videos: str | os.PathLike | Iterable[str | os.PathLike],
                      raise_errors: bool = False, **kwargs) -> list[Prediction | Exception]:

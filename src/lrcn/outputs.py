@@ -123,3 +123,63 @@ def srt(segments: list[Segment]) -> str:
 
     return "".join(f"{k}\n{stamp(s.start)} --> {stamp(s.end)}\n{s.label} ({s.confidence:.0%}){also(s)}\n\n"
                    for k, s in enumerate(segments, start=1))
+
+
+def prediction_dict(pred, truth: list[tuple[float, float, str]] | None = None, onnx: str | None = None) -> dict:
+    """``predictions.json`` of a :class:`lrcn.inference.Prediction` (with ``truth``: its scores too)."""
+    classes, times = list(pred.classes), np.asarray(pred.times, float)
+    count, step, window = len(times), 1.0 / pred.fps, pred.window
+    last = times[-1] + step if pred.duration is None else min(times[-1] + step, pred.duration)
+    k = min(pred.top_k, len(classes))
+    top = np.argsort(-pred.window_probs, axis=1)[:, :k]
+
+    def window_end(s: int) -> float:
+        return float(times[s + window]) if s + window < count else float(last)
+
+    windows = [{"start": round(float(times[s]), 3), "end": round(window_end(s), 3),
+                "top": [{"label": classes[c], "probability": float(p[c])} for c in row]}
+               for s, p, row in zip(pred.window_starts, pred.window_probs, top)]
+    index = {c: i for i, c in enumerate(classes)}
+    frames = [{"time": round(float(t), 3), "label": name, "probability": float(p[index[name]])}
+              for t, name, p in zip(times, pred.labels, pred.frame_probs)]
+    if pred.unfamiliarity is not None:
+        for f, u in zip(frames, pred.unfamiliarity):
+            f["unfamiliarity"] = round(float(u), 3)
+    result = {"video": pred.video, "model": pred.model, "onnx_export": onnx, "mode": pred.mode, "fps": pred.fps,
+              "num_frames": window, "sampled_frames": count, "decoding": dict(pred.decoding),
+              "label_time": "each sampled frame's own time; its probabilities are the mean over the windows "
+                            "containing it",
+              "windows": windows, "frames": frames, "segments": [s.to_dict() for s in pred.segments],
+              "familiarity": pred.familiarity}
+    if truth:
+        truth_labels = truth_at(truth, times)
+        raw = [classes[c] for c in np.asarray(pred.frame_probs).argmax(1)]
+        result["truth"] = [{"start": s, "end": e, "label": name} for s, e, name in truth]
+        result["scores"] = score_against_truth(truth_labels, raw, list(pred.labels))
+    return result
+
+
+def write_prediction(pred, out: str | Path, truth: list[tuple[float, float, str]] | None = None,
+                     annotate: bool = False, annotate_size: int | None = 720, onnx: str | None = None) -> dict:
+    """The files ``lrcn predict`` writes for one video into ``out``: ``predictions.json``, ``segments.csv``,
+    ``<video>.srt``, ``timeline.png`` and (``annotate``) ``<video>_annotated.mp4``. Returns the JSON's dict."""
+    from . import plots
+    from .io import write_json_atomic, write_text_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(pred.video).stem
+    result = prediction_dict(pred, truth, onnx)
+    write_json_atomic(out / "predictions.json", result)
+    write_text_atomic(out / "segments.csv", segments_csv(pred.segments))
+    write_text_atomic(out / f"{stem}.srt", srt(pred.segments))
+    index = {c: i for i, c in enumerate(pred.classes)}
+    truth_labels = truth_at(truth, np.asarray(pred.times, float)) if truth else None
+    plots.timeline(pred.times, pred.frame_probs, list(pred.classes), out / "timeline.png", Path(pred.video).name,
+                   decoded=[index[name] for name in pred.labels], truth=truth_labels,
+                   scores=result.get("scores", {}).get("after_smoothing"))
+    if annotate:
+        from .annotate import annotate_video
+
+        annotate_video(Path(pred.video), pred.segments, out / f"{stem}_annotated.mp4", annotate_size)
+    return result

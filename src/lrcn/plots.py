@@ -123,12 +123,15 @@ def windows_along_video(true: Sequence[int], predicted: Sequence[int], classes: 
 
 
 def timeline(times: Sequence[float], probabilities: np.ndarray, classes: Sequence[str], path: str | Path,
-             title: str, decoded: Sequence[int] | None = None, truth: Sequence[str | None] | None = None) -> str:
+             title: str, decoded: Sequence[int] | None = None, truth: Sequence[str | None] | None = None,
+             scores: dict | None = None) -> str:
     """Each sampled frame's class probabilities over time (``lrcn predict``).
 
     Every class that is the most probable one at some frame gets a curve (so
     the class that wins a stretch is never missing); under the curves a band
-    shows the decoded segments and, when given, a band the true ones.
+    shows the decoded segments and, when given, a band the true ones, each run
+    named where its text fits. Every colour drawn has a legend entry; ``scores``
+    (against the truth, after decoding) go into the title.
     """
     probabilities = np.asarray(probabilities)
     times = np.asarray(times, float)
@@ -144,16 +147,34 @@ def timeline(times: Sequence[float], probabilities: np.ndarray, classes: Sequenc
     colour = {name: palette(k % palette.N) for k, name in enumerate(names)}
     for c in shown:
         ax.plot(times, probabilities[:, c], label=classes[c], color=colour[classes[c]])
-    if shown:
-        ax.legend(fontsize=7, loc="upper right", ncol=max(1, len(shown) // 8))
+    from matplotlib.patches import Patch
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Patch(color=colour[n], label=f"{n} (bands only)") for n in names if n not in {classes[c] for c in shown}]
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="upper right", ncol=max(1, len(handles) // 8))
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1.02)
-    ax.set_title(title)
+    if scores:
+        title += (f" | vs truth: frames {scores['frame_accuracy']:.0f} %, edit {scores['edit']:.0f}, "
+                  f"F1@50 {scores['f1@50']:.0f}")
+    ax.set_title(title, fontsize=9 if scores else None)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    span = (float(times[-1]) + step - float(times[0])) if len(times) else 1.0
     for (name, labels), band in zip(bands, axes[1:, 0]):
         for t, label in zip(times, labels):
             if label is not None:
                 band.axvspan(t, t + step, color=colour[label], lw=0)
+        k = 0
+        while k < len(labels):  # each run's name in its middle, where it fits (about 7 px per character)
+            j = k
+            while j + 1 < len(labels) and labels[j + 1] == labels[k]:
+                j += 1
+            width = float(times[j]) + step - float(times[k])
+            if labels[k] is not None and width / span * 900 > 7 * len(labels[k]):
+                band.text((float(times[k]) + float(times[j]) + step) / 2, 0.5, labels[k], ha="center", va="center",
+                          fontsize=7, transform=band.get_xaxis_transform(), clip_on=True)
+            k = j + 1
         band.set_yticks([])
         band.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     axes[-1, 0].set_xlabel("time (s)")

@@ -19,16 +19,12 @@ import os
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from . import plots
-from .annotate import annotate_video
 from .config import PredictConfig
 from .datasets import read_clip_records
 from .errors import ConfigError, LrcnError
 from .inference import Model
-from .io import FolderLock, remove_stale_temporaries, write_json_atomic, write_text_atomic
-from .outputs import match_truth, read_truth, score_against_truth, segments_csv, srt, truth_at  # noqa: F401
+from .io import FolderLock, remove_stale_temporaries
+from .outputs import match_truth, read_truth, srt, write_prediction  # noqa: F401  (srt re-exported)
 from .video import VIDEO_EXTENSIONS, is_video_file
 
 log = logging.getLogger(__name__)
@@ -56,59 +52,14 @@ def _has_videos(folder: Path) -> bool:
 
 def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None = None,
                 truth: list[tuple[float, float, str]] | None = None) -> dict:
-    classes = model.classes
-    num_frames = model.window
     out = Path(cfg.out_dir) / (name or path.stem)
     out.mkdir(parents=True, exist_ok=True)  # an unusable output folder fails here, before the video is embedded
     if not os.access(out, os.W_OK):
         raise OSError(errno.EACCES, "permission denied", str(out))
     v = model.segment(path, cfg.decoding, cfg.mode, cfg.stride, cfg.batch_size, cfg.progress, cfg.top_k,
                       unfamiliar=cfg.unfamiliar)
-    scored, fps, duration, frame_probs, labels, segments = (v.scored, v.fps, v.duration, v.frame_probs, v.labels,
-                                                            v.segments)
-    count = len(scored.times)
-    step = 1.0 / fps
-    k = min(cfg.top_k, len(classes))
-    top = np.argsort(-scored.probs, axis=1)[:, :k]
-    last = scored.times[-1] + step if duration is None else min(scored.times[-1] + step, duration)
-
-    def window_end(s: int) -> float:
-        e = s + num_frames
-        return float(scored.times[e]) if e < count else float(last)
-
-    windows = [{"start": round(float(scored.times[s]), 3), "end": round(window_end(s), 3),
-                "top": [{"label": classes[c], "probability": float(p[c])} for c in row]}
-               for s, p, row in zip(scored.starts, scored.probs, top)]
-    frames = [{"time": round(float(t), 3), "label": classes[c], "probability": float(p[c])}
-              for t, c, p in zip(scored.times, labels, frame_probs)]
-    if v.unfamiliarity is not None:
-        for f, u in zip(frames, v.unfamiliarity):
-            f["unfamiliarity"] = round(float(u), 3)
-    result = {"video": str(path), "model": str(model.checkpoint), "onnx_export": cfg.onnx, "mode": cfg.mode,
-              "fps": fps,
-              "num_frames": num_frames,
-              "sampled_frames": count, "decoding": cfg.decoding.__dict__,
-              "label_time": "each sampled frame's own time; its probabilities are the mean over the windows "
-                            "containing it",
-              "windows": windows, "frames": frames, "segments": [s.to_dict() for s in segments]}
-    fam = model.familiarity if v.unfamiliarity is not None else None
-    result["familiarity"] = None if fam is None else {
-        "threshold": round(fam.threshold, 3), "calibrated_on": fam.calibrated_on,
-        "rule": "a segment is unfamiliar when the mean unfamiliarity of its steps exceeds the threshold (about 1 % "
-                "of the held-out familiar steps do)"}
-    truth_labels = None
-    if truth:
-        truth_labels = truth_at(truth, scored.times)
-        raw = [classes[c] for c in frame_probs.argmax(1)]
-        result["truth"] = [{"start": s, "end": e, "label": name} for s, e, name in truth]
-        result["scores"] = score_against_truth(truth_labels, raw, [classes[c] for c in labels])
-    write_json_atomic(out / "predictions.json", result)
-    write_text_atomic(out / "segments.csv", segments_csv(segments))
-    write_text_atomic(out / f"{path.stem}.srt", srt(segments))
-    plots.timeline(scored.times, frame_probs, classes, out / "timeline.png", path.name,
-                   decoded=labels, truth=truth_labels)
-    if cfg.annotate:
-        annotate_video(path, segments, out / f"{path.stem}_annotated.mp4", cfg.annotate_size)
+    pred = model.prediction(path, v, cfg.decoding, cfg.mode, cfg.top_k)
+    result = write_prediction(pred, out, truth, cfg.annotate, cfg.annotate_size, onnx=cfg.onnx)
     result["out_dir"] = str(out)
     return result
 
