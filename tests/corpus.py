@@ -110,6 +110,7 @@ EXPECTED = {
     LONG_NAME: "ok",
     "a_folder.avi": "a directory",
     "broken_link.avi": "broken symbolic link",
+    "link_loop.avi": "symbolic link loop",
 }
 
 
@@ -140,4 +141,5 @@ def build(folder: Path) -> dict[str, str]:
     write_video(folder / LONG_NAME, _frames(60, 64, 48), 25)
     (folder / "a_folder.avi").mkdir()
     (folder / "broken_link.avi").symlink_to(folder / "gone.avi")
+    (folder / "link_loop.avi").symlink_to(folder / "link_loop.avi")  # leads back to itself
     return dict(EXPECTED)

@@ -143,7 +143,7 @@ def test_a_read_only_cache_that_needs_entries_is_one_line(tiny_dataset, tmp_path
     code, _, err = lrcn(capsys, "features", tiny_dataset, *MODEL, "--cache-dir", tmp_path / "c", "--no-progress",
                         "--views", "center", "--num-workers", "0")
     assert code != 0
-    one_error_line(err, "Read-only file system")
+    one_error_line(err, "cannot write (read-only file system)")
     assert not list((tmp_path / "c").rglob("*.npy"))
 
 
@@ -342,3 +342,78 @@ def test_clips_cut_at_another_rate_are_refused_not_silently_resampled(tiny_datas
                                              "--num-frames", "8"))
     assert code != 0
     one_error_line(err, "clips have 5 frames", "--num-frames 8")
+
+
+def test_write_errors_name_their_real_cause():
+    import errno as e
+
+    from lrcn.io import write_error
+
+    for code, words in [(e.ENOSPC, "no space left on device"), (e.EROFS, "read-only file system"),
+                        (e.ENAMETOOLONG, "file name too long"), (e.EACCES, "permission denied")]:
+        assert str(write_error("/out/x.csv", OSError(code, "whatever"))) == \
+            f"/out/x.csv: cannot write ({words}); nothing was overwritten"
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    """torch.save into a file would say "[enforce fail at inline_container.cc] unexpected pos"."""
+    import errno
+    from pathlib import Path
+
+    import lrcn.io
+    from lrcn.checkpoint import save_checkpoint
+    from lrcn.errors import CheckpointError
+
+    from test_checkpoint import CKPT  # tests/ is on the path (rootdir conftest)
+
+    target = tmp_path / "last.pth.tar"
+    save_checkpoint(target, CKPT)
+    before = target.read_bytes()
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lrcn.io.Path, "write_bytes", full)
+    with pytest.raises(CheckpointError, match=r"last.pth.tar: cannot write the checkpoint \(no space left on device\)"):
+        save_checkpoint(target, CKPT)
+    monkeypatch.undo()
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.pth.tar"]
+
+
+def test_a_stream_output_that_cannot_be_written_stops_before_the_stream_and_leaves_nothing(trained, tmp_path,
+                                                                                       monkeypatch, make_video):
+    import errno
+
+    import lrcn.io
+    from lrcn.config import StreamConfig
+    from lrcn.errors import LrcnError
+    from lrcn.stream import run
+
+    video = make_video("v.avi", 60)
+    real = lrcn.io.temporary_sibling
+
+    def read_only(path, keep_suffix=True):
+        if str(path).endswith(".mp4"):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(path, keep_suffix)
+
+    monkeypatch.setattr(lrcn.io, "temporary_sibling", read_only)
+    out = tmp_path / "outs"
+    with pytest.raises(LrcnError, match=r"rec.mp4: cannot write \(read-only file system\)"):
+        run(StreamConfig(str(trained[0]), str(video), srt=str(out / "s.srt"), record=str(out / "rec.mp4")))
+    assert not list(out.rglob("*.*"))  # no empty .srt, no probe file
+
+
+def test_a_derived_name_too_long_for_the_file_system_is_shortened_and_said(trained, make_video, tmp_path, caplog):
+    from lrcn.config import PredictConfig
+    from lrcn.predict import run
+
+    video = make_video("v" * 245 + ".avi", 60)  # legal; "<stem>_annotated.mp4" would be 259 bytes
+    with caplog.at_level("WARNING"):
+        results, failures = run(PredictConfig(str(trained[0]), (str(video),), out_dir=str(tmp_path / "p"),
+                                              progress=False))
+    assert not failures
+    out = tmp_path / "p" / video.stem
+    annotated = [p for p in out.iterdir() if p.name.endswith("_annotated.mp4")]
+    assert len(annotated) == 1 and len(annotated[0].name.encode()) <= 255 and annotated[0].stat().st_size > 0
+    assert "longer than a file name may be" in caplog.text and annotated[0].name in caplog.text

@@ -294,7 +294,7 @@ def test_a_recording_that_cannot_be_written_is_one_error_naming_it(trained, tiny
     (tmp_path / "afile").write_text("not a folder")
     target = tmp_path / "afile" / "r.mp4"
     video = sorted(tiny_dataset.rglob("*.avi"))[0]
-    with pytest.raises(LrcnError, match="could not write the recording") as err:
+    with pytest.raises(LrcnError, match=r"cannot write \(a part of the path is a file, not a folder\)") as err:
         run(StreamConfig(str(trained[0]), str(video), record=str(target)), out=io.StringIO())
     assert str(target) in str(err.value) and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 

@@ -21,9 +21,9 @@ import torch
 
 from .backbone import BackboneSpec
 from .config import Sampling, TrainConfig
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, LrcnError
 from .features import FeatureSpec
-from .io import atomic_path
+from .io import write_bytes_atomic
 from .model import LRCNHead, ModelConfig
 
 FORMAT = "lrcn-checkpoint"
@@ -124,14 +124,17 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` atomically."""
+    """Write ``ckpt`` atomically. Serialised in memory first: a file that cannot be written (a full disk,
+    a read-only folder) is then one line with the operating system's cause, where ``torch.save`` into
+    a file reports ``[enforce fail at inline_container.cc] unexpected pos``."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(ckpt.to_dict(), buffer)
     try:
-        with atomic_path(path) as tmp:
-            torch.save(ckpt.to_dict(), tmp)
-    except RuntimeError as exc:  # torch.save reports a full disk or a failed write as a RuntimeError
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: could not write the checkpoint ({first}); the previous file is "
-                              f"unchanged") from None
+        write_bytes_atomic(path, buffer.getbuffer())
+    except LrcnError as exc:
+        raise CheckpointError(str(exc).replace("cannot write (", "cannot write the checkpoint (")) from None
 
 
 SHIPPED = ("final.pth.tar", "best.pth.tar", "last.pth.tar")  # what a run folder stands for, in order

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .config import Sampling
-from .errors import ConfigError, SplitError
+from .errors import ConfigError, LrcnError, SplitError
 from .video import VIDEO_EXTENSIONS
 
 GROUP_RE = re.compile(r"_g(\d+)_", re.IGNORECASE)
@@ -227,24 +227,37 @@ def load_clips(root: Path, number_of_classes: int | None = None) -> Dataset:
     info_path = root / "preprocess.json"
     if not info_path.is_file():
         raise SplitError(f"{info_path}: not found; is {root} the output of 'lrcn preprocess'?")
-    info = json.loads(info_path.read_text())
-    classes = list(info["classes"])
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        classes = list(info["classes"])
+        if not classes or not all(isinstance(c, str) and c for c in classes):
+            raise ValueError("classes must be a list of names")
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ValueError: not UTF-8, not JSON, bad classes
+        raise SplitError(f"{info_path}: not the file lrcn preprocess writes ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:80] if str(exc) else ''}); run lrcn preprocess again") from None
     keep = _check_num_classes(number_of_classes, len(classes), info_path)
     items = []
     for record in read_clip_records(root):
-        if record.get("status") == "ok" and record["label"] < keep:
-            items.append(
-                VideoItem(
-                    record["clip"], record["label"], record["group"], record["split"],
-                    source=record["source"], frame_indices=tuple(record["frame_indices"]),
-                )
-            )
+        try:
+            if record.get("status") == "ok" and record["label"] < keep:
+                item = VideoItem(str(record["clip"]), int(record["label"]), str(record["group"]), str(record["split"]),
+                                 source=str(record["source"]),
+                                 frame_indices=tuple(int(i) for i in record["frame_indices"]))
+                if item.label < 0 or item.split not in ("train", "test"):
+                    raise ValueError("label or split out of range")
+                items.append(item)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SplitError(f"{root / MANIFEST}: a record lrcn preprocess did not write ({type(exc).__name__} "
+                             f"{str(exc)[:60]}: {json.dumps(record)[:100]}); run lrcn preprocess again") from None
     if not items:
         raise SplitError(f"{root / MANIFEST}: no clips (did 'lrcn preprocess' finish?)")
-    recorded = info.get("sampling") or info.get("settings", {})  # lrcn before "sampling": the settings
-    sampling = None
-    if all(k in recorded for k in ("sampling_rate", "reference_fps", "num_frames")):
-        sampling = Sampling.from_dict(recorded)
+    recorded = info.get("sampling") or info.get("settings", {}) if isinstance(info, dict) else {}
+    sampling = None  # lrcn before "sampling": the settings
+    if isinstance(recorded, dict) and all(k in recorded for k in ("sampling_rate", "reference_fps", "num_frames")):
+        try:
+            sampling = Sampling.from_dict(recorded)
+        except (TypeError, ValueError, LrcnError) as exc:
+            raise SplitError(f"{info_path}: its sampling is not one lrcn preprocess writes ({exc})") from None
     return Dataset(root, tuple(classes[:keep]), tuple(items), "clips", sampling)
 
 
@@ -253,11 +266,13 @@ def read_manifest(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict) and isinstance(record.get("source"), str):  # anything else: not a record
+            records.append(record)
     return records
 
 

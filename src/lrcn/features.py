@@ -168,6 +168,8 @@ class EmbeddingCache:
             record = json.loads(path.with_suffix(".json").read_text())
         except (OSError, ValueError):
             return "no readable record of what it is (<key>.json)"
+        if not isinstance(record, dict):
+            return "its record (<key>.json) is not one lrcn writes"
         shape = [len(request.views), record.get("frames"), record.get("features")]
         if record.get("key") != key or record.get("views") != list(request.views):
             return f"the entry of another key or views ({record.get('key')}, {record.get('views')})"

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import socket
@@ -42,7 +43,10 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[s
     (``key.npy.tmp-…``) so that globbing for finished files never sees it.
     """
     path = Path(path)
-    tmp = temporary_sibling(path, keep_suffix)
+    try:
+        tmp = temporary_sibling(path, keep_suffix)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         yield str(tmp)
         with open(tmp, "rb+") as fh:
@@ -50,12 +54,55 @@ def atomic_path(path: str | os.PathLike, keep_suffix: bool = True) -> Iterator[s
         os.replace(tmp, path)
     except OSError as exc:
         _remove(tmp)
-        if exc.errno == errno.ENOSPC:
-            raise LrcnError(f"{path}: no space left on device; nothing was overwritten") from None
-        raise
+        raise write_error(path, exc) from None
     except BaseException:
         _remove(tmp)
         raise
+
+
+#: The causes of a failed write, in words (the rest keep the system's own text).
+WRITE_ERRORS = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
+                errno.EACCES: "permission denied", errno.EPERM: "not permitted", errno.EDQUOT: "disk quota exceeded",
+                errno.ENAMETOOLONG: "file name too long", errno.ENOTDIR: "a part of the path is a file, not a folder",
+                errno.ELOOP: "symbolic link loop in the path"}
+
+
+def write_error(path: str | os.PathLike, exc: OSError) -> LrcnError:
+    """One line for a write to ``path`` that failed with ``exc``: the path and its real cause, and that
+    the file there before (if any) is unchanged."""
+    cause = WRITE_ERRORS.get(exc.errno) or (exc.strerror or str(exc))
+    if exc.errno == errno.EEXIST and not Path(path).parent.is_dir():  # mkdir of a folder where a file is
+        cause = WRITE_ERRORS[errno.ENOTDIR]
+    return LrcnError(f"{path}: cannot write ({cause}); nothing was overwritten")
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Before a long job: whether a file can be created at ``path`` (a probe file made and removed
+    beside it; nothing is left). Raises the :func:`write_error` line otherwise."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = temporary_sibling(path)
+        with open(probe, "wb"):
+            pass
+        _remove(probe)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def fit_name(name: str, what: str = "", tail: str | None = None) -> str:
+    """``name`` shortened to :data:`NAME_MAX` bytes where it is longer: its ``tail`` kept (default: its
+    suffix; e.g. ``_annotated.mp4``), the part before it cut and a short hash of the whole added so two
+    long names stay apart, with a warning naming both."""
+    if len(name.encode()) <= NAME_MAX:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    tail = Path(name).suffix if tail is None or not name.endswith(tail) else tail
+    room = NAME_MAX - len(f"~{digest}{tail}".encode())
+    short = name[: len(name) - len(tail)].encode()[:room].decode(errors="ignore") + f"~{digest}{tail}"
+    logging.getLogger(__name__).warning("%s%s is longer than a file name may be (%d bytes); written as %s",
+                                        f"{what}: " if what else "", name, len(name.encode()), short)
+    return short
 
 
 def temporary_sibling(path: str | os.PathLike, keep_suffix: bool = True) -> Path:

@@ -26,6 +26,8 @@ def read_truth(path: str | Path) -> list[tuple[float, float, str]]:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the truth file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}); save the truth as UTF-8 CSV") from None
     for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not row or not "".join(row).strip():
             continue
@@ -166,13 +168,15 @@ def write_prediction(pred, out: str | Path, truth: list[tuple[float, float, str]
     from . import plots
     from .io import write_json_atomic, write_text_atomic
 
+    from .io import fit_name
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(pred.video).stem
     result = prediction_dict(pred, truth, onnx)
     write_json_atomic(out / "predictions.json", result)
     write_text_atomic(out / "segments.csv", segments_csv(pred.segments))
-    write_text_atomic(out / f"{stem}.srt", srt(pred.segments))
+    write_text_atomic(out / fit_name(f"{stem}.srt", pred.video, ".srt"), srt(pred.segments))
     index = {c: i for i, c in enumerate(pred.classes)}
     truth_labels = truth_at(truth, np.asarray(pred.times, float)) if truth else None
     plots.timeline(pred.times, pred.frame_probs, list(pred.classes), out / "timeline.png", Path(pred.video).name,
@@ -181,5 +185,6 @@ def write_prediction(pred, out: str | Path, truth: list[tuple[float, float, str]
     if annotate:
         from .annotate import annotate_video
 
-        annotate_video(Path(pred.video), pred.segments, out / f"{stem}_annotated.mp4", annotate_size)
+        annotate_video(Path(pred.video), pred.segments, out / fit_name(f"{stem}_annotated.mp4", pred.video, "_annotated.mp4"),
+                       annotate_size)
     return result

@@ -178,7 +178,14 @@ def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
         import onnxruntime  # noqa: F401
     except ImportError:
         raise ConfigError("--onnx needs the optional extra: pip install 'lrcn[onnx]'") from None
-    info = json.loads(info_path.read_text())
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or not JSON
+        raise ConfigError(f"{info_path}: not the JSON lrcn export writes ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:80]}); export the checkpoint again") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{info_path}: not the JSON lrcn export writes (a {type(info).__name__}, not an object); "
+                          f"export the checkpoint again")
     ours = {"classes": list(ckpt.class_names), "fps": ckpt.features.fps, "window": ckpt.sampling.num_frames,
             "feature_dim": ckpt.model_config.feature_dim, "causal": ckpt.model_config.causal}
     theirs = {k: info.get(k) for k in ours}
@@ -186,7 +193,7 @@ def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
         diff = "; ".join(f"{k}: export {theirs[k]!r}, checkpoint {ours[k]!r}" for k in ours if ours[k] != theirs[k])
         raise ConfigError(f"{folder}: exported from another model ({diff}); export this checkpoint again")
     hashes = info.get("sha256")
-    if not isinstance(hashes, dict) or "checkpoint_weights_sha256" not in info:
+    if not isinstance(hashes, dict) or "checkpoint_weights_sha256" not in info or not isinstance(info.get("files"), dict):
         raise ConfigError(f"{info_path}: no SHA-256 of the exported files (an export of an older lrcn, or edited); "
                           f"export the checkpoint again")
     if info["checkpoint_weights_sha256"] != weights_sha256(ckpt.model):

@@ -34,7 +34,7 @@ from .config import StreamConfig
 from .decode import Segment
 from .errors import VideoError
 from .inference import Model
-from .io import write_text_atomic
+from .io import check_writable, write_text_atomic
 from .outputs import segments_csv, srt
 from .steps import decode_size
 from .video import SampledFrame, iter_live_frames, paces_itself, probe
@@ -222,6 +222,8 @@ def run(cfg: StreamConfig, out=None) -> dict:
     for path in (cfg.srt, cfg.csv, cfg.record):  # an unusable output is found now, not after an hour of stream
         if path and Path(path).is_dir():
             raise VideoError(f"{path}: a folder, not a file to write")
+        if path:
+            check_writable(path)  # nothing is left behind when it cannot be
     model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, live=True,
                   runtime="pytorch" if cfg.onnx else cfg.runtime)
     classes, window = model.classes, model.window

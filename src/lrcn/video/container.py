@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -52,6 +53,12 @@ def require_file(path: str | os.PathLike) -> None:
     path = str(path)
     if not os.path.exists(path):
         if os.path.islink(path):
+            try:
+                os.stat(path)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise VideoError(f"{path}: symbolic link loop (it leads back to itself through "
+                                     f"{os.readlink(path)})") from None
             raise VideoError(f"{path}: broken symbolic link (its target {os.readlink(path)} is missing)")
         raise VideoError(f"{path}: file not found")
     if os.path.isdir(path):
