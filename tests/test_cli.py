@@ -82,9 +82,10 @@ def test_every_flag_a_subcommand_accepts_reaches_its_settings(name, monkeypatch)
     baseline = _captured(name, [], monkeypatch)
     dropped = []
     for action in sub.choices[name]._actions:
-        if not action.option_strings or action.dest == "help" or action.dest in ("out_dir", "data_dir") \
+        if not action.option_strings or action.dest in ("help", "config") or action.dest in ("out_dir", "data_dir") \
                 and action.required or action.choices is not None and len(action.choices) < 2:
-            continue  # positional, required, or a choice of one (export's --format onnx)
+            continue  # positional, required, a choice of one (export's --format onnx), or --config (it fills the
+            # others: test_a_run_is_replayed_from_its_config_json_and_flags_override_it)
         if _captured(name, _other_value(action), monkeypatch) == baseline:
             dropped.append(action.option_strings[0])
     assert not dropped, f"lrcn {name} accepts but never uses: {dropped}"
@@ -249,3 +250,31 @@ def test_a_wrong_flag_is_answered_before_torch_is_imported():
     proc = subprocess.run([sys.executable, "-c", probe.format(argv=argvs)], capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == str([2] * len(argvs)) + " []", proc.stdout + proc.stderr[-2000:]
     assert proc.stderr.count("lrcn: error:") == len(argvs) and "Traceback" not in proc.stderr
+
+
+def test_a_run_is_replayed_from_its_config_json_and_flags_override_it(trained, tiny_dataset, tmp_path):
+    """``lrcn train --config runs/X/config.json`` trains with X's settings (data folder included); a flag
+    given beside it wins; run control (resume, overwrite) is never replayed; a bad file is one line."""
+    import json
+    import subprocess
+    import sys
+
+    ckpt, cache = trained
+    source = json.loads((ckpt.parent.parent / "config.json").read_text())["train"]
+    config = tmp_path / "config.json"  # as the run wrote it, pointing at this machine's data
+    config.write_text(json.dumps({"train": {**source, "data_dir": str(tiny_dataset), "cache_dir": str(cache),
+                                            "resume": "auto", "run_dir": None}}))
+    proc = subprocess.run([sys.executable, "-m", "lrcn", "train", "--config", str(config), "--run-dir",
+                           str(tmp_path / "replay"), "--epochs", "1", "--no-progress"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    replayed = json.loads((tmp_path / "replay" / "config.json").read_text())["train"]
+    assert replayed["epochs"] == 1 and replayed["resume"] is None  # the flag won; run control not replayed
+    for key in ("backbone", "weights", "batch_size", "views", "val_split", "seed", "precision", "num_frames"):
+        assert replayed[key] == source[key], key
+    assert replayed["data_dir"] == str(tiny_dataset)
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    for args, message in [(["train", "--config", str(tmp_path / "bad.json")], "expected a JSON object"),
+                          (["train", "--config", str(tmp_path / "none.json")], "not a readable JSON file"),
+                          (["test", "--config", str(config)], "CHECKPOINT: give it, or a --config that holds")]:
+        proc = subprocess.run([sys.executable, "-m", "lrcn", *args], capture_output=True, text=True)
+        assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -18,7 +18,7 @@ from . import __version__
 from .errors import ConfigError, LrcnError
 from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, ExportConfig, FeaturesConfig, InfoConfig, PredictConfig,
                      PreprocessConfig, StreamConfig, SynthConfig, TrainConfig, WeightsConfig)
-from .settings import flags, from_args
+from .settings import apply_config, flags, from_args
 
 log = logging.getLogger("lrcn")
 
@@ -244,7 +244,11 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Commands that take ``--config FILE`` (a run's config.json, or a JSON object of their settings).
+REPLAYABLE = ("train", "features", "test", "test-continuous", "predict")
+
+
+def build_parser(replay: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrcn", formatter_class=_Formatter,
         description="Action recognition in video with an LRCN: a frozen ImageNet CNN embeds each sampled frame "
@@ -266,22 +270,36 @@ def build_parser() -> argparse.ArgumentParser:
                 "weights": WeightsConfig, "features": FeaturesConfig, "train": TrainConfig, "test": EvalConfig,
                 "test-continuous": ContinuousConfig, "predict": PredictConfig, "stream": StreamConfig, "export": ExportConfig,
                 "info": InfoConfig}
+    parser.lrcn_subparsers = {}
     for name, cls in settings.items():
         p = add(name)
+        parser.lrcn_subparsers[name] = p
         if name == "synth":  # the folder may also be given as a positional argument, like every data command
             p.add_argument("dir", nargs="?", default=None, metavar="DIR", help="dataset folder to write (as --out-dir)")
-        flags(p, cls)
+        flags(p, cls, optional_positionals=replay and name in REPLAYABLE)
+        if name in REPLAYABLE:
+            p.add_argument("--config", metavar="JSON", default=None,
+                           help="replay settings from a JSON file: a run's config.json (its 'train' settings) or an "
+                                "object of this command's settings; flags given here override it")
         if name not in ("weights", "stream", "export", "info"):  # stream has no bar: its output is the JSON lines
             _add_runtime(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    replay = any(t == "--config" or t.startswith("--config=") for t in argv)
+    parser = build_parser(replay)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if getattr(args, "config", None):
+        try:
+            apply_config(args, parser.lrcn_subparsers[args.command], argv, args.config)
+        except LrcnError as exc:
+            print(f"lrcn: error: {exc}", file=sys.stderr)
+            return exc.exit_code
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("lrcn").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     for noisy in ("PIL", "matplotlib"):

@@ -163,15 +163,17 @@ class Settings:
 
 # --- the command line, built from the fields ------------------------------------------------------
 
-def flags(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, prefix: str = "") -> None:
-    """Add one argument per field of ``cls`` (nested settings recursively) to ``parser``."""
+def flags(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, prefix: str = "",
+          optional_positionals: bool = False) -> None:
+    """Add one argument per field of ``cls`` (nested settings recursively) to ``parser``.
+    ``optional_positionals``: positionals may be left out (a ``--config`` file gives them)."""
     for f in dataclasses.fields(cls):
         if f.name == "_" or f.name == "progress":
             continue
         dest = prefix + f.name
         if f.metadata.get("nested"):
             inner = f.default_factory() if defaults is None else getattr(defaults, f.name)
-            flags(parser, type(inner), inner, prefix=dest + ".")
+            flags(parser, type(inner), inner, prefix=dest + ".", optional_positionals=optional_positionals)
             continue
         if "arg" in f.metadata:
             a = f.metadata["arg"]
@@ -179,6 +181,9 @@ def flags(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, pref
                 parser.add_argument(a.flag, dest=dest, required=True, metavar=a.metavar, help=a.help)
             elif a.nargs == "?":
                 parser.add_argument(dest, metavar=a.metavar, nargs="?", default=f.default, help=a.help)
+            elif optional_positionals:
+                parser.add_argument(dest, metavar=a.metavar, nargs="*" if a.nargs == "+" else "?", default=None,
+                                    choices=a.choices, help=a.help)
             else:
                 parser.add_argument(dest, metavar=a.metavar, nargs=a.nargs, choices=a.choices, help=a.help)
             continue
@@ -197,6 +202,48 @@ def flags(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, pref
             parse = spec.parse or (type(default) if default is not None else str)
             metavar = spec.metavar or (None if spec.choices else f.name.upper())
             parser.add_argument(*names, type=parse, choices=spec.choices, metavar=metavar, **common)
+
+
+def apply_config(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str], path: str,
+                 ignore: tuple[str, ...] = ("resume", "overwrite")) -> None:
+    """Fill ``args`` from the JSON file ``path`` (a run's ``config.json``: its ``train`` section; or a
+    flat or nested object of settings) where the command line did not give a value: flags given in
+    ``argv`` win. Run-control settings (``ignore``) are never replayed. A positional still missing
+    after that is one :class:`ConfigError`."""
+    import json
+
+    try:
+        data = json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--config {path}: not a readable JSON file ({getattr(exc, 'strerror', None) or exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object of settings")
+    section = data.get("train") if isinstance(data.get("train"), dict) else data
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    given = set()
+    options = parser._option_string_actions  # noqa: SLF001 - argparse keeps no public map of option -> dest
+    for token in argv:
+        if token.startswith("-") and token.split("=")[0] in options:
+            given.add(options[token.split("=")[0]].dest)
+    positionals = [a for a in parser._actions if not a.option_strings and a.dest != "help"]  # noqa: SLF001
+    for key, value in flat(section).items():
+        if key in ignore or key not in vars(args) or key in given or key == "config":
+            continue
+        if any(a.dest == key for a in positionals) and getattr(args, key) not in (None, []):
+            continue  # a positional given on the command line
+        setattr(args, key, tuple(value) if isinstance(value, list) else value)
+    for a in positionals:  # the commands that take --config have only required positionals
+        if getattr(args, a.dest) in (None, [], ()):
+            raise ConfigError(f"{a.metavar}: give it, or a --config that holds '{a.dest}'")
 
 
 def from_args(cls: type, args: argparse.Namespace, prefix: str = "", **overrides: Any):
