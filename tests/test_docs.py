@@ -57,3 +57,43 @@ def test_the_readme_recipe_runs_on_a_folder_of_labelled_videos(tmp_path, make_vi
         assert "Traceback" not in proc.stderr
         if cmd[1] == "info":
             assert "an lrcn model of 3 classes" in proc.stdout and "test (" in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_everything_lrcn_needs(tmp_path, trained, tiny_dataset):
+    """lrcn is installed from the checkout or a wheel built from it (it is not on the package index): the
+    wheel builds, and installed alone — no source tree on the path — it answers --version and predicts.
+    Its dependencies come from this environment's site-packages, added as a plain path (so the editable
+    install of the checkout is not seen)."""
+    import site
+    import sysconfig
+    import venv
+
+    repo = README.parent
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(tmp_path / "dist"), str(repo)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("lrcn-*.whl")
+    env = tmp_path / "env"
+    venv.EnvBuilder(with_pip=False).create(env)
+    python = env / "bin" / "python"
+    target = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            capture_output=True, text=True).stdout.strip()
+    import zipfile
+
+    zipfile.ZipFile(wheel).extractall(target)  # what pip does for a pure-Python wheel, minus the scripts
+    deps = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if Path(p).is_dir()]
+    Path(target, "lrcn_deps.pth").write_text("\n".join(sorted(set(deps))) + "\n")
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home())}
+    version = subprocess.run([str(python), "-m", "lrcn", "--version"], capture_output=True, text=True, env=clean,
+                             cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("lrcn "), version.stderr[-2000:]
+    where = subprocess.run([str(python), "-c", "import lrcn; print(lrcn.__file__)"], capture_output=True, text=True,
+                           env=clean, cwd=tmp_path).stdout
+    assert where.startswith(target), where  # the wheel's copy, not the checkout
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    run = subprocess.run([str(python), "-m", "lrcn", "predict", str(trained[0]), str(video), "--out-dir",
+                          str(tmp_path / "p"), "--no-video", "--no-progress"], capture_output=True, text=True,
+                         env=clean, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "p" / video.stem / "segments.csv").is_file()
