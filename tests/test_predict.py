@@ -264,3 +264,13 @@ def test_predict_refuses_a_truth_label_before_embedding_anything(trained, tiny_d
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "truth label 'NotAClass' not among the model's classes" in proc.stderr
     assert not (tmp_path / "p").exists()  # refused before any output was written
+
+
+def test_the_label_font_grows_with_the_frame():
+    """At 768x576 the label is no longer a few pixels tall: the font is 1/24 of the frame's height."""
+    from lrcn.annotate import YELLOW, font_size, label_image
+
+    small, large = label_image([("Stretch 52%", YELLOW)], size=font_size(240)), \
+        label_image([("Stretch 52%", YELLOW)], size=font_size(576))
+    assert font_size(240) == 11 and font_size(576) == 24 and font_size(1080) == 45
+    assert large.shape[0] >= 2 * small.shape[0] - 4 and large.shape[1] > 1.8 * small.shape[1]

@@ -34,20 +34,28 @@ ANNOTATE_PRESET, ANNOTATE_CRF, ANNOTATE_SCALER = "ultrafast", 23, "AREA"
 YELLOW, GREEN, RED, WHITE = (255, 255, 0), (0, 255, 0), (255, 64, 64), (255, 255, 255)
 
 
-def label_image(lines: Sequence[tuple[str, tuple[int, int, int]]], width: int | None = None) -> np.ndarray:
+def label_image(lines: Sequence[tuple[str, tuple[int, int, int]]], width: int | None = None,
+                size: int | None = None) -> np.ndarray:
     """Lines of text, each in its colour, on a black box (RGB ``(H, W, 3)``, even sides): how every
-    lrcn video shows a label. ``width``: the box at least this wide."""
-    from PIL import Image, ImageDraw
+    lrcn video shows a label. ``width``: the box at least this wide; ``size``: the font's pixel size
+    (default: Pillow's small bitmap font)."""
+    from PIL import Image, ImageDraw, ImageFont
 
+    font = None
+    if size:
+        try:
+            font = ImageFont.load_default(size=size)  # Pillow >= 10.1: a scalable font
+        except TypeError:
+            font = None
     probe_draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    boxes = [probe_draw.textbbox((0, 0), text) for text, _ in lines]
+    boxes = [probe_draw.textbbox((0, 0), text, font=font) for text, _ in lines]
     w = max([b[2] - b[0] for b in boxes] + [(width or 0) - 6]) + 6
     line_h = max(b[3] - b[1] for b in boxes) + 4
     h = line_h * len(lines) + 2
     img = Image.new("RGB", (w + w % 2, h + h % 2), (0, 0, 0))
     draw = ImageDraw.Draw(img)
     for k, ((text, colour), box) in enumerate(zip(lines, boxes)):
-        draw.text((3 - box[0], 3 - box[1] + k * line_h), text, fill=colour)
+        draw.text((3 - box[0], 3 - box[1] + k * line_h), text, fill=colour, font=font)
     return np.asarray(img)
 
 
@@ -59,12 +67,17 @@ def paste_rgb(rgb: np.ndarray, label: np.ndarray, x: int = 0, y: int = 0) -> np.
     return out
 
 
-def label_patch(text: str, *more: str) -> list[np.ndarray]:
+def label_patch(text: str, *more: str, size: int | None = None) -> list[np.ndarray]:
     """:func:`label_image` of a yellow line (and ``more`` white ones) as YUV 4:2:0 planes [Y, U, V], for
     pasting into decoded frames."""
     from .video import rgb_to_yuv420_planes
 
-    return rgb_to_yuv420_planes(label_image([(text, YELLOW)] + [(line, WHITE) for line in more]))
+    return rgb_to_yuv420_planes(label_image([(text, YELLOW)] + [(line, WHITE) for line in more], size=size))
+
+
+def font_size(height: int) -> int:
+    """The label's font size for a frame ``height`` pixels tall: 1/24 of it, at least 11 (readable at any size)."""
+    return max(11, round(height / 24))
 
 
 def _paste(frame, patch: list[np.ndarray], x: int = 6, y: int = 6) -> None:
@@ -77,15 +90,22 @@ def _paste(frame, patch: list[np.ndarray], x: int = 6, y: int = 6) -> None:
             dst[py : py + h, px : px + w] = part[:h, :w]
 
 
-def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int | None = 720) -> None:
+def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int | None = 720,
+                   times: Sequence[float] | None = None, confidence: Sequence[float] | None = None) -> None:
     """Re-encode ``path`` at its fps, its shorter side capped at ``size_cap`` pixels, with the current
-    segment's label drawn on it. Frames stay in the decoder's YUV: FFmpeg scales them, the label
-    (rendered once per segment) is pasted into the planes, and the encoder takes them as they are."""
+    segment's label drawn on it in a font that scales with the frame (1/24 of its height): the label
+    with the confidence of the current sampled step (``times``/``confidence``: each step's time and its
+    probability of the decoded label; else the segment's mean), the runners-up under it, and
+    "(unlike the training data)" on an unfamiliar segment. Frames stay in the decoder's YUV: FFmpeg
+    scales them, each label (rendered once per step) is pasted into the planes, and the encoder takes
+    them as they are."""
     from .video import iter_display_frames, write_video_stream
 
     info = probe(path)
     size = annotated_size(info.width, info.height, size_cap)
-    patches: dict[int, list[np.ndarray]] = {}
+    text_size = font_size((size or (info.width, info.height))[1])
+    patches: dict[tuple[int, int], list[np.ndarray]] = {}
+    times = np.asarray(times if times is not None else [], float)
 
     def frames():
         k = 0
@@ -93,12 +113,17 @@ def annotate_video(path: Path, segments: list[Segment], out: Path, size_cap: int
             while k + 1 < len(segments) and t >= segments[k + 1].start:
                 k += 1
             if segments and segments[k].start <= t < segments[k].end + 1e-6:
-                if k not in patches:
+                step = int(np.searchsorted(times, t + 1e-6) - 1) if len(times) and confidence is not None else -1
+                key = (k, step)
+                if key not in patches:
                     s = segments[k]
+                    conf = float(confidence[step]) if step >= 0 else s.confidence
                     others = [f"{name} {p:.0%}" for name, p in s.top if name != s.label][:2]  # the runners-up
-                    patches[k] = label_patch(f"{s.label} {s.confidence:.0%}", *(["or " + ", ".join(others)]
-                                                                                 if others else []))
-                _paste(frame, patches[k])
+                    more = (["or " + ", ".join(others)] if others else []) + (
+                        ["(unlike the training data)"] if s.unfamiliar else [])
+                    patches.clear()  # one step's label at a time: memory stays flat on a long video
+                    patches[key] = label_patch(f"{s.label} {conf:.0%}", *more, size=text_size)
+                _paste(frame, patches[key])
             yield frame
 
     with atomic_path(out) as tmp:

@@ -153,6 +153,9 @@ PRECISION = Opt("auto", "backbone precision; auto = bf16 on CUDA or a CPU with n
                 choices=PRECISIONS)
 CROP = Opt("center", "center: shorter side 256 then 224 crops (the seed); full: whole frame squashed to 224x224",
            choices=CROP_MODES)
+#: predict's and stream's: the crop a model runs with (default: the one it was trained with).
+RUN_CROP = Opt(None, "center 224 crop (the seed: misses off-centre action) or the full frame (default: as trained)",
+               choices=CROP_MODES)
 CACHE_DIR = Opt("lrcn_cache", "embedding cache folder")
 NUM_WORKERS = Opt(4, "decoding processes for embeddings not yet cached", check=at_least(0), aliases=("--workers",))
 PROCESSES = Opt(0, "processes (0 = all cores)", check=at_least(0), flag="--workers", aliases=("--num-workers",))
@@ -504,8 +507,7 @@ class PredictConfig(_Settings):
     _: KW_ONLY
     mode: str = Opt("live", "live: sample any video by time at the training fps; preprocessed: lrcn preprocess clips "
                             "(or its output folder), every frame", choices=("live", "preprocessed"))()
-    crop: str | None = CROP(default=None, help="center 224 crop (the seed: misses off-centre action) or the full "
-                                               "frame (default: as trained)")
+    crop: str | None = RUN_CROP()
     top_k: int = TOP_K()
     stride: int = Opt(1, "windows advance this many sampled frames", check=at_least(1))()
     batch_size: int = BATCH_SIZE()
@@ -551,6 +553,7 @@ class StreamConfig(_Settings):
                                 "can; a camera or network stream always paces itself and drops")()
     reconnect: int = Opt(0, "reopen a network source that fails or ends this many times, waiting 1, 2, 4 ... 30 s "
                             "(0: stop)", check=at_least(0))()
+    crop: str | None = RUN_CROP()
     top_k: int = TOP_K()
     unfamiliar: bool = UNFAMILIAR()
     min_seconds: float = MIN_SEGMENT(default=1.0, help="a new label must lead this long before the segment switches "

@@ -185,6 +185,7 @@ def write_prediction(pred, out: str | Path, truth: list[tuple[float, float, str]
     if annotate:
         from .annotate import annotate_video
 
+        label_prob = [float(p[index[name]]) for name, p in zip(pred.labels, pred.frame_probs)]
         annotate_video(Path(pred.video), pred.segments, out / fit_name(f"{stem}_annotated.mp4", pred.video, "_annotated.mp4"),
-                       annotate_size)
+                       annotate_size, times=pred.times, confidence=label_prob)
     return result

@@ -224,7 +224,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
             raise VideoError(f"{path}: a folder, not a file to write")
         if path:
             check_writable(path)  # nothing is left behind when it cannot be
-    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, live=True,
+    model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, live=True, crop=cfg.crop,
                   runtime="pytorch" if cfg.onnx else cfg.runtime)
     classes, window = model.classes, model.window
     embedder = model.step_embedder(batch=1)
