@@ -19,10 +19,8 @@ from typing import Any
 
 import torch
 
-from .backbone import BackboneSpec
-from .config import Sampling, TrainConfig
+from .config import BackboneSpec, FeatureSpec, Sampling, TrainConfig
 from .errors import CheckpointError, ConfigError, LrcnError
-from .features import FeatureSpec
 from .io import write_bytes_atomic
 from .model import LRCNHead, ModelConfig
 

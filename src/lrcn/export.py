@@ -39,7 +39,7 @@ from .steps import INTERPOLATION, RESIZE_RULE
 from .inference import Model
 from .io import write_text_atomic
 from .model import LRCNHead
-from .runtime import TOLERANCE, CnnGraph, file_sha256, session, write_onnx  # noqa: F401  (TOLERANCE re-exported)
+from .runtime import TOLERANCE, CnnGraph, file_sha256, made_frames, session, write_onnx  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +70,6 @@ def _frames(video: str | None, spec, count: int) -> np.ndarray:
     if not len(frames):
         raise ConfigError(f"{video}: no frames at {spec.fps:g} fps")
     return np.ascontiguousarray(frames[np.arange(count) % len(frames)])
-
-
-def made_frames(count: int, size: int = CROP) -> np.ndarray:
-    """Picture-like uint8 frames ``(count, size, size, 3)``: colour gradients, a bright square that moves,
-    and sensor-like noise (values over the whole range, as real frames have)."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:size, 0:size] / size
-    frames = []
-    for k in range(count):
-        base = np.stack([x * 200 + 30 * k, y * 180 + 20, (1 - x) * (1 - y) * 220], axis=-1)
-        s = size // 4
-        top, left = (10 + 17 * k) % (size - s), (30 + 23 * k) % (size - s)
-        base[top : top + s, left : left + s] = (250, 240, 60)
-        frames.append(np.clip(base % 256 + rng.normal(0, 6, base.shape), 0, 255))
-    return np.ascontiguousarray(np.stack(frames).astype(np.uint8))
 
 
 def _difference(onnx_out: np.ndarray, torch_out: np.ndarray) -> tuple[float, float]:

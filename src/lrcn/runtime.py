@@ -91,6 +91,21 @@ def write_onnx(module: nn.Module, args: tuple, path: Path, names: list[str], out
         program.save(str(tmp))
 
 
+def made_frames(count: int, size: int = 224) -> np.ndarray:
+    """Picture-like uint8 frames ``(count, size, size, 3)``: colour gradients, a bright square that moves,
+    and sensor-like noise (values over the whole range, as real frames have)."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size] / size
+    frames = []
+    for k in range(count):
+        base = np.stack([x * 200 + 30 * k, y * 180 + 20, (1 - x) * (1 - y) * 220], axis=-1)
+        s = size // 4
+        top, left = (10 + 17 * k) % (size - s), (30 + 23 * k) % (size - s)
+        base[top : top + s, left : left + s] = (250, 240, 60)
+        frames.append(np.clip(base % 256 + rng.normal(0, 6, base.shape), 0, 255))
+    return np.ascontiguousarray(np.stack(frames).astype(np.uint8))
+
+
 def available() -> bool:
     """Whether ONNX Runtime and the exporter's needs are installed (the ``lrcn[onnx]`` extra)."""
     import importlib.util
@@ -115,8 +130,6 @@ def onnx_cnn(embedder: FrameEmbedder) -> OnnxEmbedder:
     digest = weights_sha256(embedder.cnn.state_dict())
     path = onnx_cache_dir() / f"{embedder.spec.arch}-{digest[:20]}.onnx"
     if not path.is_file():
-        from .export import made_frames
-
         path.parent.mkdir(parents=True, exist_ok=True)
         frames = made_frames(4)
         batch = torch.export.Dim("batch", min=1)
