@@ -150,7 +150,7 @@ def test_disk_full_is_reported_and_the_old_file_survives(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", no_space)
-    with pytest.raises(LrcnError, match="no space left on device; nothing was overwritten") as err:
+    with pytest.raises(LrcnError, match=r"cannot write \(no space left on device\); nothing was overwritten") as err:
         write_bytes_atomic(target, b"new" * 1000)
     assert "\n" not in str(err.value)
     assert target.read_bytes() == b"previous good version"
