@@ -82,3 +82,12 @@ def test_the_api_checks_arguments_as_the_cli_does_and_keeps_finished_work(traine
     assert isinstance(second, VideoError) and "missing.avi: file not found" in str(second)
     with pytest.raises(VideoError):
         model.predict_many([missing, video], raise_errors=True)
+
+
+def test_predict_reports_progress_to_a_function(trained, tiny_dataset):
+    ckpt, _ = trained
+    calls = []
+    video = sorted(tiny_dataset.rglob("*.avi"))[0]
+    result = lrcn.load(ckpt, precision="fp32").predict(video, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == len(result.times)  # every step counted, the last call at the end
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and all(d <= t for d, t in calls)

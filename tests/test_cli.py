@@ -217,6 +217,7 @@ def test_synth_takes_its_folder_as_a_positional_argument(tmp_path):
     (["preprocess", "d", "--out-dir", "o", "--num-workers", "3"], "workers", 3),  # one spelling works everywhere
     (["train", "d", "--workers", "3"], "num_workers", 3),
     (["check", "d", "--num-workers", "3"], "workers", 3),
+    (["preprocess", "d", "--out-dir", "o", "--processes", "3"], "workers", 3),  # its own name: processes, 0 = all
 ])
 def test_flag_spellings_are_accepted_everywhere(argv, dest, value):
     from lrcn.cli import build_parser

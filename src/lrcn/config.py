@@ -158,7 +158,9 @@ RUN_CROP = Opt(None, "center 224 crop (the seed: misses off-centre action) or th
                choices=CROP_MODES)
 CACHE_DIR = Opt("lrcn_cache", "embedding cache folder")
 NUM_WORKERS = Opt(4, "decoding processes for embeddings not yet cached", check=at_least(0), aliases=("--workers",))
-PROCESSES = Opt(0, "processes (0 = all cores)", check=at_least(0), flag="--workers", aliases=("--num-workers",))
+PROCESSES = Opt(0, "processes working in parallel (0 = all cores; --workers and --num-workers are accepted as old "
+                   "spellings). Not --num-workers of train/test/features, where 0 means the main process",
+                check=at_least(0), flag="--processes", aliases=("--workers", "--num-workers"))
 BATCH_SIZE = Opt(32, "frames per backbone call", check=at_least(1))
 SEED = Opt(42, "random seed")
 DEVICE = Opt(None, "cuda or cpu (default: cuda when present)", parse=str)

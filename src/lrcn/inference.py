@@ -27,7 +27,7 @@ import os
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -261,10 +261,12 @@ class Model:
         return decode_size(width, height, self.crop)
 
     def embed_video(self, path: str | os.PathLike, mode: str = "live", batch_size: int = 32,
-                    progress: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+                    progress: bool | Callable[[int, int], None] = False) -> Iterator[tuple[float, np.ndarray]]:
         """``(time, embedding)`` per step of ``path``, in order; frames decoded and embedded once each.
 
-        ``mode="preprocessed"``: every frame of a pre-processed clip is a step (frame backbones)."""
+        ``mode="preprocessed"``: every frame of a pre-processed clip is a step (frame backbones).
+        ``progress``: a bar on the terminal (``True``), or a function called with (steps done, steps
+        expected from the headers) as steps are embedded."""
         from tqdm import tqdm
 
         info = probe(path)
@@ -272,15 +274,25 @@ class Model:
         embedder = self.step_embedder(batch_size)
         if mode != "live" and self.clip is None:
             embedder.step_fps = embedder.decode_fps = max(info.fps, self.fps)
-        bar = tqdm(total=round(info.duration * self.fps) or None, desc=Path(path).name, unit="step",
-                   disable=not progress, leave=False)
+        expected = round(info.duration * self.fps)
+        bar = tqdm(total=expected or None, desc=Path(path).name, unit="step", disable=progress is not True,
+                   leave=False)
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            bar.update(n)
+            if n and callable(progress):
+                progress(done, max(expected, done))
+
         with bar:
             for sampled in iter_frames_at_fps(path, embedder.decode_fps, size, INTERPOLATION):
                 out = embedder.push(sampled.time, sampled.rgb)
-                bar.update(len(out))
+                advance(len(out))
                 yield from out
             out = embedder.flush()
-            bar.update(len(out))
+            advance(len(out))
             yield from out
 
     def read_frames(self, path: str | os.PathLike) -> np.ndarray:
@@ -375,15 +387,18 @@ class Model:
         return out
 
     def predict(self, video: str | os.PathLike, decoding: Decoding | None = None, stride: int = 1,
-                batch_size: int = 32, top_k: int = 5, unfamiliar: bool = True) -> Prediction:
+                batch_size: int = 32, top_k: int = 5, unfamiliar: bool = True,
+                progress: bool | Callable[[int, int], None] = False) -> Prediction:
         """Label the actions along ``video``: segments (with their top-k and, where the checkpoint can tell,
-        whether each is unlike the training data) and per-step labels; nothing is written."""
+        whether each is unlike the training data) and per-step labels; nothing is written. ``progress``: a bar,
+        or a function called with (steps done, steps expected) as the video is embedded."""
         from .config import PredictConfig
 
         PredictConfig(checkpoint=str(self.checkpoint), inputs=(str(video),), stride=stride, batch_size=batch_size,
                       top_k=top_k, decoding=decoding or Decoding())  # the CLI's checks, the CLI's messages
         path = Path(video)
-        v = self.segment(path, decoding, "live", stride, batch_size, top_k=top_k, unfamiliar=unfamiliar)
+        v = self.segment(path, decoding, "live", stride, batch_size, progress=progress, top_k=top_k,
+                         unfamiliar=unfamiliar)
         return self.prediction(path, v, decoding or Decoding(), "live", top_k)
 
     def prediction(self, path: str | os.PathLike, v: VideoSegmentation, decoding: Decoding, mode: str,
