@@ -116,8 +116,9 @@ def run(cfg: DemoConfig, progress: bool = True) -> dict:
         "predict": {"video": str(long_video), "truth": truth, "segments": pred["segments"],
                     "scores": pred["scores"], "out_dir": pred["out_dir"]},
         "kinetics400": real,
-        "backbone": f"{cfg.backbone} ({cfg.weights}, {choose_precision(device, cfg.precision, cfg.backbone)} on {device}"
-                    f"{', compiled' if embedder and embedder.compiled else ''})",
+        "backbone": f"{cfg.backbone} ({cfg.weights}, "
+                    f"{embedder.precision if embedder else choose_precision(device, cfg.precision, cfg.backbone)} on "
+                    f"{device}{', compiled' if embedder and embedder.compiled else ''})",
         "videos": pre["videos"], "clips": pre["clips"], "embedded_videos": feat["requested"],
         "results": results, "seconds": {k: round(v, 1) for k, v in timings.items()},
         "seconds_side_by_side": beside, "total_seconds": round(time.perf_counter() - start, 1),
