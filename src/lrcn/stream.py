@@ -37,7 +37,7 @@ from .inference import Model
 from .io import check_writable, write_text_atomic
 from .outputs import segments_csv, srt
 from .steps import decode_size
-from .video import SampledFrame, iter_live_frames, paces_itself, probe
+from .video import SampledFrame, is_live_source, iter_live_frames, paces_itself, probe
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
 
 def _source_end(source: str) -> float:
     """When a file ends (its headers' duration), so no segment ends after it; a live source: no bound."""
-    if source == "-" or "://" in source or source.startswith("/dev/"):
+    if is_live_source(source):
         return float("inf")
     try:
         return probe(source).duration or float("inf")
