@@ -97,3 +97,58 @@ def test_decode_passes_the_minimum_duration_to_viterbi():
     assert decode(p, Decoding("viterbi", 0.1, 0.4), 2.5).tolist() == labels
     assert decode(p, Decoding("viterbi", 0.1, 2.0), 2.5).tolist() == [0] * 14
     assert decode(p, Decoding("median", 0.1, 2.0), 2.5).tolist() == [0] * 14  # median over 5 frames too
+
+
+def _noisy_track(n: int = 60, classes: int = 4, seed: int = 0) -> np.ndarray:
+    """Probabilities of actions 8-20 steps long with flicker: a step in six names a random class."""
+    rng = np.random.default_rng(seed)
+    truth = np.concatenate([np.full(rng.integers(8, 20), rng.integers(classes)) for _ in range(n // 8)])[:n]
+    flicker = np.where(rng.random(len(truth)) < 1 / 6, rng.integers(classes, size=len(truth)), truth)
+    p = np.full((len(truth), classes), 0.1 / (classes - 1))
+    p[np.arange(len(truth)), flicker] = 0.9
+    return p
+
+
+def _online(probs: np.ndarray, decoding, lag=None) -> list[int]:
+    from lrcn.decode import OnlineDecoder
+
+    dec, labels = OnlineDecoder(decoding, 2.5, lag), []
+    for p in probs:
+        labels += dec.push(p)
+        assert len(labels) <= len(probs)
+    return labels + dec.flush()
+
+
+@pytest.mark.parametrize("smoothing", ["none", "median", "viterbi"])
+def test_online_decoding_with_a_lag_as_long_as_the_stream_is_the_offline_decoding(smoothing):
+    probs = _noisy_track()
+    decoding = Decoding(smoothing, switch_penalty=4.0, min_seconds=1.2)
+    assert _online(probs, decoding, lag=len(probs)) == decode(probs, decoding, 2.5).tolist()
+
+
+def test_online_median_is_the_offline_median_at_its_own_lag():
+    """A centred median waits half its filter and then knows everything the offline one does."""
+    probs = _noisy_track(seed=3)
+    decoding = Decoding("median", min_seconds=2.0)  # 5 steps
+    assert _online(probs, decoding) == decode(probs, decoding, 2.5).tolist()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_online_viterbi_keeps_segments_at_least_min_segment_and_removes_flicker(seed):
+    probs = _noisy_track(seed=seed)
+    decoding = Decoding("viterbi", switch_penalty=8.0, min_seconds=1.2)  # 3 steps
+    online = _online(probs, decoding)
+    assert len(online) == len(probs)
+    spans = runs(online)
+    assert all(j - i >= 3 for _, i, j in spans[:-1])  # only the stream's last run may be cut short
+    raw = probs.argmax(1).tolist()
+    offline = decode(probs, decoding, 2.5).tolist()
+    assert len(spans) < len(runs(raw)) / 2  # flicker gone
+    agree = np.mean(np.array(online) == np.array(offline))
+    assert agree >= 0.9, agree  # a lag of 2 x min-segment costs little against the whole-stream decode
+
+
+def test_online_decoding_of_nothing_is_nothing():
+    from lrcn.decode import OnlineDecoder
+
+    assert OnlineDecoder(Decoding(), 2.5).flush() == []

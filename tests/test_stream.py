@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from lrcn.config import StreamConfig
+from lrcn.config import Decoding, StreamConfig
+from lrcn.decode import decode, runs
 from lrcn.stream import LatestSlot, OnlineSegments, run
 
 
@@ -32,8 +33,8 @@ def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp
     ckpt, _ = trained
     video = sorted(tiny_dataset.rglob("*.avi"))[0]
     out = io.StringIO()
-    summary = run(StreamConfig(str(ckpt), str(video), csv=str(tmp_path / "s.csv"), record=str(tmp_path / "r.mp4")),
-                  out=out)
+    summary = run(StreamConfig(str(ckpt), str(video), csv=str(tmp_path / "s.csv"), record=str(tmp_path / "r.mp4"),
+                               lag=1000.0, out_dir=str(tmp_path / "o")), out=out)
     frames, segments, printed = _lines(out.getvalue())
     (result,), _ = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "p"), annotate=False,
                                          progress=False, precision="auto"))
@@ -48,6 +49,19 @@ def test_a_file_streamed_gives_predicts_window_labels(trained, tiny_dataset, tmp
     assert csv_lines[0] == "start,end,label,confidence,top,unfamiliar"
     assert all(line.split(",")[-2].split(";")[0].split()[0] == line.split(",")[2] for line in csv_lines[1:])  # top-1
     _check_record(tmp_path / "r.mp4", video, frames, window=5)
+    # The segments are lrcn predict's decoder (its default settings) over the steps' probabilities: with a
+    # lag as long as the stream, exactly the offline decoding.
+    classes = sorted({t["label"] for f in frames for t in f["top"]})
+    assert all(len(f["top"]) == len(classes) for f in frames)  # every class listed: the table is whole
+    probs = np.array([[{t["label"]: t["probability"] for t in f["top"]}[c] for c in classes] for f in frames])
+    labels = decode(probs, Decoding(), 2.5)
+    expected = [(round(frames[i]["stream_time"], 3), classes[label]) for label, i, _ in runs(labels.tolist())]
+    assert [(s["start"], s["label"]) for s in segments] == expected
+    folder = tmp_path / "o"
+    assert (folder / "segments.csv").read_text() == (tmp_path / "s.csv").read_text()
+    saved = json.loads((folder / "stream.json").read_text())
+    assert saved["segments"] == segments and saved["summary"] == summary
+    assert (folder / f"{video.stem}.srt").read_text().count(" --> ") == len(segments)
 
 
 def test_a_causal_head_labels_from_the_first_frame(causal_trained, tiny_dataset):

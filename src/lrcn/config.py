@@ -558,8 +558,14 @@ class StreamConfig(_Settings):
     crop: str | None = RUN_CROP()
     top_k: int = TOP_K()
     unfamiliar: bool = UNFAMILIAR()
-    min_seconds: float = MIN_SEGMENT(default=1.0, help="a new label must lead this long before the segment switches "
-                                                       "to it (the online form of the smoothing; 0: every frame's own)")
+    decoding: Decoding = nested(Decoding())
+    lag: float | None = Opt(None, "seconds a step waits for later steps before its label is final (the segments on "
+                                  "standard output, --csv/--srt/--out-dir; default: viterbi 2 x --min-segment, "
+                                  "median half of it, none 0). Each step's own label is printed at once", parse=float,
+                            check=at_least(0), metavar="SECONDS")()
+    out_dir: str | None = Opt(None, "write what lrcn predict writes for a video here as the stream ends (also on "
+                                    "Ctrl-C / SIGTERM): segments.csv, <source>.srt and stream.json (settings, "
+                                    "summary, segments)", parse=str, metavar="DIR")()
     srt: str | None = Opt(None, "write the segments as SRT subtitles here (also on Ctrl-C / SIGTERM)", parse=str,
                           metavar="FILE")()
     csv: str | None = Opt(None, "write the segments as CSV start,end,label,confidence here", parse=str,

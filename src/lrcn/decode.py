@@ -186,3 +186,64 @@ def segments(labels: np.ndarray, probs: np.ndarray, times: Sequence[float], fps:
         out.append(Segment(round(float(times[i]), 3), round(float(end), 3), classes[label],
                            float(probs[i:j, label].mean()), top))
     return out
+
+
+class OnlineDecoder:
+    """:func:`decode` for a stream: probabilities arrive one step at a time, and a step's label is
+    final once ``lag`` later steps have arrived (fixed-lag decoding; ``lrcn stream``).
+
+    The same three decoders with the same settings as ``lrcn predict``: ``none`` labels each step at
+    once; ``median`` filters over the same ``--min-segment`` (centred, so it waits half a filter);
+    ``viterbi`` runs :func:`viterbi` over the steps not yet final, preceded by the last final run (up
+    to ``min_frames`` of its steps, pinned to its label), so every segment is again at least
+    ``min_frames`` long and a change of label costs ``switch_penalty``. With a lag as long as the
+    stream, the labels are exactly :func:`decode`'s; a shorter lag trades a little accuracy for
+    segments that are final sooner (default: twice the shortest segment).
+    """
+
+    def __init__(self, decoding: Decoding, fps: float, lag: int | None = None):
+        self.decoding = decoding
+        self.min_frames = decoding.frames(fps) if decoding.smoothing != "none" else 1
+        if lag is None:
+            lag = {"none": 0, "median": self.min_frames // 2}.get(decoding.smoothing, 2 * self.min_frames)
+        self.lag = max(0, int(lag))
+        self._pending: list[np.ndarray] = []  # steps not yet final
+        self._history: list[np.ndarray] = []  # the final steps a centred median still reads
+        self._run_label: int | None = None  # the last final run: its label and length (capped)
+        self._run_length = 0
+
+    def push(self, probs: np.ndarray) -> list[int]:
+        """Add one step's class probabilities; returns the labels that became final (oldest first)."""
+        self._pending.append(np.asarray(probs, np.float64))
+        ready = len(self._pending) - self.lag
+        return self._final(ready) if ready > 0 else []
+
+    def flush(self) -> list[int]:
+        """The stream ended: every remaining step's label."""
+        return self._final(len(self._pending))
+
+    def _final(self, count: int) -> list[int]:
+        if count <= 0 or not self._pending:
+            return []
+        pending = np.stack(self._pending)
+        smoothing = self.decoding.smoothing
+        if smoothing == "viterbi":
+            context = min(self._run_length, self.min_frames) if self._run_label is not None else 0
+            pinned = np.zeros((context, pending.shape[1]))
+            if context:
+                pinned[:, self._run_label] = 1.0
+            labels = viterbi(np.vstack([pinned, pending]), self.decoding.switch_penalty, self.min_frames)[context:]
+        elif smoothing == "median":
+            half = self.min_frames // 2
+            seen = np.vstack(self._history[-half:] + [pending]) if half and self._history else pending
+            before = len(seen) - len(pending)
+            labels = median_filter(seen, self.min_frames).argmax(1)[before:]
+        else:
+            labels = pending.argmax(1)
+        out = [int(x) for x in labels[:count]]
+        for label in out:
+            self._run_length = self._run_length + 1 if label == self._run_label else 1
+            self._run_label = label
+        self._history = (self._history + self._pending[:count])[-self.min_frames:]
+        del self._pending[:count]
+        return out

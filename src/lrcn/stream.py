@@ -11,8 +11,10 @@ design: one waiting frame, one window of embeddings, the finished segments.
 
 A causal head (``lrcn train --causal``) names the action at the newest frame from the frames up
 to it, from the first frame on (it was trained with a loss at every step of the window); the
-bidirectional head names the window that ends at the newest frame, once a window has arrived. Segments are made
-online: a new label must lead for ``--min-segment`` seconds before the segment switches to it.
+bidirectional head names the window that ends at the newest frame, once a window has arrived. Segments come
+from the same decoders and settings as ``lrcn predict`` (``--smoothing``, ``--switch-penalty``,
+``--min-segment``), run online (:class:`lrcn.decode.OnlineDecoder`): a step's label is final ``--lag``
+seconds later.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ import numpy as np
 
 from .annotate import Recorder
 from .config import StreamConfig
-from .decode import Segment
+from .decode import OnlineDecoder, Segment
 from .errors import VideoError
 from .inference import Model
-from .io import check_writable, write_text_atomic
+from .io import check_writable, fit_name, write_json_atomic, write_text_atomic
 from .outputs import segments_csv, srt
 from .steps import decode_size
 from .video import SampledFrame, is_live_source, iter_live_frames, paces_itself, probe
@@ -224,6 +226,10 @@ def run(cfg: StreamConfig, out=None) -> dict:
             raise VideoError(f"{path}: a folder, not a file to write")
         if path:
             check_writable(path)  # nothing is left behind when it cannot be
+    if cfg.out_dir:
+        if Path(cfg.out_dir).exists() and not Path(cfg.out_dir).is_dir():
+            raise VideoError(f"{cfg.out_dir}: a file, not a folder to write into")
+        check_writable(Path(cfg.out_dir) / "segments.csv")
     model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, live=True, crop=cfg.crop,
                   runtime="pytorch" if cfg.onnx else cfg.runtime)
     classes, window = model.classes, model.window
@@ -234,8 +240,19 @@ def run(cfg: StreamConfig, out=None) -> dict:
     lossless = not (cfg.realtime or paces_itself(cfg.source))
     slot, stats, stop = LatestSlot(lossless), StreamStats(), threading.Event()
     familiarity = model.familiarity if cfg.unfamiliar else None
-    segments = OnlineSegments(max(1, int(round(cfg.min_seconds * model.fps))), tuple(classes), cfg.top_k,
-                              threshold=familiarity.threshold if familiarity else None)
+    # The same decoding as lrcn predict, online: a step's label is final `lag` steps later; the segments
+    # are the runs of final labels.
+    decoder = OnlineDecoder(cfg.decoding, model.fps,
+                            None if cfg.lag is None else int(round(cfg.lag * model.fps)))
+    undecided: deque = deque()  # (time, probabilities, unfamiliarity) of the steps whose label is not final
+    segments = OnlineSegments(1, tuple(classes), cfg.top_k, threshold=familiarity.threshold if familiarity else None)
+
+    def settle(labels: list[int]) -> None:
+        for label in labels:
+            t, p, s = undecided.popleft()
+            done = segments.add(t, classes[label], float(p[label]), p, s)
+            if done:
+                _emit(out, {"segment": done.to_dict()})
     ring: deque = deque(maxlen=window)  # the last window of embeddings
     causal = model.causal  # trained with a loss at every step (or a clip model): a label from the first step on
     k = min(cfg.top_k, len(classes))
@@ -286,9 +303,8 @@ def run(cfg: StreamConfig, out=None) -> dict:
                                if familiarity else {})})
                 if recorder:
                     recorder.add(f.rgb, f.time, f"{label} {conf:.0%}")
-                done = segments.add(step_time, label, conf, probs, score)
-                if done:
-                    _emit(out, {"segment": done.to_dict()})
+                undecided.append((step_time, probs, score))
+                settle(decoder.push(probs))
     except KeyboardInterrupt:  # the reader of standard output went away
         log.info("stopped; writing the outputs")
     finally:
@@ -296,11 +312,15 @@ def run(cfg: StreamConfig, out=None) -> dict:
         slot.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        last = segments.close(min(end, _source_end(cfg.source)))
-        if last:
-            _emit(out, {"segment": last.to_dict()})
+        try:
+            settle(decoder.flush())
+            last = segments.close(min(end, _source_end(cfg.source)))
+            if last:
+                _emit(out, {"segment": last.to_dict()})
+        except KeyboardInterrupt:  # the reader went away while the last segments were printed
+            segments.close(min(end, _source_end(cfg.source)))
         stats.dropped = slot.dropped
-        _write_outputs(cfg, segments.finished)
+        _write_outputs(cfg, segments.finished, stats.summary())
         if recorder:
             recorder.close()
     summary = stats.summary()
@@ -326,8 +346,19 @@ def _emit(out, record: dict) -> None:
         raise KeyboardInterrupt from None
 
 
-def _write_outputs(cfg: StreamConfig, segments: list[Segment]) -> None:
+def _write_outputs(cfg: StreamConfig, segments: list[Segment], summary: dict) -> None:
     if cfg.srt:
         write_text_atomic(cfg.srt, srt(segments))
     if cfg.csv:
         write_text_atomic(cfg.csv, segments_csv(segments))
+    if cfg.out_dir:
+        folder = Path(cfg.out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = "stdin" if cfg.source == "-" else (Path(cfg.source).stem or "stream")
+        write_text_atomic(folder / "segments.csv", segments_csv(segments))
+        write_text_atomic(folder / fit_name(f"{stem}.srt", cfg.source, ".srt"), srt(segments))
+        write_json_atomic(folder / "stream.json", {
+            "source": cfg.source, "checkpoint": cfg.checkpoint,
+            "decoding": {"smoothing": cfg.decoding.smoothing, "switch_penalty": cfg.decoding.switch_penalty,
+                         "min_seconds": cfg.decoding.min_seconds, "lag_seconds": cfg.lag},
+            "summary": summary, "segments": [s.to_dict() for s in segments]})
