@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from . import clips as clipmath
 from .config import CheckConfig
-from .datasets import load_dataset
-from .errors import SplitError, VideoError
+from .datasets import annotation_rows, is_annotated, load_dataset
+from .errors import ConfigError, SplitError, VideoError
 from .io import write_json_atomic
-from .video import probe, read_frames
+from .video import VIDEO_EXTENSIONS, probe, read_frames
 
 
 def check_video(job: tuple[str, float, int, bool]) -> str | None:
@@ -47,10 +47,15 @@ def check_video(job: tuple[str, float, int, bool]) -> str | None:
 def run(cfg: CheckConfig, progress: bool = True) -> dict:
     errors: list[str] = []
     warnings: list[str] = []
+    root = Path(cfg.data_dir)
+    if root.is_dir() and is_annotated(root):  # every problem of the annotations, one line each
+        errors, warnings = _annotation_problems(root)
+        if errors:
+            return _finish(cfg, {"ok": False, "errors": errors, "warnings": warnings, "counts": {}})
     try:
-        dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
-    except SplitError as exc:
-        return _finish(cfg, {"ok": False, "errors": [str(exc)], "warnings": [], "counts": {}})
+        dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes, cfg.background)
+    except (SplitError, ConfigError) as exc:
+        return _finish(cfg, {"ok": False, "errors": errors + [str(exc)], "warnings": warnings, "counts": {}})
     items = dataset.items
     by_split = Counter(i.split for i in items)
     if not by_split["train"]:
@@ -71,7 +76,7 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict:
         warnings.append(f"{len(leaked)} groups are in both train and test (e.g. {', '.join(leaked[:3])})")
     for label, name in enumerate(dataset.classes):
         for split in ("train", "test"):
-            if by_split[split] and not any(i.label == label and i.split == split for i in items):
+            if by_split[split] and not any(label in _labels(i) and i.split == split for i in items):
                 warnings.append(f"class {name}: no {split} videos")
     # Missing: listed but absent. A directory or a broken link under a video's name is present but unusable.
     missing = [i for i in items if not os.path.lexists(dataset.root / i.path)]
@@ -90,6 +95,27 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict:
     counts = {"classes": len(dataset.classes), "train": by_split["train"], "test": by_split["test"],
               "missing": len(missing), "unusable": len(bad), "groups_in_both": len(leaked), "kind": dataset.kind}
     return _finish(cfg, {"ok": not errors, "errors": errors, "warnings": warnings, "counts": counts})
+
+
+def _labels(item) -> set[int]:
+    """The classes a video shows: its label, or every annotated one."""
+    return {label for _, _, label in item.spans} or {item.label}
+
+
+def _annotation_problems(root: Path) -> tuple[list[str], list[str]]:
+    from .annotations import problems
+
+    by_video, errors = annotation_rows(root)
+    durations = {}
+    for video in by_video:
+        try:
+            durations[video] = probe(root / video).duration
+        except VideoError:
+            durations[video] = None
+    videos = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                    if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+    more_errors, warnings = problems(root, by_video, durations, videos)
+    return errors + more_errors, warnings
 
 
 def _finish(cfg: CheckConfig, report: dict) -> dict:

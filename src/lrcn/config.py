@@ -345,6 +345,8 @@ class _DataSettings(_Settings):
     number_of_classes: int | None = NUMBER_OF_CLASSES()
     sampling_rate: int = SAMPLING_RATE()
     reference_fps: float = REFERENCE_FPS()
+    background: str | None = Opt(None, "annotated long videos: the class of time no annotation covers (default: "
+                                       "that time is left out of training and scores)", parse=str, metavar="NAME")()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -483,6 +485,7 @@ class EvalConfig(_TestData):
     """Settings of ``lrcn test``."""
 
     out_dir: str | None = OUT_DIR(help="report folder (default: RUN_DIR/test)")
+    decoding: Decoding = nested(Decoding())  # annotated long videos: scored as segmentation, decoded like predict
     shuffle_frames: bool | None = Opt(None, "shuffle frame order (default: as the checkpoint was trained)",
                                       parse=bool)()
 

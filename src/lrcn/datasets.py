@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
+from .annotations import ANNOTATIONS
 from .config import Sampling
 from .errors import ConfigError, LrcnError, SplitError
 from .video import VIDEO_EXTENSIONS
@@ -36,6 +37,7 @@ class VideoItem:
     split: str  # "train", "val" or "test"
     source: str = ""  # original video for a preprocessed clip ("" = itself)
     frame_indices: tuple[int, ...] = ()  # source frames of a clip (informational)
+    spans: tuple[tuple[float, float, int], ...] = ()  # an annotated long video: (start s, end s, class) rows
 
     @property
     def video_id(self) -> str:
@@ -50,6 +52,7 @@ class Dataset:
     items: tuple[VideoItem, ...]
     kind: str  # "ucf101", "folder" or "clips"
     sampling: Sampling | None = None  # clips: the sampling preprocess.json records they were cut with
+    background: str | None = None  # annotated: the class of time no row covers (None: left out)
 
     def check_sampling(self, fps: float, num_frames: int, what: str) -> None:
         """Refuse to read preprocessed clips at another rate or length than they were cut at: the
@@ -303,8 +306,10 @@ def load_dataset(
     list_dir: str | Path | None = None,
     split: int = 1,
     number_of_classes: int | None = None,
+    background: str | None = None,
 ) -> Dataset:
-    """Open whatever ``root`` is: preprocessed clips, UCF-101 layout, or class folders."""
+    """Open whatever ``root`` is: preprocessed clips, UCF-101 layout, annotated long videos
+    (``background``: the class of their unannotated time), or class folders."""
     root = Path(root)
     if not root.is_dir():
         raise SplitError(f"{root}: dataset folder not found")
@@ -313,7 +318,102 @@ def load_dataset(
     found = find_list_dir(root, Path(list_dir) if list_dir else None)
     if found is not None:
         return load_ucf101(root, found, split, number_of_classes)
+    if is_annotated(root):
+        return load_annotated(root, number_of_classes, background)
+    if background:
+        raise ConfigError(f"{root}: --background names the class of unannotated time in a folder of annotated long "
+                          f"videos; this folder has no annotations ({ANNOTATIONS} or a CSV beside each video)")
     return load_folder(root, number_of_classes)
+
+
+def is_annotated(root: Path) -> bool:
+    """A folder of long videos with time-stamped annotations (:mod:`lrcn.annotations`)."""
+    return (root / ANNOTATIONS).is_file() or bool(annotated_videos(root, first_only=True))
+
+
+def annotated_videos(root: Path, first_only: bool = False) -> list[tuple[Path, Path]]:
+    """``(video, its CSV)`` of every video under ``root`` with a CSV of the same stem beside it."""
+    out = []
+    for csv_path in sorted(root.rglob("*.csv")):
+        if csv_path.name == ANNOTATIONS or any(part.startswith(".") for part in csv_path.relative_to(root).parts):
+            continue
+        for ext in VIDEO_EXTENSIONS:
+            video = csv_path.with_suffix(ext)
+            if video.exists() or video.with_suffix(ext.upper()).exists():
+                out.append((video if video.exists() else video.with_suffix(ext.upper()), csv_path))
+                if first_only:
+                    return out
+                break
+    return out
+
+
+def annotation_rows(root: Path) -> tuple[dict[str, list], list[str]]:
+    """Every video's annotation rows (keyed by its path relative to ``root``) and the problems found
+    reading them (one line each)."""
+    from .annotations import parse_rows
+
+    by_video: dict[str, list] = {}
+    problems: list[str] = []
+    if (root / ANNOTATIONS).is_file():
+        rows, problems = parse_rows(root / ANNOTATIONS)
+        if rows and not all(r.video for r in rows):
+            return {}, [f"{root / ANNOTATIONS}: needs a header with a video column (video,start,end,label)"]
+        for r in rows:
+            by_video.setdefault(Path(r.video).as_posix(), []).append(r)
+    else:
+        for video, csv_path in annotated_videos(root):
+            rows, found = parse_rows(csv_path)
+            problems += found
+            by_video[video.relative_to(root).as_posix()] = rows
+    return by_video, problems
+
+
+def load_annotated(root: Path, number_of_classes: int | None = None, background: str | None = None,
+                   test_size: float = 0.2) -> Dataset:
+    """Long videos with ``start,end,label`` rows (:mod:`lrcn.annotations`) as items that carry their spans.
+
+    Each video is one item (validation and test never split a video, nor a ``group``); its ``label``
+    is the class with the most annotated time. Without a ``split`` column a video's group goes to
+    test when a hash of it falls below ``test_size``. Raises the first problem :func:`lrcn.check`
+    would list (unknown labels, overlaps, unreadable rows).
+    """
+    from .annotations import majority, misspelling, overlaps, read_classes
+
+    by_video, problems = annotation_rows(root)
+    for rows in by_video.values():
+        problems += overlaps(rows)
+    if problems:
+        more = f" (and {len(problems) - 1} more: lrcn check lists them)" if len(problems) > 1 else ""
+        raise SplitError(problems[0] + more)
+    if not by_video:
+        raise SplitError(f"{root}: no annotated videos ({ANNOTATIONS}, or a start,end,label CSV beside each video)")
+    labels = sorted({r.label for rows in by_video.values() for r in rows})
+    classes = read_classes(root) or sorted(set(labels) | ({background} if background else set()))
+    if background and background not in classes:
+        raise ConfigError(f"{root / 'classes.txt'}: --background {background!r} is not one of its classes")
+    for rows in by_video.values():
+        for r in rows:
+            if r.label not in classes:
+                guess = misspelling(r.label, classes)
+                raise SplitError(f"{r.file}:{r.line}: label {r.label!r} is not a class"
+                                 + (f" (did you mean {guess!r}?)" if guess else f" ({', '.join(classes[:12])})"))
+    keep = _check_num_classes(number_of_classes, len(classes), root)
+    index = {c: k for k, c in enumerate(classes[:keep])}
+    items = []
+    for video, rows in sorted(by_video.items()):
+        spans = tuple((r.start, r.end, index[r.label]) for r in rows if r.label in index)
+        if not spans:
+            continue
+        splits = {r.split for r in rows if r.split}
+        if len(splits) > 1:
+            raise SplitError(f"{rows[0].file}: {video} is marked both train and test; a video is one or the other")
+        group = next((r.group for r in rows if r.group), "") or group_of(Path(video).name)
+        split = splits.pop() if splits else ("test" if _stable_fraction(f"annotated/{group}") < test_size else "train")
+        items.append(VideoItem(video, majority(spans), group, split, spans=spans))
+    if not items:
+        raise SplitError(f"{root}: no annotated action of the first {keep} classes")
+    return Dataset(root, tuple(classes[:keep]), tuple(items), "annotated",
+                   background=background if background in index else None)
 
 
 def split_train_val(items: Iterable[VideoItem], val_fraction: float, seed: int) -> list[VideoItem]:

@@ -23,6 +23,7 @@ from . import clips as clipmath
 from . import windows
 from .backbone import FrameEmbedder, create_embedder, worth_compiling
 from .checkpoint import Checkpoint
+from .annotations import step_labels, window_labels
 from .datasets import Dataset, VideoItem, load_dataset
 from .errors import CacheError, ConfigError, VideoError
 from .config import TEST_VIEWS
@@ -39,10 +40,22 @@ class Embedded:
 
     item: VideoItem
     embeddings: np.ndarray
+    steps: np.ndarray | None = None  # an annotated video: each sampled frame's class (-1: unlabelled)
+    windows: np.ndarray | None = None  # ... and each window start's majority class (-1: not drawn)
 
     @property
     def length(self) -> int:
         return self.embeddings.shape[1]
+
+    def label_at(self, start: int) -> int:
+        """The class of the window starting at ``start``: the item's, or (annotated) its majority."""
+        return self.item.label if self.windows is None else int(self.windows[start])
+
+    def step_targets(self, start: int, num_frames: int) -> np.ndarray:
+        """``(T,)`` the class of each step of a window (-100: unlabelled, ignored by the loss)."""
+        if self.steps is None:
+            return np.full(num_frames, self.item.label)
+        return np.where(self.steps[start:start + num_frames] >= 0, self.steps[start:start + num_frames], -100)
 
 
 def requests_for(dataset: Dataset, items: Sequence[VideoItem], train_views: Sequence[str]) -> list[Request]:
@@ -113,7 +126,7 @@ def features(cfg, progress: bool = True) -> tuple[dict, FrameEmbedder | None]:
     from .datasets import load_dataset
     from .distributed import local_device
 
-    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
+    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes, cfg.background)
     return embed_dataset(dataset, EmbeddingCache(cfg.cache_dir, cfg.feature_spec()), cfg.views,
                          local_device(cfg.device), cfg.precision, runtime=cfg.runtime, compile=cfg.compile, batch_size=cfg.batch_size,
                          workers=cfg.num_workers, shard=cfg.shard, progress=progress)
@@ -169,6 +182,11 @@ def load_embedded(
         if embeddings.shape[1] < num_frames:
             problems.append({"video": item.path, "reason": f"{embeddings.shape[1]} sampled frames < {num_frames}"})
             continue
+        if item.spans:  # an annotated long video: a class per sampled frame and per window
+            background = dataset.classes.index(dataset.background) if dataset.background else None
+            steps = step_labels(item.spans, embeddings.shape[1], cache.spec.fps, background)
+            out.append(Embedded(item, embeddings, steps, window_labels(steps, num_frames)))
+            continue
         out.append(Embedded(item, embeddings))
     return out, problems
 
@@ -182,9 +200,12 @@ def eval_start(item: VideoItem, length: int, num_frames: int, seed: int) -> int:
 def train_batches(
     data: Sequence[Embedded], num_frames: int, batch_size: int, rng: np.random.Generator,
     shuffle_frames: bool = False, rank: int = 0, world_size: int = 1, windows_per_item: int | None = None,
+    every_step: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
-    """One epoch of shuffled batches: ``(B, T, D)`` float32, ``(B,)`` labels, and the size of the
-    *global* batch they belong to (all ranks together; the loss is a mean over it).
+    """One epoch of shuffled batches: ``(B, T, D)`` float32, ``(B,)`` labels (``every_step``: ``(B, T)``,
+    each step's class), and the size of the *global* batch they belong to (all ranks together; the
+    loss is a mean over it). An annotated video's window is labelled by its majority
+    (:func:`lrcn.annotations.window_labels`), and a mostly unlabelled window is not drawn.
 
     ``windows_per_item``: ``None`` = every window of every item, ``N`` = N random ones
     (:func:`lrcn.windows.draw_epoch`). All random choices come from ``rng`` (seeded by
@@ -193,7 +214,7 @@ def train_batches(
     global batch of ``batch_size * world_size`` windows.
     """
     draws = windows.draw_epoch([e.length for e in data], [e.embeddings.shape[0] for e in data], num_frames,
-                               windows_per_item, rng)
+                               windows_per_item, rng, [None if e.windows is None else e.windows >= 0 for e in data])
     perms = [rng.permutation(num_frames) for _ in draws] if shuffle_frames else None
     for part, global_count in windows.rank_slices(len(draws), batch_size, rank, world_size):
         xs, ys = [], []
@@ -202,12 +223,12 @@ def train_batches(
             e = data[d.item]
             x = np.asarray(e.embeddings[d.view, d.start : d.start + num_frames], dtype=np.float32)
             xs.append(x[perms[k]] if perms is not None else x)
-            ys.append(e.item.label)
+            ys.append(e.step_targets(d.start, num_frames) if every_step else e.label_at(d.start))
         if xs:
-            yield torch.from_numpy(np.stack(xs)), torch.tensor(ys), global_count
+            yield torch.from_numpy(np.stack(xs)), torch.tensor(np.array(ys)), global_count
         else:  # this rank has no share of a short last batch; it still steps (DDP needs every rank)
-            yield (torch.zeros((0, num_frames, data[0].embeddings.shape[2])), torch.zeros((0,), dtype=torch.long),
-                   global_count)
+            yield (torch.zeros((0, num_frames, data[0].embeddings.shape[2])),
+                   torch.zeros((0, num_frames) if every_step else (0,), dtype=torch.long), global_count)
 
 
 def eval_windows(
@@ -236,9 +257,11 @@ def eval_batches(data: Sequence[Embedded], num_frames: int, seed: int, shuffle_f
     share = list(data)[rank::world_size]
     xs: list[np.ndarray] = []
     ys: list[int] = []
-    for i, _, x in eval_windows(share, num_frames, seed, all_windows=True, shuffle_frames=shuffle_frames):
+    for i, s, x in eval_windows(share, num_frames, seed, all_windows=True, shuffle_frames=shuffle_frames):
+        if share[i].label_at(s) < 0:
+            continue  # an annotated video's mostly unlabelled window: not scored
         xs.append(x)
-        ys.append(share[i].item.label)
+        ys.append(share[i].label_at(s))
         if len(xs) == batch_size:
             yield torch.from_numpy(np.stack(xs)), torch.tensor(ys)
             xs, ys = [], []
@@ -289,7 +312,7 @@ def load_test_data(model, data_dir: str, ucf_list_dir: str | None, split: int | 
         raise ConfigError(f"{model.checkpoint}: lrcn test measures a trained checkpoint; a built-in model has no test list")
     classes = list(ckpt.class_names)
     split = split or ckpt.train.split
-    dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes))
+    dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes), getattr(ckpt.train, "background", None))
     if list(dataset.classes) != classes:
         raise ConfigError(f"{data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
                           f"{classes[:3]}...)")

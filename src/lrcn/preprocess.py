@@ -86,6 +86,9 @@ def run(cfg: PreprocessConfig, progress: bool = True) -> dict:
     dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
     if dataset.kind == "clips":
         raise ConfigError(f"{cfg.data_dir} is already pre-processed output; point --data-dir at the raw videos")
+    if dataset.kind == "annotated":
+        raise ConfigError(f"{cfg.data_dir}: annotated long videos are not cut into clips; lrcn features and lrcn "
+                          f"train read them as they are (windows labelled by their annotations)")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # One writer per shard of the output folder (shards of one job write it side by side).

@@ -216,3 +216,55 @@ def generate(cfg: SynthConfig, progress: bool = True) -> Path:
         write_text_atomic(lists / f"testlist0{split}.txt", "".join(f"{r}{crlf}" for r, _ in test))
     log.info("wrote %d videos (%d new) to %s", sum(map(len, names.values())), len(jobs), root)
     return root
+
+
+def annotated_long_videos(data: Path, dataset, items, out: Path, count: int, seed: int = 0,
+                          seconds: tuple[float, float] = (2.0, 20.0), actions: tuple[int, int] = (3, 8),
+                          fps: float = 25.0) -> list[tuple[Path, list[tuple[float, float, str]]]]:
+    """``count`` long MP4s of ``items``' actions end to end, each with its ``start,end,label`` CSV
+    beside it, and ``classes.txt`` (the dataset's class order): an annotated dataset
+    (:func:`lrcn.datasets.load_annotated`) made from trimmed clips.
+
+    Each long video has 3-8 actions (``actions``), each a class other than the one before and
+    ``seconds`` long (uniform), filled with that class's videos one after another (cut at the end).
+    Frames are streamed to the encoder, so memory holds one short video at a time. Videos already
+    written are kept (resumable)."""
+    from .io import atomic_path
+    from .video import probe, read_frames, write_video_stream
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "classes.txt", "".join(f"{c}\n" for c in dataset.classes))
+    by_class: dict[int, list] = {}
+    for item in items:
+        by_class.setdefault(item.label, []).append(item)
+    labels = sorted(by_class)
+    made = []
+    for v in range(count):
+        rng = np.random.default_rng([seed, v])
+        plan, previous = [], None
+        for _ in range(int(rng.integers(actions[0], actions[1] + 1))):
+            label = int(rng.choice([c for c in labels if c != previous] or labels))
+            plan.append((label, int(round(rng.uniform(*seconds) * fps))))
+            previous = label
+        rows, t = [], 0
+        for label, frames in plan:
+            rows.append((round(t / fps, 3), round((t + frames) / fps, 3), dataset.classes[label]))
+            t += frames
+
+        def frames_of(plan=plan, rng=rng):
+            for label, wanted in plan:
+                while wanted > 0:
+                    item = by_class[label][int(rng.integers(len(by_class[label])))]
+                    path = data / (item.source or item.path)
+                    clip = read_frames(path, list(range(probe(path).num_frames)))[:wanted]
+                    wanted -= len(clip)
+                    yield from clip
+
+        video = out / f"long_{v:03d}.mp4"
+        if not video.is_file():
+            with atomic_path(video) as tmp:
+                write_video_stream(tmp, frames_of(), fps, codec="libx264", quality=18)
+        write_text_atomic(video.with_suffix(".csv"),
+                          "start,end,label\n" + "".join(f"{s},{e},{name}\n" for s, e, name in rows))
+        made.append((video, rows))
+    return made

@@ -66,13 +66,14 @@ def train_one_epoch(model: nn.Module, batches, optimizer, epoch: int, *, seed: i
             continue  # nothing usable in this global batch on any rank
         empty = len(y) == 0
         if empty:
-            x, y = torch.zeros((1, *x.shape[1:]), dtype=x.dtype), torch.zeros((1,), dtype=torch.long)
+            x, y = torch.zeros((1, *x.shape[1:]), dtype=x.dtype), torch.zeros((1, *y.shape[1:]), dtype=torch.long)
         x, y = x.to(dist.device), y.to(dist.device)
         logits = model(x)  # (B, C), or (B, T, C) from a causal head trained at every step
-        if logits.dim() == 3:  # each step labelled with the clip's action; the loss is their mean
+        if logits.dim() == 3:  # a loss at every step: the clip's action, or (annotated) each step's own
             steps = logits.shape[1]
-            loss_sum = loss_fn(logits.flatten(0, 1), y.repeat_interleave(steps)) / steps
-            logits = logits[:, -1]
+            targets = y.flatten() if y.dim() == 2 else y.repeat_interleave(steps)  # -100: unlabelled, ignored
+            loss_sum = loss_fn(logits.flatten(0, 1), targets) / steps
+            logits, y = logits[:, -1], (y[:, -1] if y.dim() == 2 else y)
         else:
             loss_sum = loss_fn(logits, y)
         loss_sum = loss_sum * (0.0 if empty else 1.0)
@@ -84,7 +85,7 @@ def train_one_epoch(model: nn.Module, batches, optimizer, epoch: int, *, seed: i
         if not empty:
             total_loss += loss_sum.item()
             correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
+            seen += int((y >= 0).sum())
     total_loss, correct, seen = dist.all_reduce_sum([total_loss, correct, seen])
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1), "train_windows": int(seen)}
 
@@ -175,7 +176,7 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train; returns the run folder (with checkpoints, logs, plots and config.json)."""
     dist = Distributed.from_env(cfg.device)
     torch.manual_seed(cfg.seed)
-    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes)
+    dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes, cfg.background)
     dataset.check_sampling(cfg.feature_spec().fps, cfg.num_frames, "lrcn train")
     run_dir = make_run_dir(cfg)
     # One writer per run folder: a second training into it stops at once, naming the first.
@@ -233,14 +234,22 @@ class Data:
         total = sum(e.length for e in self.train)
         keep = min(1.0, FAMILIARITY_STEPS / max(total, 1))
 
-        def centre(part, thin):
-            out = []
+        def centre(part, thin):  # per video (an annotated one: per class it shows) its steps and class
+            out, labels = [], []
             for e in part:
                 x = np.asarray(e.embeddings[min(view, e.embeddings.shape[0] - 1)], np.float32)
-                out.append(x[rng.random(len(x)) < keep] if thin and keep < 1 else x)
-            return out
+                kept = rng.random(len(x)) < keep if thin and keep < 1 else np.ones(len(x), bool)
+                if e.steps is None:
+                    out.append(x[kept])
+                    labels.append(e.item.label)
+                    continue
+                for c in np.unique(e.steps[e.steps >= 0]):
+                    out.append(x[kept & (e.steps == c)])
+                    labels.append(int(c))
+            return out, labels
 
-        fitted = fit(centre(self.train, True), [e.item.label for e in self.train], num_classes, centre(self.val, False))
+        train, labels = centre(self.train, True)
+        fitted = fit(train, labels, num_classes, centre(self.val, False)[0])
         return fitted.to_dict() if fitted else None
 
 
@@ -277,7 +286,8 @@ def cached_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distri
 
     def batches(part, epoch):
         return train_batches(part, cfg.num_frames, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]),
-                             cfg.shuffle_frames, dist.rank, dist.world_size, cfg.windows_per_video)
+                             cfg.shuffle_frames, dist.rank, dist.world_size, cfg.windows_per_video,
+                             every_step=cfg.causal)
 
     def eval_batches(part):
         return embedded_eval_batches(part, cfg.num_frames, cfg.seed, cfg.shuffle_frames, dist.rank, dist.world_size)
@@ -292,6 +302,9 @@ def cached_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distri
 def finetuning_data(cfg: TrainConfig, dataset: Dataset, dist: Distributed) -> Data:
     """``--train-backbone last``: frames through the CNN every epoch, no cache."""
     items = split_train_val(dataset.items, cfg.val_split, cfg.seed)
+    if dataset.kind == "annotated":
+        raise ConfigError(f"{cfg.data_dir}: --train-backbone last decodes one label per video; annotated long videos "
+                          f"train the head on cached embeddings (leave --train-backbone at none)")
     if cfg.backbone in CLIP_BACKBONES:
         raise ConfigError(f"--train-backbone last fine-tunes a frame CNN; --backbone {cfg.backbone} stays frozen")
     embedder = FrameEmbedder(cfg.feature_spec().backbone, device=dist.device, precision=cfg.precision,

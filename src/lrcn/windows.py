@@ -38,7 +38,7 @@ def positions(length: int, num_frames: int) -> int:
 
 
 def draw_epoch(lengths: Sequence[int], views: Sequence[int], num_frames: int, per_item: int | None,
-               rng: np.random.Generator) -> list[Draw]:
+               rng: np.random.Generator, allowed: Sequence[np.ndarray | None] | None = None) -> list[Draw]:
     """The epoch's windows, shuffled across items.
 
     Args:
@@ -47,6 +47,8 @@ def draw_epoch(lengths: Sequence[int], views: Sequence[int], num_frames: int, pe
         num_frames: window length.
         per_item: windows per item; ``None`` = every window.
         rng: the epoch's generator.
+        allowed: per item, a mask of the starts that may be drawn (None: all; an annotated video's
+            mostly unlabelled windows are not).
 
     Returns:
         The draws in training order. Items shorter than one window give none.
@@ -56,12 +58,14 @@ def draw_epoch(lengths: Sequence[int], views: Sequence[int], num_frames: int, pe
     draws: list[Draw] = []
     for i, (length, num_views) in enumerate(zip(lengths, views)):
         n = positions(length, num_frames)
-        if n == 0:
+        mask = None if allowed is None else allowed[i]
+        usable = np.arange(n) if mask is None else np.flatnonzero(np.asarray(mask)[:n])
+        if len(usable) == 0:
             continue
-        if per_item is None or per_item >= n:
-            starts = np.arange(n)
+        if per_item is None or per_item >= len(usable):
+            starts = usable
         else:
-            starts = np.sort(rng.choice(n, size=per_item, replace=False))
+            starts = np.sort(rng.choice(usable, size=per_item, replace=False))
         chosen_views = rng.integers(0, num_views, size=len(starts))
         draws += [Draw(i, int(s), int(v)) for s, v in zip(starts, chosen_views)]
     order = rng.permutation(len(draws))
