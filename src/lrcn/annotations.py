@@ -159,19 +159,20 @@ def step_labels(spans: Sequence[tuple[float, float, int]], length: int, fps: flo
 
 def window_labels(labels: np.ndarray, num_frames: int) -> np.ndarray:
     """The majority label of every window of ``num_frames`` (start 0, 1, ...); :data:`UNLABELLED`
-    where fewer than half its frames are labelled. Ties go to the tied label nearest the centre."""
+    where no more than half its frames are labelled. Ties go to the tied label nearest the centre (of
+    two as near, the later frame's: the newer action)."""
     n = len(labels) - num_frames + 1
     out = np.full(max(n, 0), UNLABELLED, dtype=np.int64)
     centre = (num_frames - 1) / 2
     for s in range(max(n, 0)):
         window = labels[s:s + num_frames]
         known = window[window != UNLABELLED]
-        if 2 * len(known) <= num_frames and len(known) < num_frames:
+        if 2 * len(known) <= num_frames:
             continue
         counts = Counter(known.tolist())
         top = max(counts.values())
         tied = {c for c, k in counts.items() if k == top}
-        out[s] = min((abs(i - centre), int(c)) for i, c in enumerate(window.tolist()) if c in tied)[1]
+        out[s] = min((abs(i - centre), -i, int(c)) for i, c in enumerate(window.tolist()) if c in tied)[2]
     return out
 
 

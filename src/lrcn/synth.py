@@ -220,13 +220,15 @@ def generate(cfg: SynthConfig, progress: bool = True) -> Path:
 
 def annotated_long_videos(data: Path, dataset, items, out: Path, count: int, seed: int = 0,
                           seconds: tuple[float, float] = (2.0, 20.0), actions: tuple[int, int] = (3, 8),
-                          fps: float = 25.0) -> list[tuple[Path, list[tuple[float, float, str]]]]:
+                          fps: float = 25.0, split: str | None = None,
+                          prefix: str = "long") -> list[tuple[Path, list[tuple[float, float, str]]]]:
     """``count`` long MP4s of ``items``' actions end to end, each with its ``start,end,label`` CSV
     beside it, and ``classes.txt`` (the dataset's class order): an annotated dataset
     (:func:`lrcn.datasets.load_annotated`) made from trimmed clips.
 
     Each long video has 3-8 actions (``actions``), each a class other than the one before and
     ``seconds`` long (uniform), filled with that class's videos one after another (cut at the end).
+    ``split`` (train/test) is written into each CSV's ``split`` column; files are ``<prefix>_NNN``.
     Frames are streamed to the encoder, so memory holds one short video at a time. Videos already
     written are kept (resumable)."""
     from .io import atomic_path
@@ -260,11 +262,12 @@ def annotated_long_videos(data: Path, dataset, items, out: Path, count: int, see
                     wanted -= len(clip)
                     yield from clip
 
-        video = out / f"long_{v:03d}.mp4"
+        video = out / f"{prefix}_{v:03d}.mp4"
         if not video.is_file():
             with atomic_path(video) as tmp:
                 write_video_stream(tmp, frames_of(), fps, codec="libx264", quality=18)
-        write_text_atomic(video.with_suffix(".csv"),
-                          "start,end,label\n" + "".join(f"{s},{e},{name}\n" for s, e, name in rows))
+        tail = f",{split}" if split else ""
+        write_text_atomic(video.with_suffix(".csv"), f"start,end,label{',split' if split else ''}\n"
+                          + "".join(f"{s},{e},{name}{tail}\n" for s, e, name in rows))
         made.append((video, rows))
     return made

@@ -1,0 +1,132 @@
+"""Your own long videos, the loop measured: trimmed clips -> predictions on long videos -> corrected
+annotations -> a model trained from them, scored on other long videos. In one run.
+
+    python benchmarks/annotated.py [--work-dir DIR] [--groups 10] [--train-long 24] [--test-long 10]
+
+1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
+   order is at chance inside every pair); its split-1 train groups and test groups stay apart.
+2. Long videos made from those clips end to end (:func:`lrcn.synth.annotated_long_videos`): 3-8
+   actions of 2-20 s each, different orders and lengths; ``--train-long`` from the train groups'
+   clips, ``--test-long`` from the test groups' clips, each with its ``start,end,label`` CSV.
+3. A model trained on the trimmed clips (``lrcn train DATA``) labels the training long videos
+   (``lrcn predict``): what a person would open in the review page. The truth stands in for their
+   corrections (the scores of those predictions say how much there was to correct).
+4. Models trained from the corrected long videos (``lrcn train ANNOTATED``), with today's window
+   classifier (the default) and with heads that label every step (``--per-step``: bidirectional;
+   ``--causal``: unidirectional, for streams), and one from the trimmed clips and the long videos
+   together (the clips as videos annotated whole).
+5. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
+   and F1@{10,25,50} after decoding (predict's default decoder), and window accuracy.
+
+MobileNetV2 with its ImageNet weights where installed (``lrcn weights install``), one cached view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from lrcn import evaluate, predict, synth, train
+from lrcn.datasets import load_dataset
+
+
+def write_both(root: Path, data: Path, dataset, long_root: Path) -> None:
+    """``root/annotations.csv``: the trimmed train clips annotated whole, and the long videos' rows."""
+    from lrcn.annotations import parse_rows
+    from lrcn.video import probe
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name, target in (("clips", data), ("long", long_root)):
+        if not (root / name).exists():
+            os.symlink(target.resolve(), root / name)
+    (root / "classes.txt").write_text((long_root / "classes.txt").read_text())
+    lines = ["video,start,end,label,split,group"]
+    for item in dataset.items:
+        if item.split == "train":
+            lines.append(f"clips/{item.path},0,{probe(data / item.path).duration:.3f},{dataset.classes[item.label]},"
+                         f"train,clip-{item.group}")
+    for csv in sorted(long_root.glob("*.csv")):
+        rows, _ = parse_rows(csv)
+        lines += [f"long/{csv.stem}.mp4,{r.start},{r.end},{r.label},{r.split},{csv.stem}" for r in rows]
+    (root / "annotations.csv").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work-dir", default=None, help="keep data, cache and runs here (default: a temporary folder)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--groups", type=int, default=10, help="groups per class of the trimmed clips (3 are test groups)")
+    ap.add_argument("--train-long", type=int, default=24, help="long videos to train from")
+    ap.add_argument("--test-long", type=int, default=10, help="held-out long videos to score on")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
+    args = ap.parse_args()
+    tmp = None if args.work_dir else tempfile.TemporaryDirectory()
+    work = Path(args.work_dir or tmp.name)
+    t0 = time.perf_counter()
+    data = synth.generate(synth.SynthConfig(str(work / f"order-{args.seed}"), preset="order", groups=args.groups,
+                                            clips_per_group=2, min_seconds=3.0, max_seconds=9.0, seed=args.seed),
+                          progress=False)
+    dataset = load_dataset(data)
+    long_root = work / "annotated" / "long"
+    train_long = synth.annotated_long_videos(data, dataset, dataset.subset("train"), long_root, args.train_long,
+                                             seed=args.seed, split="train", prefix="train")
+    test_long = synth.annotated_long_videos(data, dataset, dataset.subset("test"), long_root, args.test_long,
+                                            seed=args.seed + 1000, split="test", prefix="test")
+    ann = work / "annotated"
+    both = work / "both"
+    write_both(both, data, dataset, long_root)
+    made = time.perf_counter() - t0
+    seconds = sum(rows[-1][1] for _, rows in train_long + test_long)
+    print(f"data: {len(dataset.items)} trimmed clips of {len(dataset.classes)} classes; {len(train_long)} + "
+          f"{len(test_long)} long videos ({seconds / 60:.1f} min, "
+          f"{sum(len(r) for _, r in train_long + test_long)} actions of 2-20 s), made in {made:.0f} s")
+
+    common = dict(backbone="mobilenet_v2", cache_dir=str(work / "cache"), num_workers=2, views=("center",))
+    if args.epochs:
+        common["epochs"] = args.epochs
+    models = [("trimmed clips", data, {}),
+              ("long videos (window classifier)", ann, {}),
+              ("long videos, per-step bidirectional", ann, {"per_step": True}),
+              ("long videos, per-step causal", ann, {"causal": True}),
+              ("trimmed clips + long videos", both, {})]
+    rows, runs = [], {}
+    for name, root, overrides in models:
+        t = time.perf_counter()
+        run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / name.replace(" ", "_")),
+                                              resume="auto", **{**common, **overrides}), progress=False)
+        trained = time.perf_counter() - t
+        runs[name] = run_dir
+        report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(ann), cache_dir=common["cache_dir"],
+                                                  num_workers=2, out_dir=str(work / "tests" / name.replace(" ", "_"))),
+                              progress=False)
+        rows.append((name, report, trained))
+        if name == "trimmed clips":  # what a person reviewing the training long videos starts from
+            corrections = []
+            for video, truth in train_long[: min(6, len(train_long))]:
+                (pred,), _ = predict.run(predict.PredictConfig(str(run_dir), (str(video),), str(work / "review"),
+                                                               annotate=False, progress=False,
+                                                               truth=str(video.with_suffix(".csv"))))
+                corrections.append(pred["scores"]["after_smoothing"])
+            n = len(corrections)
+            print(f"the trimmed-clip model on {n} training long videos (what the review page shows a person): "
+                  f"frames {sum(c['frame_accuracy'] for c in corrections) / n:.1f} %, "
+                  f"{sum(c['predicted_segments'] for c in corrections)} segments for "
+                  f"{sum(c['true_segments'] for c in corrections)} true ones; the truth stands in for the corrections")
+
+    print(f"\nheld-out long videos: {len(test_long)} ({sum(r[-1][1] for _, r in test_long) / 60:.1f} min), "
+          f"scored after decoding (viterbi, predict's defaults):")
+    print(f"{'model':<38}{'frames':>8}{'edit':>7}{'F1@10':>7}{'F1@25':>7}{'F1@50':>7}{'before: frames':>16}"
+          f"{'windows':>9}{'train s':>9}")
+    for name, r, secs in rows:
+        a, b = r["after_smoothing"], r["before_smoothing"]
+        window = f"{r['window_accuracy']:.1%}" if r["window_accuracy"] is not None else "-"
+        print(f"{name:<38}{a['frame_accuracy']:>7.1f}%{a['edit']:>7.1f}{a['f1@10']:>7.1f}{a['f1@25']:>7.1f}"
+              f"{a['f1@50']:>7.1f}{b['frame_accuracy']:>15.1f}%{window:>9}{secs:>9.0f}")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s (work folder {work})")
+
+
+if __name__ == "__main__":
+    main()
