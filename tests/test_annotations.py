@@ -274,10 +274,12 @@ def test_training_draws_windows_labelled_by_their_majority(tmp_path):
         assert targets == [int(s) if s >= 0 else -100 for s in steps[window:window + 5]]
 
 
-def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_path):
-    """Long videos made of the tiny dataset's clips: lrcn train reads their annotations (a causal head
-    with a loss at every step, each step its own class), lrcn test scores them as segmentation, and
-    lrcn predict --truth on one of them gives the same scores as the test's row for it."""
+@pytest.mark.parametrize("head", ["causal", "per_step"])
+def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_path, head):
+    """Long videos made of the tiny dataset's clips: lrcn train reads their annotations (a head with a
+    loss at every step, each step its own class: causal, or bidirectional --per-step), lrcn test scores
+    them as segmentation, and lrcn predict --truth on one of them gives the same scores as the test's
+    row for it (a per-step head: from each step's own probabilities in both)."""
     from lrcn.config import EvalConfig, PredictConfig
     from lrcn.evaluate import run as test
     from lrcn.predict import run as predict
@@ -295,7 +297,7 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
     assert [i.split for i in ds.items] == ["test", "train", "train", "train"]
     run_dir = train(TrainConfig(str(root), backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "c"),
                                 run_dir=str(tmp_path / "run"), epochs=2, batch_size=8, num_workers=0, val_split=0,
-                                views=("center",), causal=True), progress=False)
+                                views=("center",), **{head: True}), progress=False)
     ckpt = run_dir / "Saved_model_checkpoints" / "final.pth.tar"
     report = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0), progress=False)
     (video,) = report["videos"]
@@ -306,3 +308,40 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
                                        progress=False, truth=str(made[0][0].with_suffix(".csv"))))
     assert pred["scores"]["after_smoothing"]["edit"] == pytest.approx(video["after_smoothing"]["edit"])
     assert abs(pred["scores"]["after_smoothing"]["frame_accuracy"] - video["after_smoothing"]["frame_accuracy"]) < 5
+    import lrcn
+
+    model = lrcn.load(ckpt, runtime="pytorch")
+    scored = model.segment(made[0][0]).scored
+    assert (scored.step_probs is not None) == (head == "per_step")
+    if head == "per_step":  # each step's own output, not the window's spread over its steps
+        assert scored.step_probs.shape == (len(scored.starts), 5, len(ds.classes))
+        np.testing.assert_allclose(scored.step_probs.sum(2), 1.0, atol=1e-5)
+        assert not np.allclose(scored.step_probs, scored.probs[:, None, :], atol=1e-3)
+
+
+def test_frames_of_a_per_step_head_average_their_own_step_of_each_window():
+    from lrcn.decode import step_frame_probabilities
+
+    steps = np.zeros((2, 3, 2))
+    steps[0] = [[1, 0], [1, 0], [0, 1]]  # window 0 covers frames 0-2
+    steps[1] = [[0, 1], [0, 1], [0, 1]]  # window 1 covers frames 1-3
+    got = step_frame_probabilities(steps, [0, 1], 5)  # frame 4: no window, the nearest (3)
+    np.testing.assert_allclose(got, [[1, 0], [.5, .5], [0, 1], [0, 1], [0, 1]])
+
+
+def test_a_per_step_head_labels_every_step_and_its_window_is_their_mean():
+    from lrcn.model import LRCNHead, ModelConfig
+
+    torch.manual_seed(0)
+    head = LRCNHead(ModelConfig(feature_dim=8, num_classes=3, per_step=True)).eval()
+    x = torch.randn(4, 5, 8)
+    steps = head.step_logits(x)
+    assert steps.shape == (4, 5, 3) and head.cfg.bidirectional
+    torch.testing.assert_close(head(x), steps.mean(1))
+    window = LRCNHead(ModelConfig(feature_dim=8, num_classes=3)).eval()
+    with pytest.raises(ConfigError, match="trained at every step"):
+        window.step_logits(x)
+    from lrcn.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="give one"):
+        TrainConfig("data", causal=True, per_step=True)

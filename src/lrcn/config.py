@@ -428,6 +428,9 @@ class TrainConfig(_EmbeddingSettings):
     bidirectional: bool = Opt(True, "bidirectional LSTM (off with --causal)")()
     causal: bool = Opt(False, "a causal head for lrcn stream: a unidirectional LSTM trained with a loss at every "
                               "step, so the label of a frame needs no later frame")()
+    per_step: bool = Opt(False, "a head that labels every step: trained with a loss at each step of a window (an "
+                                "annotated video's steps each with their own class), it gives predict and test a "
+                                "probability per step where a window classifier gives one per window")()
     dropout: float = Opt(0.3, "dropout in the LSTM and the classifier", check=fraction)()
     checkpoint_interval: int = Opt(5, "save epoch_<n>.pth.tar every N epochs", check=at_least(1))()
     keep_checkpoints: int | None = Opt(3, "how many epoch_<n>.pth.tar to keep, the newest (last/best/final are "
@@ -455,6 +458,11 @@ class TrainConfig(_EmbeddingSettings):
     train_backbone: str = Opt("none", "last: fine-tune the CNN's last stage end to end (decodes every epoch, no "
                                       "cache; random crop + flip as the seed)", choices=("none", "last"))()
     device: str | None = DEVICE()
+
+    def check(self) -> None:
+        if self.causal and self.per_step:
+            raise ConfigError("--causal already trains a loss at every step (in order); --per-step is its "
+                              "bidirectional form: give one")
 
     @property
     def sampling(self) -> Sampling:

@@ -75,8 +75,14 @@ def frame_probabilities(window_probs: np.ndarray, window_starts: Sequence[int], 
         count[s] += 1
         count[e] -= 1
     sums, counts = np.cumsum(delta, 0)[:length], np.cumsum(count)[:length]
+    return _mean_or_nearest(sums, counts)
+
+
+def _mean_or_nearest(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``sums / counts`` per frame; a frame with no count takes the nearest counted frame's."""
+    length = len(counts)
     covered = np.flatnonzero(counts > 0.5)
-    out = np.zeros((length, c))
+    out = np.zeros_like(sums)
     out[covered] = sums[covered] / counts[covered, None]
     if len(covered) < length:  # nearest covered frame
         nearest = covered[np.clip(np.searchsorted(covered, np.arange(length)), 0, len(covered) - 1)]
@@ -84,6 +90,22 @@ def frame_probabilities(window_probs: np.ndarray, window_starts: Sequence[int], 
         pick = np.where(np.abs(before - np.arange(length)) <= np.abs(nearest - np.arange(length)), before, nearest)
         out = out[pick]
     return out
+
+
+def step_frame_probabilities(step_probs: np.ndarray, window_starts: Sequence[int], length: int) -> np.ndarray:
+    """``(length, C)`` from a head that labels every step: each frame's mean over the windows covering
+    it of *that frame's own* step output (a window classifier's output is about the whole window:
+    :func:`frame_probabilities`). A frame no window covers takes the nearest covered frame's."""
+    probs = np.asarray(step_probs, dtype=np.float64)  # (W, T, C)
+    if length == 0 or len(probs) == 0:
+        return np.zeros((length, probs.shape[2] if probs.ndim == 3 else 0))
+    num_frames, c = probs.shape[1], probs.shape[2]
+    sums, counts = np.zeros((length, c)), np.zeros(length)
+    for s, p in zip(window_starts, probs):
+        e = min(int(s) + num_frames, length)
+        sums[int(s):e] += p[: e - int(s)]
+        counts[int(s):e] += 1
+    return _mean_or_nearest(sums, counts)
 
 
 def median_filter(probs: np.ndarray, kernel: int) -> np.ndarray:

@@ -17,11 +17,13 @@ import numpy as np
 from . import metrics, plots
 from .config import EvalConfig
 from .checkpoint import resolve_checkpoint
-from .decode import decode, frame_probabilities
+from . import clips as clipmath
+from .decode import decode, frame_probabilities, step_frame_probabilities
 from .embedded import eval_windows, load_test_data, predict_windows
 from .errors import ConfigError
 from .inference import Model
 from .io import write_json_atomic
+from .model import run_head, run_step_head
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +112,21 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     ckpt, data = t.ckpt, t.data
     classes, n = list(ckpt.class_names), len(ckpt.class_names)
     num_frames, fps = ckpt.sampling.num_frames, t.spec.fps
-    idx, starts, logits = predict_windows(t.head, eval_windows(data, num_frames, ckpt.train.seed, all_windows=True),
-                                          device)
-    probs = metrics.softmax(logits)
+    per_step = bool(getattr(getattr(t.head, "cfg", None), "per_step", False))
     (out_dir / "timelines").mkdir(parents=True, exist_ok=True)
     videos, truth_all, decoded_all, window_true, window_pred = [], [], [], [], []
-    for i, e in enumerate(data):
-        mine = idx == i
-        frame_probs = frame_probabilities(probs[mine], starts[mine], num_frames, e.length)
+    for e in data:
+        starts, probs, step_probs = _window_probabilities(t.head, e, num_frames, device, per_step)
+        frame_probs = (frame_probabilities(probs, starts, num_frames, e.length) if step_probs is None else
+                       step_frame_probabilities(step_probs, starts, e.length))
         decoded = decode(frame_probs, cfg.decoding, fps)
         scored = e.steps >= 0
         truth = e.steps[scored]
         before = metrics.segmentation_scores(truth, frame_probs.argmax(1)[scored])
         after = metrics.segmentation_scores(truth, decoded[scored])
-        labelled = e.windows[starts[mine]] >= 0
-        window_true += e.windows[starts[mine]][labelled].tolist()
-        window_pred += metrics.predicted(probs[mine][labelled]).tolist()
+        labelled = e.windows[starts] >= 0
+        window_true += e.windows[starts][labelled].tolist()
+        window_pred += metrics.predicted(probs[labelled]).tolist()
         truth_all.append(truth)
         decoded_all.append(decoded[scored])
         name = e.item.path.replace("/", "_")
@@ -167,3 +168,19 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     write_json_atomic(out_dir / "report.json", report)
     report["report"] = str(out_dir / "report.json")
     return report
+
+
+def _window_probabilities(head, e, num_frames: int, device, per_step: bool, batch: int = 256):
+    """Every window of one video's cached centre view: starts ``(W,)``, probabilities ``(W, C)`` and,
+    for a head trained at every step, each step's ``(W, T, C)`` (else None). 256 windows at a time."""
+    starts = np.array(clipmath.sliding_windows(e.length, num_frames), int)
+    probs, steps = [], []
+    for k in range(0, len(starts), batch):
+        x = np.stack([np.asarray(e.embeddings[0, s:s + num_frames], np.float32) for s in starts[k:k + batch]])
+        if per_step:
+            logits = run_step_head(head, x, device)  # (B, T, C)
+            steps.append(metrics.softmax(logits))
+            probs.append(metrics.softmax(logits.mean(1)))
+        else:
+            probs.append(metrics.softmax(run_head(head, x, device)))
+    return starts, np.concatenate(probs), (np.concatenate(steps) if per_step else None)

@@ -34,13 +34,13 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
 from .config import Decoding
-from .decode import Segment, decode, frame_probabilities, segments as decoded_segments
+from .decode import Segment, decode, frame_probabilities, segments as decoded_segments, step_frame_probabilities
 from .distributed import local_device
 from .errors import ConfigError, VideoError
 from .features import FeatureSpec, decode_sampled
 from .steps import I3D_CLIP, INTERPOLATION, StepEmbedder, clip_geometry, decode_size
 from .metrics import softmax
-from .model import run_head
+from .model import run_head, run_step_head
 from .video import iter_frames_at_fps, probe, resize_rgb
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class WindowScores:
     times: np.ndarray  # (N,) seconds of each step
     starts: np.ndarray  # (W,) index of each window's first step
     probs: np.ndarray  # (W, C)
+    step_probs: np.ndarray | None = None  # (W, T, C): a head trained at every step (--per-step), each step's own
 
 
 @dataclass
@@ -311,10 +312,15 @@ class Model:
         if stride < 1:
             raise ConfigError(f"--stride must be at least 1, got {stride}")
         recent: deque = deque(maxlen=self.window)
-        times, starts, probs, pending = [], [], [], []
+        times, starts, probs, pending, step_probs = [], [], [], [], []
 
         def run():
-            probs.append(softmax(run_head(self.head, np.stack(pending), self.device, batch)))
+            if self.per_step:  # one call: each step's logits, and the window's (their mean, as forward() gives)
+                logits = run_step_head(self.head, np.stack(pending), self.device, batch)  # (B, T, C)
+                step_probs.append(softmax(logits))
+                probs.append(softmax(logits.mean(1)))
+            else:
+                probs.append(softmax(run_head(self.head, np.stack(pending), self.device, batch)))
             pending.clear()
 
         for t, emb in steps:
@@ -329,7 +335,15 @@ class Model:
         if pending:
             run()
         return WindowScores(np.array(times, float), np.array(starts, int),
-                            np.concatenate(probs) if probs else np.zeros((0, len(self.classes))))
+                            np.concatenate(probs) if probs else np.zeros((0, len(self.classes))),
+                            (np.concatenate(step_probs) if step_probs else np.zeros((0, self.window, len(self.classes))))
+                            if self.per_step else None)
+
+    @property
+    def per_step(self) -> bool:
+        """A head trained with a loss at every step (``lrcn train --per-step``), run in PyTorch: each step
+        gets its own probabilities (an ONNX head gives the window's)."""
+        return bool(getattr(getattr(self.head, "cfg", None), "per_step", False)) and hasattr(self.head, "step_logits")
 
     def step_probabilities(self, ring: Sequence[np.ndarray]) -> np.ndarray:
         """``(C,)`` probabilities of the window ending at the newest step of ``ring`` (a stream's)."""
@@ -355,7 +369,9 @@ class Model:
                              f"{self.window}")
         info = probe(path)
         fps = self.fps if mode == "live" or self.clip is not None else max(info.fps, self.fps)
-        frame_probs = frame_probabilities(scored.probs, scored.starts, self.window, len(scored.times))
+        frame_probs = (frame_probabilities(scored.probs, scored.starts, self.window, len(scored.times))
+                       if scored.step_probs is None else
+                       step_frame_probabilities(scored.step_probs, scored.starts, len(scored.times)))
         labels = decode(frame_probs, decoding, fps)
         duration = info.duration or None
         segs = decoded_segments(labels, frame_probs, scored.times, fps, self.classes, duration, top_k)

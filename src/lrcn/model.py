@@ -45,6 +45,7 @@ class ModelConfig:
     dropout: float = 0.3  # between LSTM layers and before the classifier
     frame_differences: bool = True  # each step also reads the change of the embedding since the previous frame
     causal: bool = False  # trained to label every step from the frames up to it (unidirectional; for streams)
+    per_step: bool = False  # trained with a loss at every step; forward() is the mean of the steps' logits
 
     def __post_init__(self) -> None:
         if self.causal and self.bidirectional:
@@ -94,15 +95,23 @@ class LRCNHead(nn.Module):
             x = torch.cat([x, change], dim=2)  # (B, T, 2D)
         return self.project(x)
 
+    @property
+    def labels_steps(self) -> bool:
+        """Trained with a loss at every step (``--causal`` or ``--per-step``): :meth:`step_logits` mean something."""
+        return self.cfg.causal or self.cfg.per_step
+
     def step_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Logits after every step ``(B, T, C)``; with a unidirectional LSTM, step t has seen frames
-        0..t only (what a causal head is trained on). The last step is :meth:`forward`."""
-        if self.cfg.bidirectional:
-            raise ConfigError("per-step logits need a unidirectional head (lrcn train --causal)")
-        out, _ = self.lstm(self.steps(embeddings))  # (B, T, hidden)
+        """Logits at every step ``(B, T, C)``. With a unidirectional LSTM step t has seen frames 0..t
+        only (a causal head; its last step is :meth:`forward`); bidirectionally (``--per-step``) every
+        step has seen the whole window."""
+        if not self.labels_steps:
+            raise ConfigError("per-step logits need a head trained at every step (lrcn train --causal or --per-step)")
+        out, _ = self.lstm(self.steps(embeddings))  # (B, T, directions * hidden)
         return self.classifier(out)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.cfg.per_step:  # the window's label: its steps' logits averaged (as the majority rule labels it)
+            return self.step_logits(embeddings).mean(1)  # (B, C)
         x = self.steps(embeddings)  # (B, T, latent)
         _, (h_n, _) = self.lstm(x)  # h_n: (layers * directions, B, hidden)
         if self.cfg.bidirectional:
@@ -123,6 +132,19 @@ class EveryStep(nn.Module):
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         return self.head.step_logits(embeddings)
+
+
+def run_step_head(head: "LRCNHead", windows, device: torch.device | str, batch_size: int = 256):
+    """:func:`run_head` for a head trained at every step: logits ``(N, T, C)`` float32 numpy."""
+    import numpy as np
+
+    head.eval()
+    x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
+    with torch.no_grad():
+        out = [head.step_logits(x[s : s + batch_size].to(device)).float().cpu().numpy()
+               for s in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, x.shape[1] if x.ndim > 1 else 0, head.cfg.num_classes),
+                                                    np.float32)
 
 
 def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256):
