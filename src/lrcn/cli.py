@@ -16,7 +16,7 @@ from typing import Callable
 
 from . import __version__
 from .errors import ConfigError, LrcnError
-from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, ExportConfig, FeaturesConfig, InfoConfig, PredictConfig,
+from .config import (CheckConfig, ContinuousConfig, DemoConfig, EvalConfig, ExportConfig, FeaturesConfig, InfoConfig, PredictConfig, ReviewConfig,
                      PreprocessConfig, StreamConfig, SynthConfig, TrainConfig, WeightsConfig)
 from .settings import apply_config, flags, from_args
 
@@ -172,6 +172,15 @@ def cmd_predict(a) -> int:
     return 1 if failures else 0
 
 
+def cmd_review(a) -> int:
+    cfg = from_args(ReviewConfig, a)
+    from .review import write_review
+
+    page = write_review(cfg.folder, cfg.video)
+    print(f"{page} (open it in a browser; it loads nothing from the network)")
+    return 0
+
+
 def cmd_stream(a) -> int:
     cfg = from_args(StreamConfig, a)
     from .stream import run
@@ -248,6 +257,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
                            "one JSON line per sampled frame and per segment"),
     "export": (cmd_export, "write the CNN and the head as ONNX (checked in ONNX Runtime) for use without PyTorch"),
     "info": (cmd_info, "what a checkpoint is: its model card (lrcn version, date, data, classes, validation, test)"),
+    "review": (cmd_review, "write review.html for a prediction: watch, correct and download its segments offline"),
 }
 
 
@@ -276,7 +286,7 @@ def build_parser(replay: bool = False) -> argparse.ArgumentParser:
     settings = {"demo": DemoConfig, "check": CheckConfig, "synth": SynthConfig, "preprocess": PreprocessConfig,
                 "weights": WeightsConfig, "features": FeaturesConfig, "train": TrainConfig, "test": EvalConfig,
                 "test-continuous": ContinuousConfig, "predict": PredictConfig, "stream": StreamConfig, "export": ExportConfig,
-                "info": InfoConfig}
+                "info": InfoConfig, "review": ReviewConfig}
     parser.lrcn_subparsers = {}
     for name, cls in settings.items():
         p = add(name)
@@ -288,7 +298,7 @@ def build_parser(replay: bool = False) -> argparse.ArgumentParser:
             p.add_argument("--config", metavar="JSON", default=None,
                            help="replay settings from a JSON file: a run's config.json (its 'train' settings) or an "
                                 "object of this command's settings; flags given here override it")
-        if name not in ("weights", "stream", "export", "info"):  # stream has no bar: its output is the JSON lines
+        if name not in ("weights", "stream", "export", "info", "review"):  # stream has no bar: its output is the JSON lines
             _add_runtime(p)
     return parser
 

@@ -389,6 +389,16 @@ class InfoConfig(_Settings):
 
 
 @dataclass(frozen=True)
+class ReviewConfig(_Settings):
+    """Settings of ``lrcn review``."""
+
+    folder: str = arg("a folder lrcn predict wrote for one video (predictions.json)", "PREDICTION_FOLDER")
+    _: KW_ONLY
+    video: str | None = Opt(None, "the video, where it is now (default: the path predictions.json records)",
+                            parse=str, metavar="VIDEO")()
+
+
+@dataclass(frozen=True)
 class WeightsConfig(_Settings):
     """Settings of ``lrcn weights``."""
 
@@ -542,6 +552,9 @@ class PredictConfig(_Settings):
                                       "them) or ignore (its time is left out of the scores, with a warning)",
                              choices=("error", "ignore"))()
     unfamiliar: bool = UNFAMILIAR()
+    html: bool = Opt(False, "also write review.html into each video's folder: the video with its timeline and "
+                            "segments, to check and correct them in a browser (offline) and download the "
+                            "annotation lrcn train reads (lrcn review does it for an existing folder)")()
     device: str | None = DEVICE()
     progress: bool = Opt(True, "no progress bars", flag="--no-progress")()
 

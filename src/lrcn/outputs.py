@@ -147,7 +147,8 @@ def prediction_dict(pred, truth: list[tuple[float, float, str]] | None = None, o
     if pred.unfamiliarity is not None:
         for f, u in zip(frames, pred.unfamiliarity):
             f["unfamiliarity"] = round(float(u), 3)
-    result = {"video": pred.video, "model": pred.model, "onnx_export": onnx, "mode": pred.mode, "fps": pred.fps,
+    result = {"video": pred.video, "model": pred.model, "classes": classes, "onnx_export": onnx, "mode": pred.mode,
+              "fps": pred.fps,
               "num_frames": window, "sampled_frames": count, "decoding": dict(pred.decoding),
               "label_time": "each sampled frame's own time; its probabilities are the mean over the windows "
                             "containing it",

@@ -61,6 +61,10 @@ def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None =
     pred = model.prediction(path, v, cfg.decoding, cfg.mode, cfg.top_k)
     result = write_prediction(pred, out, truth, cfg.annotate, cfg.annotate_size, onnx=cfg.onnx)
     result["out_dir"] = str(out)
+    if cfg.html:
+        from .review import write_review
+
+        result["review"] = str(write_review(out, path))
     return result
 
 
