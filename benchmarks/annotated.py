@@ -76,6 +76,7 @@ def main() -> None:
     test_long = synth.annotated_long_videos(data, dataset, dataset.subset("test"), long_root, args.test_long,
                                             seed=args.seed + 1000, split="test", prefix="test")
     ann = work / "annotated"
+    (ann / "classes.txt").write_text((long_root / "classes.txt").read_text())  # the synthetic set's class order
     both = work / "both"
     write_both(both, data, dataset, long_root)
     made = time.perf_counter() - t0

@@ -345,3 +345,12 @@ def test_a_per_step_head_labels_every_step_and_its_window_is_their_mean():
 
     with pytest.raises(ConfigError, match="give one"):
         TrainConfig("data", causal=True, per_step=True)
+
+
+def test_annotations_are_numbered_as_the_model_numbers_its_classes(folder):
+    from lrcn.datasets import with_classes
+
+    ds = with_classes(load_dataset(folder), ["walk", "jump", "run"])  # another order, and a class not annotated
+    assert ds.classes == ("walk", "jump", "run") and ds.items[0].spans == ((0.0, 3.0, 0), (3.0, 5.0, 2))
+    with pytest.raises(ConfigError, match="'run' not among the model's classes"):
+        with_classes(load_dataset(folder), ["walk", "sit"])

@@ -416,6 +416,19 @@ def load_annotated(root: Path, number_of_classes: int | None = None, background:
                    background=background if background in index else None)
 
 
+def with_classes(dataset: Dataset, classes: list[str]) -> Dataset:
+    """An annotated ``dataset`` numbered as a model's ``classes`` (the same names, maybe in another order,
+    maybe fewer): each label found by name. A label the model lacks is an error naming it."""
+    unknown = [c for c in dataset.classes if c not in classes]
+    if unknown:
+        raise ConfigError(f"{dataset.root}: label{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown[:5]))} "
+                          f"not among the model's classes ({', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''})")
+    index = [classes.index(c) for c in dataset.classes]
+    items = tuple(replace(i, label=index[i.label], spans=tuple((s, e, index[c]) for s, e, c in i.spans))
+                  for i in dataset.items)
+    return replace(dataset, classes=tuple(classes), items=items)
+
+
 def split_train_val(items: Iterable[VideoItem], val_fraction: float, seed: int) -> list[VideoItem]:
     """Mark whole groups of the train items as ``val`` until about ``val_fraction`` of them are.
 

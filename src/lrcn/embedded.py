@@ -24,7 +24,7 @@ from . import windows
 from .backbone import FrameEmbedder, create_embedder, worth_compiling
 from .checkpoint import Checkpoint
 from .annotations import step_labels, window_labels
-from .datasets import Dataset, VideoItem, load_dataset
+from .datasets import Dataset, VideoItem, load_dataset, with_classes
 from .errors import CacheError, ConfigError, VideoError
 from .config import TEST_VIEWS
 from .features import EmbeddingCache, FeatureSpec, Request, extract
@@ -312,7 +312,10 @@ def load_test_data(model, data_dir: str, ucf_list_dir: str | None, split: int | 
         raise ConfigError(f"{model.checkpoint}: lrcn test measures a trained checkpoint; a built-in model has no test list")
     classes = list(ckpt.class_names)
     split = split or ckpt.train.split
-    dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes), getattr(ckpt.train, "background", None))
+    background = getattr(ckpt.train, "background", None)
+    dataset = load_dataset(data_dir, ucf_list_dir, split, len(classes), background)
+    if dataset.kind == "annotated":  # annotations name their classes: read them all, as the model numbers them
+        dataset = with_classes(load_dataset(data_dir, ucf_list_dir, split, None, background), classes)
     if list(dataset.classes) != classes:
         raise ConfigError(f"{data_dir}: classes differ from the checkpoint's ({list(dataset.classes)[:3]}... vs "
                           f"{classes[:3]}...)")
