@@ -1,7 +1,7 @@
 """Your own long videos, the loop measured: trimmed clips -> predictions on long videos -> corrected
 annotations -> a model trained from them, scored on other long videos. In one run.
 
-    python benchmarks/annotated.py [--work-dir DIR] [--groups 10] [--train-long 24] [--test-long 10]
+    python benchmarks/annotated.py [--work-dir DIR] [--groups 15] [--train-long 24] [--test-long 10] [--views center]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
@@ -18,7 +18,8 @@ annotations -> a model trained from them, scored on other long videos. In one ru
 5. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
    and F1@{10,25,50} after decoding (predict's default decoder), and window accuracy.
 
-MobileNetV2 with its ImageNet weights where installed (``lrcn weights install``), one cached view.
+MobileNetV2 with its ImageNet weights where installed (``lrcn weights install``); lrcn train's
+defaults otherwise (four cached views, 30 epochs, validation by video, refit).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work-dir", default=None, help="keep data, cache and runs here (default: a temporary folder)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--groups", type=int, default=10, help="groups per class of the trimmed clips (3 are test groups)")
+    ap.add_argument("--groups", type=int, default=15, help="groups per class of the trimmed clips (3 are test groups)")
+    ap.add_argument("--views", default=None, help="cached training views, comma-separated (default: lrcn train's four)")
     ap.add_argument("--train-long", type=int, default=24, help="long videos to train from")
     ap.add_argument("--test-long", type=int, default=10, help="held-out long videos to score on")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
@@ -85,7 +87,9 @@ def main() -> None:
           f"{len(test_long)} long videos ({seconds / 60:.1f} min, "
           f"{sum(len(r) for _, r in train_long + test_long)} actions of 2-20 s), made in {made:.0f} s")
 
-    common = dict(backbone="mobilenet_v2", cache_dir=str(work / "cache"), num_workers=2, views=("center",))
+    common = dict(backbone="mobilenet_v2", cache_dir=str(work / "cache"), num_workers=2)
+    if args.views:
+        common["views"] = tuple(args.views.split(","))
     if args.epochs:
         common["epochs"] = args.epochs
     models = [("trimmed clips", data, {}),
