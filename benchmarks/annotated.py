@@ -5,9 +5,10 @@ annotations -> a model trained from them, scored on other long videos. In one ru
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
-2. Long videos made from those clips end to end (:func:`lrcn.synth.annotated_long_videos`): 3-8
-   actions of 2-20 s each, different orders and lengths; ``--train-long`` from the train groups'
-   clips, ``--test-long`` from the test groups' clips, each with its ``start,end,label`` CSV.
+2. Long videos made from synthetic clips end to end (:func:`lrcn.synth.annotated_long_videos`): a
+   second ``--preset order`` set of the same classes with clips of 2-20 s (other backgrounds), 3-8
+   whole clips per long video, different orders and lengths; ``--train-long`` from its train groups'
+   clips, ``--test-long`` from its test groups' clips, each with its ``start,end,label`` CSV.
 3. A model trained on the trimmed clips (``lrcn train DATA``) labels the training long videos
    (``lrcn predict``): what a person would open in the review page. The truth stands in for their
    corrections (the scores of those predictions say how much there was to correct).
@@ -72,11 +73,17 @@ def main() -> None:
                                             clips_per_group=2, min_seconds=3.0, max_seconds=9.0, seed=args.seed),
                           progress=False)
     dataset = load_dataset(data)
+    # The long videos' actions: clips of 2-20 s of the same 12 classes (other backgrounds), each action one
+    # whole clip; train groups for the training long videos, test groups for the held-out ones.
+    actions = synth.generate(synth.SynthConfig(str(work / f"order-long-{args.seed}"), preset="order",
+                                               groups=args.groups, clips_per_group=1, min_seconds=2.0,
+                                               max_seconds=20.0, seed=args.seed + 1), progress=False)
+    action_set = load_dataset(actions)
     long_root = work / "annotated" / "long"
-    train_long = synth.annotated_long_videos(data, dataset, dataset.subset("train"), long_root, args.train_long,
-                                             seed=args.seed, split="train", prefix="train")
-    test_long = synth.annotated_long_videos(data, dataset, dataset.subset("test"), long_root, args.test_long,
-                                            seed=args.seed + 1000, split="test", prefix="test")
+    train_long = synth.annotated_long_videos(actions, action_set, action_set.subset("train"), long_root,
+                                             args.train_long, seed=args.seed, split="train", prefix="train")
+    test_long = synth.annotated_long_videos(actions, action_set, action_set.subset("test"), long_root,
+                                            args.test_long, seed=args.seed + 1000, split="test", prefix="test")
     ann = work / "annotated"
     (ann / "classes.txt").write_text((long_root / "classes.txt").read_text())  # the synthetic set's class order
     both = work / "both"

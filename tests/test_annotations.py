@@ -288,9 +288,9 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
 
     source = load_dataset(tiny_dataset)
     root = tmp_path / "long"
-    annotated_long_videos(tiny_dataset, source, source.items, root, 3, seed=1, seconds=(2, 4), actions=(2, 3),
+    annotated_long_videos(tiny_dataset, source, source.items, root, 3, seed=1, actions=(2, 3),
                           split="train", prefix="train")
-    made = annotated_long_videos(tiny_dataset, source, source.items, root, 1, seed=9, seconds=(2, 4),
+    made = annotated_long_videos(tiny_dataset, source, source.items, root, 1, seed=9,
                                  actions=(3, 3), split="test", prefix="test")
     ds = load_dataset(root)
     assert ds.kind == "annotated" and ds.classes == source.classes  # classes.txt keeps the source's order

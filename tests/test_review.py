@@ -32,7 +32,7 @@ def test_predict_html_writes_a_page_of_its_segments_and_the_page_edits_them(trai
     ckpt, _ = trained
     source = load_dataset(tiny_dataset)
     ((video, rows),) = annotated_long_videos(tiny_dataset, source, source.items, tmp_path / "long", 1, seed=3,
-                                              seconds=(2, 3), actions=(3, 3))
+                                              actions=(3, 3))
     (result,), failures = predict(PredictConfig(str(ckpt), (str(video),), str(tmp_path / "p"), annotate=False,
                                                 progress=False, html=True, truth=str(video.with_suffix(".csv"))))
     folder = Path(result["out_dir"])

@@ -219,18 +219,18 @@ def generate(cfg: SynthConfig, progress: bool = True) -> Path:
 
 
 def annotated_long_videos(data: Path, dataset, items, out: Path, count: int, seed: int = 0,
-                          seconds: tuple[float, float] = (2.0, 20.0), actions: tuple[int, int] = (3, 8),
-                          fps: float = 25.0, split: str | None = None,
+                          actions: tuple[int, int] = (3, 8), fps: float = 25.0, split: str | None = None,
                           prefix: str = "long") -> list[tuple[Path, list[tuple[float, float, str]]]]:
-    """``count`` long MP4s of ``items``' actions end to end, each with its ``start,end,label`` CSV
-    beside it, and ``classes.txt`` (the dataset's class order): an annotated dataset
-    (:func:`lrcn.datasets.load_annotated`) made from trimmed clips.
+    """``count`` long MP4s of ``items`` end to end, each with its ``start,end,label`` CSV beside it, and
+    ``classes.txt`` (the dataset's class order): an annotated dataset (:func:`lrcn.datasets.load_annotated`)
+    made from trimmed clips.
 
-    Each long video has 3-8 actions (``actions``), each a class other than the one before and
-    ``seconds`` long (uniform), filled with that class's videos one after another (cut at the end).
-    ``split`` (train/test) is written into each CSV's ``split`` column; files are ``<prefix>_NNN``.
-    Frames are streamed to the encoder, so memory holds one short video at a time. Videos already
-    written are kept (resumable)."""
+    Each long video has 3-8 actions (``actions``); each action is one whole clip of a class other than
+    the one before, so an action lasts as long as its clip (``lrcn synth --min-seconds 2 --max-seconds
+    20`` makes clips of 2-20 s) and no action is cut or joined from two clips (an order-only action
+    joined from two clips would jump backwards in the middle). ``split`` (train/test) is written into
+    each CSV's ``split`` column; files are ``<prefix>_NNN``. Frames are streamed to the encoder, so
+    memory holds one clip at a time. Videos already written are kept (resumable)."""
     from .io import atomic_path
     from .video import probe, read_frames, write_video_stream
 
@@ -238,7 +238,7 @@ def annotated_long_videos(data: Path, dataset, items, out: Path, count: int, see
     write_text_atomic(out / "classes.txt", "".join(f"{c}\n" for c in dataset.classes))
     by_class: dict[int, list] = {}
     for item in items:
-        by_class.setdefault(item.label, []).append(item)
+        by_class.setdefault(item.label, []).append(data / (item.source or item.path))
     labels = sorted(by_class)
     made = []
     for v in range(count):
@@ -246,21 +246,17 @@ def annotated_long_videos(data: Path, dataset, items, out: Path, count: int, see
         plan, previous = [], None
         for _ in range(int(rng.integers(actions[0], actions[1] + 1))):
             label = int(rng.choice([c for c in labels if c != previous] or labels))
-            plan.append((label, int(round(rng.uniform(*seconds) * fps))))
+            plan.append((label, by_class[label][int(rng.integers(len(by_class[label])))]))
             previous = label
         rows, t = [], 0
-        for label, frames in plan:
+        for label, path in plan:
+            frames = probe(path).num_frames
             rows.append((round(t / fps, 3), round((t + frames) / fps, 3), dataset.classes[label]))
             t += frames
 
-        def frames_of(plan=plan, rng=rng):
-            for label, wanted in plan:
-                while wanted > 0:
-                    item = by_class[label][int(rng.integers(len(by_class[label])))]
-                    path = data / (item.source or item.path)
-                    clip = read_frames(path, list(range(probe(path).num_frames)))[:wanted]
-                    wanted -= len(clip)
-                    yield from clip
+        def frames_of(plan=plan):
+            for _, path in plan:
+                yield from read_frames(path, list(range(probe(path).num_frames)))
 
         video = out / f"{prefix}_{v:03d}.mp4"
         if not video.is_file():
