@@ -1,7 +1,7 @@
 """Your own long videos, the loop measured: trimmed clips -> predictions on long videos -> corrected
 annotations -> a model trained from them, scored on other long videos. In one run.
 
-    python benchmarks/annotated.py [--work-dir DIR] [--groups 15] [--train-long 24] [--test-long 10] [--views center]
+    python benchmarks/annotated.py [--work-dir DIR] [--groups 15] [--train-long 52] [--test-long 10] [--views center]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
@@ -62,7 +62,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--groups", type=int, default=15, help="groups per class of the trimmed clips (3 are test groups)")
     ap.add_argument("--views", default=None, help="cached training views, comma-separated (default: lrcn train's four)")
-    ap.add_argument("--train-long", type=int, default=24, help="long videos to train from")
+    ap.add_argument("--train-long", type=int, default=52, help="long videos to train from (52 x 3-8 actions: about "
+                                                             "as many actions as the trimmed set has clips)")
     ap.add_argument("--test-long", type=int, default=10, help="held-out long videos to score on")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
     args = ap.parse_args()
@@ -107,12 +108,13 @@ def main() -> None:
     rows, runs = [], {}
     for name, root, overrides in models:
         t = time.perf_counter()
-        run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / name.replace(" ", "_")),
+        tag = name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}")  # the data decides the run
+        run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / tag),
                                               resume="auto", **{**common, **overrides}), progress=False)
         trained = time.perf_counter() - t
         runs[name] = run_dir
         report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(ann), cache_dir=common["cache_dir"],
-                                                  num_workers=2, out_dir=str(work / "tests" / name.replace(" ", "_"))),
+                                                  num_workers=2, out_dir=str(work / "tests" / tag)),
                               progress=False)
         rows.append((name, report, trained))
         if name == "trimmed clips":  # what a person reviewing the training long videos starts from
