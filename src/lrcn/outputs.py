@@ -20,29 +20,14 @@ def top_text(s: Segment) -> str:
 
 
 def read_truth(path: str | Path) -> list[tuple[float, float, str]]:
-    """A truth file: CSV lines ``start,end,label`` in seconds (a header line is allowed)."""
-    rows = []
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the truth file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}); save the truth as UTF-8 CSV") from None
-    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not "".join(row).strip():
-            continue
-        try:
-            start, end, label = float(row[0]), float(row[1]), row[2].strip()
-        except (ValueError, IndexError):
-            if n == 1:
-                continue  # a header
-            raise ConfigError(f"{path}:{n}: expected start,end,label (seconds), got {','.join(row)!r}") from None
-        if not (0 <= start < end) or not label:
-            raise ConfigError(f"{path}:{n}: need 0 <= start < end and a label, got {','.join(row)!r}")
-        rows.append((start, end, label))
-    if not rows:
-        raise ConfigError(f"{path}: no segments (expected CSV lines start,end,label)")
-    return rows
+    """A truth file: CSV lines ``start,end,label`` in seconds (a header line is allowed): the annotation
+    format (:func:`lrcn.annotations.parse_rows`); its first problem is the error."""
+    from .annotations import parse_rows
+
+    rows, problems = parse_rows(path)
+    if problems:
+        raise ConfigError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return [(r.start, r.end, r.label) for r in rows]
 
 
 def match_truth(truth: list[tuple[float, float, str]], classes: list[str], path: str | Path,
