@@ -9,6 +9,7 @@ training marked red, all in ``report.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -140,8 +141,9 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     truth_cat, decoded_cat = np.concatenate(truth_all), np.concatenate(decoded_all)
 
     def overall(key: str) -> dict:
-        return {"frame_accuracy": 100.0 * float(np.sum([v[key]["frame_accuracy"] * v["frames_scored"] for v in videos])
-                                                / 100.0 / max(1, sum(v["frames_scored"] for v in videos))),
+        frames = sum(v["frames_scored"] for v in videos)
+        return {"frame_accuracy": float(sum(v[key]["frame_accuracy"] * v["frames_scored"] for v in videos)
+                                        / max(1, frames)),
                 **{m: float(np.mean([v[key][m] for v in videos])) for m in ("edit", "f1@10", "f1@25", "f1@50")}}
 
     cm = metrics.confusion_matrix(truth_cat, decoded_cat, n)
@@ -149,8 +151,7 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
         "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
         "data_dir": str(cfg.data_dir),
         "kind": "annotated",
-        "decoding": {"smoothing": cfg.decoding.smoothing, "switch_penalty": cfg.decoding.switch_penalty,
-                     "min_seconds": cfg.decoding.min_seconds},
+        "decoding": dataclasses.asdict(cfg.decoding),
         "test_videos": len(videos),
         "frames_scored": int(len(truth_cat)),
         "before_smoothing": overall("before_smoothing"),

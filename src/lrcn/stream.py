@@ -19,6 +19,7 @@ seconds later.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -359,6 +360,5 @@ def _write_outputs(cfg: StreamConfig, segments: list[Segment], summary: dict) ->
         write_text_atomic(folder / fit_name(f"{stem}.srt", cfg.source, ".srt"), srt(segments))
         write_json_atomic(folder / "stream.json", {
             "source": cfg.source, "checkpoint": cfg.checkpoint,
-            "decoding": {"smoothing": cfg.decoding.smoothing, "switch_penalty": cfg.decoding.switch_penalty,
-                         "min_seconds": cfg.decoding.min_seconds, "lag_seconds": cfg.lag},
+            "decoding": {**dataclasses.asdict(cfg.decoding), "lag_seconds": cfg.lag},
             "summary": summary, "segments": [s.to_dict() for s in segments]})
