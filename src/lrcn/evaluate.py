@@ -24,7 +24,7 @@ from .embedded import eval_windows, load_test_data, predict_windows
 from .errors import ConfigError
 from .inference import Model
 from .io import write_json_atomic
-from .model import run_head, run_step_head
+from .model import window_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,10 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     ckpt, data = t.ckpt, t.data
     classes, n = list(ckpt.class_names), len(ckpt.class_names)
     num_frames, fps = ckpt.sampling.num_frames, t.spec.fps
-    per_step = bool(getattr(getattr(t.head, "cfg", None), "per_step", False))
     (out_dir / "timelines").mkdir(parents=True, exist_ok=True)
     videos, truth_all, decoded_all, window_true, window_pred = [], [], [], [], []
     for e in data:
-        starts, probs, step_probs = _window_probabilities(t.head, e, num_frames, device, per_step)
+        starts, probs, step_probs = _window_probabilities(t.head, e, num_frames, device)
         frame_probs = (frame_probabilities(probs, starts, num_frames, e.length) if step_probs is None else
                        step_frame_probabilities(step_probs, starts, e.length))
         decoded = decode(frame_probs, cfg.decoding, fps)
@@ -171,17 +170,15 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     return report
 
 
-def _window_probabilities(head, e, num_frames: int, device, per_step: bool, batch: int = 256):
+def _window_probabilities(head, e, num_frames: int, device, batch: int = 256):
     """Every window of one video's cached centre view: starts ``(W,)``, probabilities ``(W, C)`` and,
     for a head trained at every step, each step's ``(W, T, C)`` (else None). 256 windows at a time."""
     starts = np.array(clipmath.sliding_windows(e.length, num_frames), int)
     probs, steps = [], []
     for k in range(0, len(starts), batch):
         x = np.stack([np.asarray(e.embeddings[0, s:s + num_frames], np.float32) for s in starts[k:k + batch]])
-        if per_step:
-            logits = run_step_head(head, x, device)  # (B, T, C)
-            steps.append(metrics.softmax(logits))
-            probs.append(metrics.softmax(logits.mean(1)))
-        else:
-            probs.append(metrics.softmax(run_head(head, x, device)))
-    return starts, np.concatenate(probs), (np.concatenate(steps) if per_step else None)
+        window, step = window_probabilities(head, x, device)
+        probs.append(window)
+        if step is not None:
+            steps.append(step)
+    return starts, np.concatenate(probs), (np.concatenate(steps) if steps else None)

@@ -40,7 +40,7 @@ from .errors import ConfigError, VideoError
 from .features import FeatureSpec, decode_sampled
 from .steps import I3D_CLIP, INTERPOLATION, StepEmbedder, clip_geometry, decode_size
 from .metrics import softmax
-from .model import run_head, run_step_head
+from .model import labels_each_step, run_head, window_probabilities
 from .video import iter_frames_at_fps, probe, resize_rgb
 
 log = logging.getLogger(__name__)
@@ -315,12 +315,10 @@ class Model:
         times, starts, probs, pending, step_probs = [], [], [], [], []
 
         def run():
-            if self.per_step:  # one call: each step's logits, and the window's (their mean, as forward() gives)
-                logits = run_step_head(self.head, np.stack(pending), self.device, batch)  # (B, T, C)
-                step_probs.append(softmax(logits))
-                probs.append(softmax(logits.mean(1)))
-            else:
-                probs.append(softmax(run_head(self.head, np.stack(pending), self.device, batch)))
+            window, steps = window_probabilities(self.head, np.stack(pending), self.device, batch)
+            probs.append(window)
+            if steps is not None:
+                step_probs.append(steps)
             pending.clear()
 
         for t, emb in steps:
@@ -343,7 +341,7 @@ class Model:
     def per_step(self) -> bool:
         """A head trained with a loss at every step (``lrcn train --per-step``), run in PyTorch: each step
         gets its own probabilities (an ONNX head gives the window's)."""
-        return bool(getattr(getattr(self.head, "cfg", None), "per_step", False)) and hasattr(self.head, "step_logits")
+        return labels_each_step(self.head)
 
     def step_probabilities(self, ring: Sequence[np.ndarray]) -> np.ndarray:
         """``(C,)`` probabilities of the window ending at the newest step of ``ring`` (a stream's)."""

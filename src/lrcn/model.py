@@ -160,3 +160,20 @@ def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: i
             out.append(head(x[s : s + batch_size].to(device)).float().cpu().numpy())
     num_classes = head.cfg.num_classes if hasattr(head, "cfg") else 0
     return np.concatenate(out) if out else np.zeros((0, num_classes), np.float32)
+
+
+def labels_each_step(head: nn.Module) -> bool:
+    """A head trained with a loss at every step (``--per-step``), run in PyTorch: each step has its own
+    probabilities (an ONNX head, or any other, gives the window's)."""
+    return bool(getattr(getattr(head, "cfg", None), "per_step", False)) and hasattr(head, "step_logits")
+
+
+def window_probabilities(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256):
+    """Softmax probabilities of windows ``(N, T, D)``: ``(N, C)`` per window and, for a head that labels
+    each step, ``(N, T, C)`` per step (else None), from one head call (the window's: its steps' mean logits)."""
+    from .metrics import softmax
+
+    if labels_each_step(head):
+        logits = run_step_head(head, windows, device, batch_size)  # (N, T, C)
+        return softmax(logits.mean(1)), softmax(logits)
+    return softmax(run_head(head, windows, device, batch_size)), None
