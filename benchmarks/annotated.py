@@ -35,6 +35,16 @@ from lrcn import evaluate, predict, synth, train
 from lrcn.datasets import load_dataset
 
 
+#: The rows the benchmark can train: key -> (name, lrcn train's settings beside the data's).
+MODELS = {
+    "trimmed": ("trimmed clips", {}),
+    "long": ("long videos (window classifier)", {}),
+    "per-step": ("long videos, per-step bidirectional", {"per_step": True}),
+    "causal": ("long videos, per-step causal", {"causal": True}),
+    "both": ("trimmed clips + long videos", {}),
+}
+
+
 def write_both(root: Path, data: Path, dataset, long_root: Path) -> None:
     """``root/annotations.csv``: the trimmed train clips annotated whole, and the long videos' rows."""
     from lrcn.annotations import parse_rows
@@ -66,6 +76,10 @@ def main() -> None:
                                                              "as many actions as the trimmed set has clips)")
     ap.add_argument("--test-long", type=int, default=10, help="held-out long videos to score on")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
+    ap.add_argument("--num-frames", type=int, default=None, help="window length of every model (default: lrcn "
+                                                                  "train's for the data)")
+    ap.add_argument("--models", default=",".join(MODELS), help=f"which rows, comma-separated ({', '.join(MODELS)})")
+    ap.add_argument("--workers", type=int, default=2, help="decoding processes")
     args = ap.parse_args()
     tmp = None if args.work_dir else tempfile.TemporaryDirectory()
     work = Path(args.work_dir or tmp.name)
@@ -95,28 +109,34 @@ def main() -> None:
           f"{len(test_long)} long videos ({seconds / 60:.1f} min, "
           f"{sum(len(r) for _, r in train_long + test_long)} actions of 2-20 s), made in {made:.0f} s")
 
-    common = dict(backbone="mobilenet_v2", cache_dir=str(work / "cache"), num_workers=2)
+    common = dict(backbone="mobilenet_v2", cache_dir=str(work / "cache"), num_workers=args.workers)
     if args.views:
         common["views"] = tuple(args.views.split(","))
     if args.epochs:
         common["epochs"] = args.epochs
-    models = [("trimmed clips", data, {}),
-              ("long videos (window classifier)", ann, {}),
-              ("long videos, per-step bidirectional", ann, {"per_step": True}),
-              ("long videos, per-step causal", ann, {"causal": True}),
-              ("trimmed clips + long videos", both, {})]
+    if args.num_frames:
+        common["num_frames"] = args.num_frames
+    roots = {"trimmed": data, "long": ann, "per-step": ann, "causal": ann, "both": both}
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        ap.error(f"--models: unknown {', '.join(sorted(unknown))}")
+    models = [(MODELS[key][0], roots[key], MODELS[key][1]) for key in args.models.split(",")]
     rows, runs = [], {}
     for name, root, overrides in models:
         t = time.perf_counter()
-        tag = name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}")  # the data decides the run
+        tag = (name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}")  # the data decides the run
+               + (f"-T{args.num_frames}" if args.num_frames else ""))
         run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / tag),
                                               resume="auto", **{**common, **overrides}), progress=False)
         trained = time.perf_counter() - t
         runs[name] = run_dir
         report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(ann), cache_dir=common["cache_dir"],
-                                                  num_workers=2, out_dir=str(work / "tests" / tag)),
+                                                  num_workers=args.workers, out_dir=str(work / "tests" / tag)),
                               progress=False)
         rows.append((name, report, trained))
+        a = report["after_smoothing"]
+        print(f"{name}: frames {a['frame_accuracy']:.1f} %, edit {a['edit']:.1f}, F1@50 {a['f1@50']:.1f} "
+              f"(trained in {trained:.0f} s)", flush=True)
         if name == "trimmed clips":  # what a person reviewing the training long videos starts from
             corrections = []
             for video, truth in train_long[: min(6, len(train_long))]:
