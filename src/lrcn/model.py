@@ -134,32 +134,21 @@ class EveryStep(nn.Module):
         return self.head.step_logits(embeddings)
 
 
-def run_step_head(head: "LRCNHead", windows, device: torch.device | str, batch_size: int = 256):
-    """:func:`run_head` for a head trained at every step: logits ``(N, T, C)`` float32 numpy."""
-    import numpy as np
-
-    head.eval()
-    x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
-    with torch.no_grad():
-        out = [head.step_logits(x[s : s + batch_size].to(device)).float().cpu().numpy()
-               for s in range(0, len(x), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, x.shape[1] if x.ndim > 1 else 0, head.cfg.num_classes),
-                                                    np.float32)
-
-
-def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256):
+def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256, each_step: bool = False):
     """The one batched head runner: windows of embeddings ``(N, T, D)`` (array or tensor) -> logits
-    ``(N, C)`` float32 numpy, ``batch_size`` windows at a time, in eval mode, no gradients."""
+    ``(N, C)`` float32 numpy (``each_step``: every step's, ``(N, T, C)``, from ``head.step_logits``),
+    ``batch_size`` windows at a time, in eval mode, no gradients."""
     import numpy as np
 
     head.eval()
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
-    out = []
+    call = head.step_logits if each_step else head
     with torch.no_grad():
-        for s in range(0, len(x), batch_size):
-            out.append(head(x[s : s + batch_size].to(device)).float().cpu().numpy())
+        out = [call(x[s : s + batch_size].to(device)).float().cpu().numpy() for s in range(0, len(x), batch_size)]
+    if out:
+        return np.concatenate(out)
     num_classes = head.cfg.num_classes if hasattr(head, "cfg") else 0
-    return np.concatenate(out) if out else np.zeros((0, num_classes), np.float32)
+    return np.zeros((0, x.shape[1] if x.ndim > 1 else 0, num_classes) if each_step else (0, num_classes), np.float32)
 
 
 def labels_each_step(head: nn.Module) -> bool:
@@ -174,6 +163,6 @@ def window_probabilities(head: nn.Module, windows, device: torch.device | str, b
     from .metrics import softmax
 
     if labels_each_step(head):
-        logits = run_step_head(head, windows, device, batch_size)  # (N, T, C)
+        logits = run_head(head, windows, device, batch_size, each_step=True)  # (N, T, C)
         return softmax(logits.mean(1)), softmax(logits)
     return softmax(run_head(head, windows, device, batch_size)), None
