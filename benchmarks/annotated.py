@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from lrcn import evaluate, predict, synth, train
+from lrcn.config import window_frames
 from lrcn.datasets import load_dataset
 
 
@@ -124,8 +125,8 @@ def main() -> None:
     rows, runs = [], {}
     for name, root, overrides in models:
         t = time.perf_counter()
-        tag = (name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}")  # the data decides the run
-               + (f"-T{args.num_frames}" if args.num_frames else ""))
+        frames = window_frames(args.num_frames, root != data)  # what lrcn train picks for the data
+        tag = name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}") + f"-T{frames}"  # the run
         run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / tag),
                                               resume="auto", **{**common, **overrides}), progress=False)
         trained = time.perf_counter() - t

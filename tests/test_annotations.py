@@ -288,8 +288,8 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
 
     source = load_dataset(tiny_dataset)
     root = tmp_path / "long"
-    annotated_long_videos(tiny_dataset, source, source.items, root, 3, seed=1, actions=(2, 3),
-                          split="train", prefix="train")
+    annotated_long_videos(tiny_dataset, source, source.items, root, 3, seed=1, actions=(3, 3),
+                          split="train", prefix="train")  # 3 x 2.2-2.6 s: at least one 15-frame window each
     made = annotated_long_videos(tiny_dataset, source, source.items, root, 1, seed=9,
                                  actions=(3, 3), split="test", prefix="test")
     ds = load_dataset(root)
@@ -299,6 +299,11 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
                                 run_dir=str(tmp_path / "run"), epochs=2, batch_size=8, num_workers=0, val_split=0,
                                 views=("center",), **{head: True}), progress=False)
     ckpt = run_dir / "Saved_model_checkpoints" / "final.pth.tar"
+    from lrcn.checkpoint import load_checkpoint
+    from lrcn.config import LONG_VIDEO_NUM_FRAMES
+
+    num_frames = load_checkpoint(ckpt).sampling.num_frames
+    assert num_frames == LONG_VIDEO_NUM_FRAMES  # no --num-frames given: the long-video default, not the clips' 5
     report = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0), progress=False)
     (video,) = report["videos"]
     rows = made[0][1]
@@ -314,7 +319,7 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
     scored = model.segment(made[0][0]).scored
     assert (scored.step_probs is not None) == (head == "per_step")
     if head == "per_step":  # each step's own output, not the window's spread over its steps
-        assert scored.step_probs.shape == (len(scored.starts), 5, len(ds.classes))
+        assert scored.step_probs.shape == (len(scored.starts), num_frames, len(ds.classes))
         np.testing.assert_allclose(scored.step_probs.sum(2), 1.0, atol=1e-5)
         assert not np.allclose(scored.step_probs, scored.probs[:, None, :], atol=1e-3)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import clips as clipmath
-from .config import CheckConfig
+from .config import CheckConfig, window_frames
 from .datasets import annotation_rows, is_annotated, load_dataset
 from .errors import ConfigError, SplitError, VideoError
 from .io import write_json_atomic
@@ -83,7 +83,8 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict:
     errors += [f"{dataset.root / i.path}: listed in the {i.split} list but not found" for i in missing]
     present = [i for i in items if os.path.lexists(dataset.root / i.path)]
     fps = cfg.sampling.fps
-    jobs = [(str(dataset.root / i.path), fps, cfg.num_frames, cfg.full_decode) for i in present]
+    num_frames = window_frames(cfg.num_frames, dataset.kind == "annotated")
+    jobs = [(str(dataset.root / i.path), fps, num_frames, cfg.full_decode) for i in present]
     bad: list[str] = []
     if jobs:
         with ProcessPoolExecutor(max_workers=cfg.workers or os.cpu_count()) as pool:

@@ -144,6 +144,20 @@ SAMPLING_RATE = Opt(10, "keep every N-th frame of a --reference-fps video", chec
 REFERENCE_FPS = Opt(25.0, "UCF-101's fps; videos of other fps are sampled by time to the same rate (25/10 = 2.5 fps)",
                     check=positive)
 NUM_FRAMES = Opt(5, "frames per clip (the seed's --num_frames_video)", check=at_least(1))
+#: Window length on annotated long videos when --num-frames is not given: 15 sampled frames (6 s at 2.5 fps).
+#: Measured with benchmarks/annotated.py (docs/long-videos.md): a frame's label comes from the windows around it,
+#: and a 6-s window sees an action's direction over more of its course than the seed's 2 s (edit 74.7 -> 87.5,
+#: F1@50 75.0 -> 87.9 on the same held-out long videos). Trimmed clips keep 5: most of a 3-9 s clip set is shorter
+#: than 15 sampled frames and would be left out.
+LONG_VIDEO_NUM_FRAMES = 15
+WINDOW_FRAMES = Opt(None, f"frames per window (the seed's --num_frames_video; default: {NUM_FRAMES.default} on clips, "
+                          f"{LONG_VIDEO_NUM_FRAMES} on annotated long videos)", parse=int, check=at_least(1))
+
+
+def window_frames(num_frames: int | None, annotated: bool) -> int:
+    """--num-frames as given, else the default for the data: :data:`LONG_VIDEO_NUM_FRAMES` on annotated
+    long videos, the seed's 5 on clips."""
+    return num_frames if num_frames is not None else (LONG_VIDEO_NUM_FRAMES if annotated else NUM_FRAMES.default)
 TOP_K = Opt(5, "classes listed per window (stream: per step) and per segment", check=at_least(1))
 BACKBONE = Opt(BackboneSpec.arch, "frozen backbone: an ImageNet CNN, or i3d (Kinetics-400; each step embedded from 16 "
                             "frames at 25 fps around it)", choices=ARCHITECTURES)
@@ -420,7 +434,7 @@ class WeightsConfig(_Settings):
 class TrainConfig(_EmbeddingSettings):
     """Settings of ``lrcn train``; defaults are the seed's unless noted."""
 
-    num_frames: int = NUM_FRAMES()
+    num_frames: int | None = WINDOW_FRAMES()
     views: tuple[str, ...] = Opt(TRAIN_VIEWS, "cached crops/flips; one is drawn per clip per epoch (the seed's "
                                               "augmentation)", parse=parse_views, check=views_known)()
     epochs: int = Opt(30, "epochs; an epoch is every window of every training video (the seed: 100 epochs of one "
@@ -627,7 +641,7 @@ class ExportConfig(_Settings):
 class CheckConfig(_DataSettings):
     """Settings of ``lrcn check``."""
 
-    num_frames: int = NUM_FRAMES()
+    num_frames: int | None = WINDOW_FRAMES()
     full_decode: bool = Opt(False, "decode every frame of every video (slow; default: open each and decode its "
                                    "first frame)")()
     workers: int = PROCESSES()
