@@ -1,7 +1,8 @@
 """Your own long videos, the loop measured: trimmed clips -> predictions on long videos -> corrected
 annotations -> a model trained from them, scored on other long videos. In one run.
 
-    python benchmarks/annotated.py [--work-dir DIR] [--groups 15] [--train-long 52] [--test-long 10] [--views center]
+    python benchmarks/annotated.py [--work-dir DIR] [--seed 0] [--groups 15] [--train-long 52] [--test-long 10]
+                                   [--views center] [--num-frames N] [--models trimmed,long,per-step,causal,both]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
