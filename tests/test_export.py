@@ -53,9 +53,16 @@ def test_the_window_head_and_the_cnn_run_in_onnx_runtime_like_pytorch(trained, t
     np.testing.assert_allclose(logits, want.numpy(), rtol=0, atol=TOLERANCE * float(np.abs(want.numpy()).max()) + 1e-6)
 
 
-def test_a_causal_head_exports_a_step_with_its_state(causal_checkpoint, tiny_dataset, tmp_path):
-    video = sorted(tiny_dataset.rglob("*.avi"))[0]
-    info = run(ExportConfig(str(causal_checkpoint), out_dir=str(tmp_path / "x"), video=str(video)))
+@pytest.fixture(scope="module")
+def causal_exported(causal_checkpoint, tiny_dataset, tmp_path_factory):
+    """The causal checkpoint exported once: (folder, what run returned); another model's files for the tamper test."""
+    folder = tmp_path_factory.mktemp("export_causal") / "x"
+    return folder, run(ExportConfig(str(causal_checkpoint), out_dir=str(folder),
+                                    video=str(sorted(tiny_dataset.rglob("*.avi"))[0])))
+
+
+def test_a_causal_head_exports_a_step_with_its_state(causal_exported):
+    info = causal_exported[1]
     assert info["causal"] and info["files"]["head_step"] == "head_step.onnx"
     # stepping head_step.onnx through a window with its h/c reaches the window head's logits
     assert info["check"]["head_step"]["relative"] <= TOLERANCE
@@ -147,8 +154,7 @@ def _copy(folder, tmp_path):
 
 
 @pytest.mark.parametrize("tamper", ["flip_cnn", "foreign_head", "no_hashes", "other_weights"])
-def test_a_tampered_export_is_refused_naming_the_file(tamper, trained, causal_checkpoint, exported, tiny_dataset,
-                                                      tmp_path):
+def test_a_tampered_export_is_refused_naming_the_file(tamper, trained, causal_exported, exported, tmp_path):
     from lrcn.config import PredictConfig
     from lrcn.errors import ConfigError
     from lrcn.inference import Model
@@ -162,9 +168,8 @@ def test_a_tampered_export_is_refused_naming_the_file(tamper, trained, causal_ch
         (folder / "cnn.onnx").write_bytes(bytes(data))
         match = "cnn.onnx: SHA-256 differs"
     elif tamper == "foreign_head":  # another model's head copied in
-        other = run(ExportConfig(str(causal_checkpoint), out_dir=str(tmp_path / "other"),
-                                 video=str(sorted(tiny_dataset.rglob("*.avi"))[0])))
-        (folder / "head.onnx").write_bytes((tmp_path / "other" / other["files"]["head"]).read_bytes())
+        other, info_other = causal_exported
+        (folder / "head.onnx").write_bytes((other / info_other["files"]["head"]).read_bytes())
         match = "head.onnx: SHA-256 differs"
     elif tamper == "no_hashes":
         del info["sha256"]
