@@ -72,8 +72,10 @@ def log_epochs(run_dir):
 
 
 @pytest.mark.slow
+# A hard kill between an epoch's log row and its checkpoints, Ctrl-C after them, SIGTERM in the refit (a
+# hard kill in the refit resumes through the same atomic files as the first case; dropped for the suite's time).
 @pytest.mark.parametrize("sig, pause", [(signal.SIGKILL, "logged:3"), (signal.SIGINT, "saved:3"),
-                                        (signal.SIGTERM, "refit:1"), (signal.SIGKILL, "refit:1")])
+                                        (signal.SIGTERM, "refit:1")])
 def test_killed_training_resumes_to_the_uninterrupted_weights(tiny_dataset, straight, tmp_path, sig, pause):
     """A kill at each save point (an epoch's row logged but not its checkpoints; after its checkpoints; in
     the refit), then the same command with --resume auto: the same last and final weights as the run
