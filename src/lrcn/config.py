@@ -146,8 +146,8 @@ REFERENCE_FPS = Opt(25.0, "UCF-101's fps; videos of other fps are sampled by tim
 NUM_FRAMES = Opt(5, "frames per clip (the seed's --num_frames_video)", check=at_least(1))
 #: Window length on annotated long videos when --num-frames is not given: 15 sampled frames (6 s at 2.5 fps).
 #: Measured with benchmarks/annotated.py (docs/long-videos.md): a frame's label comes from the windows around it,
-#: and a 6-s window sees an action's direction over more of its course than the seed's 2 s (edit 74.7 -> 87.5,
-#: F1@50 75.0 -> 87.9 on the same held-out long videos). Trimmed clips keep 5: most of a 3-9 s clip set is shorter
+#: and a 6-s window sees an action's direction over more of its course than the seed's 2 s (seed 0: edit 74.7 ->
+#: 84.2, F1@50 75.0 -> 84.8 on the same held-out long videos). Trimmed clips keep 5: most of a 3-9 s clip set is shorter
 #: than 15 sampled frames and would be left out.
 LONG_VIDEO_NUM_FRAMES = 15
 WINDOW_FRAMES = Opt(None, f"frames per window (the seed's --num_frames_video; default: {NUM_FRAMES.default} on clips, "
@@ -158,6 +158,8 @@ def window_frames(num_frames: int | None, annotated: bool) -> int:
     """--num-frames as given, else the default for the data: :data:`LONG_VIDEO_NUM_FRAMES` on annotated
     long videos, the seed's 5 on clips."""
     return num_frames if num_frames is not None else (LONG_VIDEO_NUM_FRAMES if annotated else NUM_FRAMES.default)
+
+
 TOP_K = Opt(5, "classes listed per window (stream: per step) and per segment", check=at_least(1))
 BACKBONE = Opt(BackboneSpec.arch, "frozen backbone: an ImageNet CNN, or i3d (Kinetics-400; each step embedded from 16 "
                             "frames at 25 fps around it)", choices=ARCHITECTURES)
