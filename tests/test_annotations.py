@@ -211,7 +211,7 @@ def _test_data(labels_per_video, fps=2.5, num_frames=5):
         data.append(Embedded(VideoItem(f"v{k}.mp4", 0, str(k), "test", spans=((0.0, 1.0, 0),)), emb, steps,
                              window_labels(steps, num_frames)))
     ckpt = SimpleNamespace(class_names=["a", "b", "c"], sampling=SimpleNamespace(num_frames=num_frames),
-                           train=SimpleNamespace(seed=0))
+                           train=SimpleNamespace(seed=0), switch_penalty=None)
     return SimpleNamespace(ckpt=ckpt, data=data, spec=SimpleNamespace(fps=fps), head=OneHotHead(), problems=[])
 
 
@@ -296,15 +296,23 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
     assert ds.kind == "annotated" and ds.classes == source.classes  # classes.txt keeps the source's order
     assert [i.split for i in ds.items] == ["test", "train", "train", "train"]
     run_dir = train(TrainConfig(str(root), backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "c"),
-                                run_dir=str(tmp_path / "run"), epochs=2, batch_size=8, num_workers=0, val_split=0,
-                                views=("center",), **{head: True}), progress=False)
+                                run_dir=str(tmp_path / "run"), epochs=2, batch_size=8, num_workers=0, val_split=0.2,
+                                views=("center",), **{head: True}), progress=False)  # one video validates
     ckpt = run_dir / "Saved_model_checkpoints" / "final.pth.tar"
     from lrcn.checkpoint import load_checkpoint
-    from lrcn.config import LONG_VIDEO_NUM_FRAMES
+    from lrcn.config import LONG_VIDEO_NUM_FRAMES, SWITCH_PENALTY_GRID, Decoding
 
     num_frames = load_checkpoint(ckpt).sampling.num_frames
     assert num_frames == LONG_VIDEO_NUM_FRAMES  # no --num-frames given: the long-video default, not the clips' 5
+    chosen = load_checkpoint(ckpt).decoding  # the decoder's switch penalty, chosen on the validation video
+    assert chosen["switch_penalty"] in SWITCH_PENALTY_GRID and chosen["videos"] == 1
+    assert set(chosen["scores"]) == {f"{p:g}" for p in SWITCH_PENALTY_GRID}
     report = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0), progress=False)
+    assert report["decoding"]["switch_penalty"] == chosen["switch_penalty"]  # lrcn test decodes with it ...
+    given = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0,
+                            decoding=Decoding(switch_penalty=1000.0)), progress=False)
+    assert given["decoding"]["switch_penalty"] == 1000.0  # ... unless --switch-penalty says otherwise
+    assert given["videos"][0]["after_smoothing"]["predicted_segments"] == 1  # no change of label is worth 1000
     (video,) = report["videos"]
     rows = made[0][1]
     steps = int(round(rows[-1][1] * 2.5))

@@ -152,3 +152,39 @@ def test_online_decoding_of_nothing_is_nothing():
     from lrcn.decode import OnlineDecoder
 
     assert OnlineDecoder(Decoding(), 2.5).flush() == []
+
+
+def _flicker_video(flicker=4):
+    """60 frames, 30 of class 0 then 30 of class 1, each 0.9 sure; inside the first run a ``flicker``-frame
+    burst where the wrong class is 0.9 sure. Keeping the burst gains ``flicker * log 9`` (8.8) for two
+    changes; the true change gains ``(30 - flicker) * log 9`` (57.1) over one label all along."""
+    truth = np.array([0] * 30 + [1] * 30)
+    shown = truth.copy()
+    shown[8:8 + flicker] = 1
+    return np.where(np.eye(2, dtype=bool)[shown], 0.9, 0.1), truth
+
+
+def test_the_switch_penalty_is_the_middle_of_the_best_plateau_on_held_out_videos():
+    from lrcn.decode import choose_switch_penalty
+
+    video = _flicker_video()
+    chosen = choose_switch_penalty([video], Decoding(), fps=2.5, grid=(1, 2, 4, 8, 16, 32, 64))
+    # 1-4 keep the burst (2 x penalty < 8.8), 64 drops the true change (> 57.1): 8, 16 and 32 are all right
+    assert chosen["scores"]["8"] == chosen["scores"]["16"] == chosen["scores"]["32"] == pytest.approx(100.0)
+    assert chosen["scores"]["2"] < 100 and chosen["scores"]["64"] < 100
+    assert chosen["switch_penalty"] == 16  # the middle of the plateau, not an edge a little noise moves
+    assert chosen["videos"] == 1 and chosen["frames"] == 60
+    unlabelled = (video[0], np.full(60, -1))
+    with pytest.raises(ValueError):
+        choose_switch_penalty([unlabelled], Decoding(), fps=2.5)
+
+
+def test_a_given_switch_penalty_wins_over_the_models_and_none_falls_back_to_the_default():
+    from lrcn.config import SWITCH_PENALTY
+
+    assert Decoding().switch_penalty is None
+    assert Decoding().resolved(16.0).switch_penalty == 16.0  # the model's own
+    assert Decoding(switch_penalty=3.0).resolved(16.0).switch_penalty == 3.0  # the user's
+    assert Decoding().resolved().switch_penalty == SWITCH_PENALTY
+    probs, _ = _flicker_video()
+    assert decode(probs, Decoding(), 2.5).tolist() == decode(probs, Decoding(switch_penalty=SWITCH_PENALTY), 2.5).tolist()

@@ -52,6 +52,7 @@ class Checkpoint:
     final: dict | None = None  # final.pth.tar: how it was made (refit or a copy of best)
     familiarity: dict | None = None  # the training embeddings' shape (lrcn.familiarity), for unfamiliar input
     card: dict | None = None  # the model card: lrcn version, date, data fingerprint, validation (lrcn info)
+    decoding: dict | None = None  # settings the run chose on its validation videos (annotated data: the switch penalty)
 
     @property
     def sampling(self) -> Sampling:
@@ -64,6 +65,11 @@ class Checkpoint:
         if self.finetuned_weights:
             spec = dataclasses.replace(spec, backbone=BackboneSpec(spec.backbone.arch, self.finetuned_weights))
         return spec
+
+    @property
+    def switch_penalty(self) -> float | None:
+        """The decoder's switch penalty this run chose on its validation videos (None: it chose none)."""
+        return (self.decoding or {}).get("switch_penalty")
 
     def head(self, device: torch.device | str = "cpu") -> LRCNHead:
         """The trained head, in eval mode, on ``device``."""
@@ -114,7 +120,7 @@ class Checkpoint:
                 best_val_acc=float(state.get("best_val_acc", -1.0)), optimizer=state.get("optimizer"),
                 lr_scheduler=state.get("lr_scheduler"), global_batch_size=state.get("global_batch_size"),
                 train_class_counts=state.get("train_class_counts"), final=state.get("final"),
-                familiarity=state.get("familiarity"), card=state.get("card"))
+                familiarity=state.get("familiarity"), card=state.get("card"), decoding=state.get("decoding"))
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise CheckpointError(f"{path}: an lrcn checkpoint this version cannot read (version "
                                   f"{state.get('version', 1)}: {type(exc).__name__} {exc}); retrain with this "

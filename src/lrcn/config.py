@@ -238,6 +238,14 @@ class Sampling:
                    num_frames=int(d["num_frames"]))
 
 
+#: viterbi's cost of one change of label where neither the user nor the model chose one (measured on
+#: trimmed-clip models' 5-frame windows: docs/results.md).
+SWITCH_PENALTY = 8.0
+#: the penalties ``lrcn train`` tries on the validation videos of annotated long videos (log scale: a
+#: head scored at every step is far more certain per frame than a window classifier's averaged windows).
+SWITCH_PENALTY_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0)
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How window probabilities become frame labels (the defaults were measured, see the README)."""
@@ -245,11 +253,21 @@ class Decoding:
     smoothing: str = Opt("viterbi", "how window probabilities become a label per sampled frame: none (most probable "
                                     "class), median (filtered over --min-segment), viterbi (fewest label changes "
                                     "worth their cost)", choices=SMOOTHINGS)()
-    switch_penalty: float = Opt(8.0, "viterbi: log-probability cost of one change of label", check=at_least(0))()
+    switch_penalty: float | None = Opt(None, "viterbi: log-probability cost of one change of label (default: the "
+                                              "one the model chose on its validation videos when trained on annotated "
+                                              f"long videos, else {SWITCH_PENALTY:g})", parse=float,
+                                       check=at_least(0))()
     min_seconds: float = MIN_SEGMENT()
 
     def __post_init__(self) -> None:
         validate(self)
+
+    def resolved(self, chosen: float | None = None) -> "Decoding":
+        """These settings with the switch penalty filled in where not given: ``chosen`` (a model's own,
+        see :func:`lrcn.decode.choose_switch_penalty`), else :data:`SWITCH_PENALTY`."""
+        if self.switch_penalty is not None:
+            return self
+        return dataclasses.replace(self, switch_penalty=float(SWITCH_PENALTY if chosen is None else chosen))
 
     def frames(self, fps: float) -> int:
         """``min_seconds`` in sampled frames (at least 1)."""

@@ -251,6 +251,28 @@ def eval_windows(
             yield i, s, x[rng.permutation(num_frames)] if shuffle_frames else x
 
 
+def video_probabilities(head, e: Embedded, num_frames: int, device, batch: int = 256):
+    """Every window of one video's first cached view (the centre one, where cached), as ``lrcn predict``
+    labels a video: starts ``(W,)``, window probabilities ``(W, C)`` and frame probabilities
+    ``(L, C)`` (a window classifier's: each frame's mean over its windows; a head that labels every
+    step: each frame's own step outputs), ``batch`` windows at a time."""
+    from .decode import frame_probabilities, step_frame_probabilities
+    from .model import window_probabilities
+
+    starts = np.array(clipmath.sliding_windows(e.length, num_frames), int)
+    probs, steps = [], []
+    for k in range(0, len(starts), batch):
+        x = np.stack([np.asarray(e.embeddings[0, s:s + num_frames], np.float32) for s in starts[k:k + batch]])
+        window, step = window_probabilities(head, x, device)
+        probs.append(window)
+        if step is not None:
+            steps.append(step)
+    probs = np.concatenate(probs)
+    frames = (frame_probabilities(probs, starts, num_frames, e.length) if not steps else
+              step_frame_probabilities(np.concatenate(steps), starts, e.length))
+    return starts, probs, frames
+
+
 def eval_batches(data: Sequence[Embedded], num_frames: int, seed: int, shuffle_frames: bool = False, rank: int = 0,
                  world_size: int = 1, batch_size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Validation batches ``((B, T, D), (B,))``: every window of this rank's share of ``data``, centre view."""

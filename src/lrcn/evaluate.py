@@ -18,13 +18,11 @@ import numpy as np
 from . import metrics, plots
 from .config import EvalConfig
 from .checkpoint import resolve_checkpoint
-from . import clips as clipmath
-from .decode import decode, frame_probabilities, step_frame_probabilities
-from .embedded import eval_windows, load_test_data, predict_windows
+from .decode import decode
+from .embedded import eval_windows, load_test_data, predict_windows, video_probabilities
 from .errors import ConfigError
 from .inference import Model
 from .io import write_json_atomic
-from .model import window_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +103,20 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
 
 def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     """``lrcn test`` on annotated long videos: each test video labelled as ``lrcn predict`` labels one
-    (every window, frame probabilities, ``cfg.decoding``) and scored against its annotation over the
+    (every window, frame probabilities, ``cfg.decoding`` with the model's own switch penalty) and scored against its annotation over the
     annotated sampled frames: frame accuracy, edit score and F1@{10,25,50}, before and after decoding,
     per video and overall (frame accuracy over all frames; edit and F1 the mean over videos, as
     action-segmentation papers report them), window accuracy (majority labels), a confusion matrix
     over frames and each video's timeline with its truth band."""
     ckpt, data = t.ckpt, t.data
+    decoding = cfg.decoding.resolved(ckpt.switch_penalty)  # the model's own penalty unless one is given
     classes, n = list(ckpt.class_names), len(ckpt.class_names)
     num_frames, fps = ckpt.sampling.num_frames, t.spec.fps
     (out_dir / "timelines").mkdir(parents=True, exist_ok=True)
     videos, truth_all, decoded_all, window_true, window_pred = [], [], [], [], []
     for e in data:
-        starts, probs, step_probs = _window_probabilities(t.head, e, num_frames, device)
-        frame_probs = (frame_probabilities(probs, starts, num_frames, e.length) if step_probs is None else
-                       step_frame_probabilities(step_probs, starts, e.length))
-        decoded = decode(frame_probs, cfg.decoding, fps)
+        starts, probs, frame_probs = video_probabilities(t.head, e, num_frames, device)
+        decoded = decode(frame_probs, decoding, fps)
         scored = e.steps >= 0
         truth = e.steps[scored]
         before = metrics.segmentation_scores(truth, frame_probs.argmax(1)[scored])
@@ -150,7 +147,7 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
         "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
         "data_dir": str(cfg.data_dir),
         "kind": "annotated",
-        "decoding": dataclasses.asdict(cfg.decoding),
+        "decoding": dataclasses.asdict(decoding),
         "test_videos": len(videos),
         "frames_scored": int(len(truth_cat)),
         "before_smoothing": overall("before_smoothing"),
@@ -168,17 +165,3 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     write_json_atomic(out_dir / "report.json", report)
     report["report"] = str(out_dir / "report.json")
     return report
-
-
-def _window_probabilities(head, e, num_frames: int, device, batch: int = 256):
-    """Every window of one video's cached centre view: starts ``(W,)``, probabilities ``(W, C)`` and,
-    for a head trained at every step, each step's ``(W, T, C)`` (else None). 256 windows at a time."""
-    starts = np.array(clipmath.sliding_windows(e.length, num_frames), int)
-    probs, steps = [], []
-    for k in range(0, len(starts), batch):
-        x = np.stack([np.asarray(e.embeddings[0, s:s + num_frames], np.float32) for s in starts[k:k + batch]])
-        window, step = window_probabilities(head, x, device)
-        probs.append(window)
-        if step is not None:
-            steps.append(step)
-    return starts, np.concatenate(probs), (np.concatenate(steps) if steps else None)

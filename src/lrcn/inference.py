@@ -222,6 +222,11 @@ class Model:
         else:  # the CNN is made when first needed (a complete embedding cache needs none)
             self.head = self.ckpt.head(self.device)
 
+    def decoding(self, decoding: Decoding | None = None) -> Decoding:
+        """``decoding`` (default: predict's) with what it leaves open filled in from this model: the switch
+        penalty its training chose on validation videos (annotated long videos), else the default one."""
+        return (decoding or Decoding()).resolved(self.ckpt.switch_penalty if self.ckpt is not None else None)
+
     @property
     def embedder(self):
         """The backbone that embeds each step (built on first use)."""
@@ -356,7 +361,7 @@ class Model:
         Raises:
             VideoError: unreadable, or shorter than one window.
         """
-        decoding = decoding or Decoding()
+        decoding = self.decoding(decoding)
         step_scores: list[float] = []
         steps = self.embed_video(path, mode, batch_size, progress)
         if self.familiarity is not None and unfamiliar:
@@ -413,7 +418,7 @@ class Model:
         path = Path(video)
         v = self.segment(path, decoding, "live", stride, batch_size, progress=progress, top_k=top_k,
                          unfamiliar=unfamiliar)
-        return self.prediction(path, v, decoding or Decoding(), "live", top_k)
+        return self.prediction(path, v, self.decoding(decoding), "live", top_k)
 
     def prediction(self, path: str | os.PathLike, v: VideoSegmentation, decoding: Decoding, mode: str,
                    top_k: int) -> Prediction:
@@ -421,7 +426,7 @@ class Model:
         fam = self.familiarity if v.unfamiliarity is not None else None
         return Prediction(str(path), v.segments, v.scored.times, [self.classes[c] for c in v.labels], v.frame_probs,
                           v.scored.starts, v.scored.probs, self.classes, v.unfamiliarity, v.fps, self.window,
-                          v.duration, str(self.checkpoint), dict(decoding.__dict__), mode, top_k,
+                          v.duration, str(self.checkpoint), dict(self.decoding(decoding).__dict__), mode, top_k,
                           None if fam is None else {
                               "threshold": round(fam.threshold, 3), "calibrated_on": fam.calibrated_on,
                               "rule": "a segment is unfamiliar when the mean unfamiliarity of its steps exceeds the "

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .annotate import Recorder
-from .config import StreamConfig
+from .config import Decoding, StreamConfig
 from .decode import OnlineDecoder, Segment
 from .errors import VideoError
 from .inference import Model
@@ -243,7 +243,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
     familiarity = model.familiarity if cfg.unfamiliar else None
     # The same decoding as lrcn predict, online: a step's label is final `lag` steps later; the segments
     # are the runs of final labels.
-    decoder = OnlineDecoder(cfg.decoding, model.fps,
+    decoder = OnlineDecoder(model.decoding(cfg.decoding), model.fps,
                             None if cfg.lag is None else int(round(cfg.lag * model.fps)))
     undecided: deque = deque()  # (time, probabilities, unfamiliarity) of the steps whose label is not final
     segments = OnlineSegments(1, tuple(classes), cfg.top_k, threshold=familiarity.threshold if familiarity else None)
@@ -321,7 +321,7 @@ def run(cfg: StreamConfig, out=None) -> dict:
         except KeyboardInterrupt:  # the reader went away while the last segments were printed
             segments.close(min(end, _source_end(cfg.source)))
         stats.dropped = slot.dropped
-        _write_outputs(cfg, segments.finished, stats.summary())
+        _write_outputs(cfg, segments.finished, stats.summary(), decoder.decoding)
         if recorder:
             recorder.close()
     summary = stats.summary()
@@ -347,7 +347,7 @@ def _emit(out, record: dict) -> None:
         raise KeyboardInterrupt from None
 
 
-def _write_outputs(cfg: StreamConfig, segments: list[Segment], summary: dict) -> None:
+def _write_outputs(cfg: StreamConfig, segments: list[Segment], summary: dict, decoding: Decoding) -> None:
     if cfg.srt:
         write_text_atomic(cfg.srt, srt(segments))
     if cfg.csv:
@@ -360,5 +360,5 @@ def _write_outputs(cfg: StreamConfig, segments: list[Segment], summary: dict) ->
         write_text_atomic(folder / fit_name(f"{stem}.srt", cfg.source, ".srt"), srt(segments))
         write_json_atomic(folder / "stream.json", {
             "source": cfg.source, "checkpoint": cfg.checkpoint,
-            "decoding": {**dataclasses.asdict(cfg.decoding), "lag_seconds": cfg.lag},
+            "decoding": {**dataclasses.asdict(decoding), "lag_seconds": cfg.lag},
             "summary": summary, "segments": [s.to_dict() for s in segments]})

@@ -437,7 +437,34 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             if state.history:
                 plots.training_curves(state.history, run_dir / "training_curves.png")
         if data.refits:
+            if dist.is_main:
+                base = replace(base, decoding=choose_decoding(cfg, data.val, ckpt_dir, device))
             ship_final(cfg, model_cfg, state, data, base, ckpt_dir, dist, progress)
+
+
+def choose_decoding(cfg: TrainConfig, val: list, ckpt_dir: Path, device) -> dict | None:
+    """Annotated long videos: the switch penalty that decodes the validation videos best (the best
+    checkpoint's frame probabilities, :func:`lrcn.decode.choose_switch_penalty`), for the final model to
+    decode with unless ``--switch-penalty`` says otherwise. A window classifier's averaged windows and a
+    head scored at every step differ several-fold in the penalty they need. None without annotated
+    validation videos (trimmed clips keep the default)."""
+    from .config import Decoding
+    from .decode import choose_switch_penalty
+    from .embedded import video_probabilities
+
+    videos = [e for e in val if getattr(e, "steps", None) is not None and e.length >= cfg.num_frames]
+    best = ckpt_dir / "best.pth.tar"
+    if not videos or not best.is_file():
+        return None
+    head = load_checkpoint(best).head(device)
+    scored = [(video_probabilities(head, e, cfg.num_frames, device)[2], e.steps) for e in videos]
+    try:
+        chosen = choose_switch_penalty(scored, Decoding(), cfg.sampling.fps)
+    except ValueError:  # no annotated frame among them
+        return None
+    log.info("decoding: switch penalty %g chosen on %d validation videos (mean of frame accuracy, edit, F1@50: "
+             "%.1f)", chosen["switch_penalty"], chosen["videos"], chosen["score"])
+    return {**chosen, "chosen_on": "validation videos (best.pth.tar)"}
 
 
 def _same_refit(final: Path, base: Checkpoint, epochs: int, items: int) -> bool:
@@ -512,7 +539,8 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: 
     if not (cfg.refit and data.val):
         if dist.is_main and source.is_file():
             ckpt = load_checkpoint(source).without_optimizer()
-            save_checkpoint(final, replace(ckpt, final={"from": source.name, "refit": False}))
+            save_checkpoint(final, replace(ckpt, final={"from": source.name, "refit": False},
+                                           decoding=base.decoding))
         return
     epochs = chosen_epochs(state.history, cfg.epochs)
     everything = list(data.train) + list(data.val)
@@ -631,12 +659,17 @@ def summary_lines(run_dir: str | Path) -> list[str]:
                      f"{100 * history[-1]['train_acc']:.1f} %)")
     final = ckpt_dir / "final.pth.tar"
     if final.is_file():
-        meta = load_checkpoint(final).final or {}
+        shipped = load_checkpoint(final)
+        meta = shipped.final or {}
         if meta.get("refit"):
             lines.append(f"final model: refitted on train + validation ({meta['items']} videos) for {meta['epochs']} "
                          f"epochs -> {final}")
         else:
             lines.append(f"final model: {meta.get('from', 'the last checkpoint')} as it is -> {final}")
+        chosen = shipped.decoding
+        if chosen:
+            lines.append(f"decoding: switch penalty {chosen['switch_penalty']:g}, chosen on {chosen['videos']} "
+                         f"validation videos (lrcn predict/test/stream use it unless --switch-penalty is given)")
     written = sorted(p.name for p in ckpt_dir.glob("*.pth*")) if ckpt_dir.is_dir() else []
     lines.append(f"run folder: {run_dir} (checkpoints: {', '.join(written) or 'none'}; log.csv, training_curves.png, "
                  f"config.json, tensorboard/)")
