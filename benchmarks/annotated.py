@@ -18,7 +18,8 @@ annotations -> a model trained from them, scored on other long videos. In one ru
    ``--causal``: unidirectional, for streams), and one from the trimmed clips and the long videos
    together (the clips as videos annotated whole).
 5. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
-   and F1@{10,25,50} after decoding (predict's default decoder), and window accuracy.
+   and F1@{10,25,50} after decoding (predict's default decoder: viterbi with the switch penalty the
+   model chose on its validation videos, or 8 for a model of trimmed clips), and window accuracy.
 
 MobileNetV2 with its ImageNet weights where installed (``lrcn weights install``); lrcn train's
 defaults otherwise (four cached views, 30 epochs, validation by video, refit).
@@ -153,14 +154,16 @@ def main() -> None:
                   f"{sum(c['true_segments'] for c in corrections)} true ones; the truth stands in for the corrections")
 
     print(f"\nheld-out long videos: {len(test_long)} ({sum(r[-1][1] for _, r in test_long) / 60:.1f} min), "
-          f"scored after decoding (viterbi, predict's defaults):")
+          f"scored after decoding (predict's defaults: viterbi with the model's own switch penalty, chosen on its "
+          f"validation videos where it trained on annotated ones, else 8):")
     print(f"{'model':<38}{'frames':>8}{'edit':>7}{'F1@10':>7}{'F1@25':>7}{'F1@50':>7}{'before: frames':>16}"
-          f"{'windows':>9}{'train s':>9}")
+          f"{'windows':>9}{'penalty':>9}{'train s':>9}")
     for name, r, secs in rows:
         a, b = r["after_smoothing"], r["before_smoothing"]
         window = f"{r['window_accuracy']:.1%}" if r["window_accuracy"] is not None else "-"
         print(f"{name:<38}{a['frame_accuracy']:>7.1f}%{a['edit']:>7.1f}{a['f1@10']:>7.1f}{a['f1@25']:>7.1f}"
-              f"{a['f1@50']:>7.1f}{b['frame_accuracy']:>15.1f}%{window:>9}{secs:>9.0f}")
+              f"{a['f1@50']:>7.1f}{b['frame_accuracy']:>15.1f}%{window:>9}{r['decoding']['switch_penalty']:>9g}"
+              f"{secs:>9.0f}")
     print(f"\ntotal {time.perf_counter() - t0:.0f} s (work folder {work})")
 
 

@@ -545,7 +545,10 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: 
     epochs = chosen_epochs(state.history, cfg.epochs)
     everything = list(data.train) + list(data.val)
     if final.is_file() and _same_refit(final, base, epochs, len(everything)):
-        return  # a rerun of a finished run (--resume auto): the refit is already there
+        done = load_checkpoint(final)  # a rerun of a finished run (--resume auto): the refit is already there,
+        if dist.is_main and done.decoding != base.decoding:  # its decoder chosen again (an older lrcn chose none)
+            save_checkpoint(final, replace(done, decoding=base.decoding))
+        return
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
     head = LRCNHead(model_cfg).to(dist.device)
     model = dist.wrap(data.model(head, every_step=cfg.causal or cfg.per_step))
