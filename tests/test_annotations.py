@@ -307,6 +307,10 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
     chosen = load_checkpoint(ckpt).decoding  # the decoder's switch penalty, chosen on the validation video
     assert chosen["switch_penalty"] in SWITCH_PENALTY_GRID and chosen["videos"] == 1
     assert set(chosen["scores"]) == {f"{p:g}" for p in SWITCH_PENALTY_GRID}
+    from lrcn.train import summary_lines
+
+    assert any(f"switch penalty {chosen['switch_penalty']:g}, chosen on 1 validation" in line
+               for line in summary_lines(run_dir))  # what lrcn train prints at the end
     report = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0), progress=False)
     assert report["decoding"]["switch_penalty"] == chosen["switch_penalty"]  # lrcn test decodes with it ...
     given = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0,
