@@ -314,9 +314,16 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
     report = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0), progress=False)
     assert report["decoding"]["switch_penalty"] == chosen["switch_penalty"]  # lrcn test decodes with it ...
     given = test(EvalConfig(str(ckpt), str(root), cache_dir=str(tmp_path / "c"), num_workers=0,
-                            decoding=Decoding(switch_penalty=1000.0)), progress=False)
+                            decoding=Decoding(switch_penalty=1000.0), out_dir=str(tmp_path / "given")), progress=False)
     assert given["decoding"]["switch_penalty"] == 1000.0  # ... unless --switch-penalty says otherwise
     assert given["videos"][0]["after_smoothing"]["predicted_segments"] == 1  # no change of label is worth 1000
+    from lrcn.checkpoint import info_lines
+
+    info = "\n".join(info_lines(run_dir))  # lrcn info: the penalty, and the segmentation scores of lrcn test
+    assert f"decoding: switch penalty {chosen['switch_penalty']:g}, chosen on 1 validation" in info
+    a = report["after_smoothing"]
+    assert (f"frame accuracy {a['frame_accuracy']:.1f} %, edit {a['edit']:.1f}, F1@50 {a['f1@50']:.1f} on 1 long "
+            f"videos (switch penalty {chosen['switch_penalty']:g})") in info
     (video,) = report["videos"]
     rows = made[0][1]
     steps = int(round(rows[-1][1] * 2.5))

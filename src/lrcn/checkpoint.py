@@ -251,12 +251,21 @@ def info_lines(source: str | Path) -> list[str]:
     lines.append("  unfamiliar input: " + (f"marked (threshold {ckpt.familiarity['threshold']:.2f}, calibrated on "
                                            f"{ckpt.familiarity.get('calibrated_on', '?')})" if ckpt.familiarity
                                            else "not measured by this checkpoint"))
+    if ckpt.decoding:
+        lines.append(f"  decoding: switch penalty {ckpt.switch_penalty:g}, chosen on {ckpt.decoding.get('videos', '?')} "
+                     f"validation videos (used unless --switch-penalty is given)")
     for report in (path.parent.parent / "test" / "report.json", path.parent / "test" / "report.json"):
         if report.is_file():
             try:
                 r = json.loads(report.read_text())
-                lines.append(f"  test ({report}): clip accuracy {100 * r['clip_accuracy']:.1f} %, video accuracy "
-                             f"{100 * r['video_accuracy']:.1f} % on {len(r.get('videos', []))} videos")
+                if r.get("kind") == "annotated":  # long videos, scored as segmentation
+                    a = r["after_smoothing"]
+                    lines.append(f"  test ({report}): frame accuracy {a['frame_accuracy']:.1f} %, edit {a['edit']:.1f}, "
+                                 f"F1@50 {a['f1@50']:.1f} on {r['test_videos']} long videos (switch penalty "
+                                 f"{r['decoding']['switch_penalty']:g})")
+                else:
+                    lines.append(f"  test ({report}): clip accuracy {100 * r['clip_accuracy']:.1f} %, video accuracy "
+                                 f"{100 * r['video_accuracy']:.1f} % on {len(r.get('videos', []))} videos")
             except (OSError, ValueError, KeyError, TypeError):
                 lines.append(f"  test: {report} is unreadable")
             break

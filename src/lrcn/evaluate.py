@@ -103,11 +103,11 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
 
 def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     """``lrcn test`` on annotated long videos: each test video labelled as ``lrcn predict`` labels one
-    (every window, frame probabilities, ``cfg.decoding`` with the model's own switch penalty) and scored against its annotation over the
-    annotated sampled frames: frame accuracy, edit score and F1@{10,25,50}, before and after decoding,
-    per video and overall (frame accuracy over all frames; edit and F1 the mean over videos, as
-    action-segmentation papers report them), window accuracy (majority labels), a confusion matrix
-    over frames and each video's timeline with its truth band."""
+    (every window, frame probabilities, ``cfg.decoding`` with the model's own switch penalty) and scored
+    against its annotation over the annotated sampled frames: frame accuracy, edit score and
+    F1@{10,25,50}, before and after decoding, per video and overall (frame accuracy over all frames;
+    edit and F1 the mean over videos, as action-segmentation papers report them), window accuracy
+    (majority labels), a confusion matrix over frames and each video's timeline with its truth band."""
     ckpt, data = t.ckpt, t.data
     decoding = cfg.decoding.resolved(ckpt.switch_penalty)  # the model's own penalty unless one is given
     classes, n = list(ckpt.class_names), len(ckpt.class_names)
