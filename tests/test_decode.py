@@ -165,7 +165,7 @@ def _flicker_video(flicker=4):
 
 
 def test_the_switch_penalty_is_the_middle_of_the_best_plateau_on_held_out_videos():
-    from lrcn.decode import choose_switch_penalty
+    from lrcn.metrics import choose_switch_penalty
 
     video = _flicker_video()
     chosen = choose_switch_penalty([video], Decoding(), fps=2.5, grid=(1, 2, 4, 8, 16, 32, 64))

@@ -264,7 +264,7 @@ class Decoding:
 
     def resolved(self, chosen: float | None = None) -> "Decoding":
         """These settings with the switch penalty filled in where not given: ``chosen`` (a model's own,
-        see :func:`lrcn.decode.choose_switch_penalty`), else :data:`SWITCH_PENALTY`."""
+        see :func:`lrcn.metrics.choose_switch_penalty`), else :data:`SWITCH_PENALTY`."""
         if self.switch_penalty is not None:
             return self
         return dataclasses.replace(self, switch_penalty=float(SWITCH_PENALTY if chosen is None else chosen))

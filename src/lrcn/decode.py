@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import SMOOTHINGS, SWITCH_PENALTY_GRID, Decoding  # noqa: F401  (defined with the CLI's other choices)
+from .config import SMOOTHINGS, Decoding  # noqa: F401  (defined with the CLI's other choices)
 
 
 @dataclass(frozen=True)
@@ -176,49 +176,6 @@ def decode(probs: np.ndarray, decoding: Decoding, fps: float) -> np.ndarray:
     if decoding.smoothing == "viterbi":
         return viterbi(probs, decoding.switch_penalty, decoding.frames(fps))
     return probs.argmax(1)
-
-
-def choose_switch_penalty(videos: Sequence[tuple[np.ndarray, np.ndarray]], decoding: Decoding, fps: float,
-                          grid: Sequence[float] = SWITCH_PENALTY_GRID) -> dict:
-    """The viterbi switch penalty that segments held-out annotated videos best.
-
-    Args:
-        videos: per video, its frame probabilities ``(N, C)`` and each frame's true class ``(N,)``
-            (-1: unlabelled, not scored).
-        decoding: the other decoding settings (``min_seconds``).
-        fps: sampled frames per second.
-        grid: the penalties tried.
-
-    Each penalty is scored by the mean of frame accuracy, edit score and F1@50 (frame accuracy over all
-    scored frames, edit and F1 averaged over videos, as ``lrcn test`` reports them). Several penalties
-    tied at the best score (a plateau: the decoded labels often do not change over a range) give the
-    middle one of the plateau, away from both of its edges.
-
-    Returns:
-        ``{"switch_penalty", "score", "videos", "frames", "scores": {penalty: score}}``.
-    """
-    from .metrics import segmentation_scores
-
-    scores = {}
-    for penalty in grid:
-        correct, frames, edits, f1s = 0.0, 0, [], []
-        for probs, truth in videos:
-            scored = np.asarray(truth) >= 0
-            if not scored.any():
-                continue
-            labels = viterbi(probs, penalty, decoding.frames(fps))
-            r = segmentation_scores(np.asarray(truth)[scored], labels[scored])
-            correct += r["frame_accuracy"] * scored.sum()
-            frames += int(scored.sum())
-            edits.append(r["edit"])
-            f1s.append(r["f1@50"])
-        if not frames:
-            raise ValueError("no annotated frame to choose a switch penalty on")
-        scores[float(penalty)] = round(float((correct / frames + np.mean(edits) + np.mean(f1s)) / 3), 6)
-    best = max(scores.values())
-    tied = [p for p, v in scores.items() if v >= best - 1e-9]
-    return {"switch_penalty": tied[(len(tied) - 1) // 2], "score": best, "videos": len(edits), "frames": frames,
-            "scores": {f"{p:g}": v for p, v in scores.items()}}
 
 
 def runs(labels: Sequence) -> list[tuple[object, int, int]]:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .config import Decoding
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -150,3 +155,48 @@ def segmentation_scores(truth, predicted) -> dict:
         "true_segments": len(_runs(truth)),
         "predicted_segments": len(_runs(predicted)),
     }
+
+
+def choose_switch_penalty(videos: Sequence[tuple[np.ndarray, np.ndarray]], decoding: Decoding, fps: float,
+                          grid: Sequence[float] | None = None) -> dict:
+    """The viterbi switch penalty that segments held-out annotated videos best.
+
+    Args:
+        videos: per video, its frame probabilities ``(N, C)`` and each frame's true class ``(N,)``
+            (-1: unlabelled, not scored).
+        decoding: the other decoding settings (``min_seconds``).
+        fps: sampled frames per second.
+        grid: the penalties tried (default: :data:`lrcn.config.SWITCH_PENALTY_GRID`).
+
+    Each penalty is scored by the mean of frame accuracy, edit score and F1@50 (frame accuracy over all
+    scored frames, edit and F1 averaged over videos, as ``lrcn test`` reports them). Several penalties
+    tied at the best score (a plateau: the decoded labels often do not change over a range) give the
+    middle one of the plateau, away from both of its edges.
+
+    Returns:
+        ``{"switch_penalty", "score", "videos", "frames", "scores": {penalty: score}}``.
+    """
+    from .decode import viterbi
+
+    from .config import SWITCH_PENALTY_GRID
+
+    scores = {}
+    for penalty in grid or SWITCH_PENALTY_GRID:
+        correct, frames, edits, f1s = 0.0, 0, [], []
+        for probs, truth in videos:
+            scored = np.asarray(truth) >= 0
+            if not scored.any():
+                continue
+            labels = viterbi(probs, penalty, decoding.frames(fps))
+            r = segmentation_scores(np.asarray(truth)[scored], labels[scored])
+            correct += r["frame_accuracy"] * scored.sum()
+            frames += int(scored.sum())
+            edits.append(r["edit"])
+            f1s.append(r["f1@50"])
+        if not frames:
+            raise ValueError("no annotated frame to choose a switch penalty on")
+        scores[float(penalty)] = round(float((correct / frames + np.mean(edits) + np.mean(f1s)) / 3), 6)
+    best = max(scores.values())
+    tied = [p for p, v in scores.items() if v >= best - 1e-9]
+    return {"switch_penalty": tied[(len(tied) - 1) // 2], "score": best, "videos": len(edits), "frames": frames,
+            "scores": {f"{p:g}": v for p, v in scores.items()}}

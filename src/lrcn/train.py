@@ -444,12 +444,12 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
 
 def choose_decoding(cfg: TrainConfig, val: list, ckpt_dir: Path, device) -> dict | None:
     """Annotated long videos: the switch penalty that decodes the validation videos best (the best
-    checkpoint's frame probabilities, :func:`lrcn.decode.choose_switch_penalty`), for the final model to
+    checkpoint's frame probabilities, :func:`lrcn.metrics.choose_switch_penalty`), for the final model to
     decode with unless ``--switch-penalty`` says otherwise. A window classifier's averaged windows and a
     head scored at every step differ several-fold in the penalty they need. None without annotated
     validation videos (trimmed clips keep the default)."""
     from .config import Decoding
-    from .decode import choose_switch_penalty
+    from .metrics import choose_switch_penalty
     from .embedded import video_probabilities
 
     videos = [e for e in val if getattr(e, "steps", None) is not None and e.length >= cfg.num_frames]
