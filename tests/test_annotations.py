@@ -295,9 +295,10 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
     ds = load_dataset(root)
     assert ds.kind == "annotated" and ds.classes == source.classes  # classes.txt keeps the source's order
     assert [i.split for i in ds.items] == ["test", "train", "train", "train"]
-    run_dir = train(TrainConfig(str(root), backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "c"),
-                                run_dir=str(tmp_path / "run"), epochs=2, batch_size=8, num_workers=0, val_split=0.2,
-                                views=("center",), **{head: True}), progress=False)  # one video validates
+    settings = TrainConfig(str(root), backbone="mobilenet_v2", weights="none", cache_dir=str(tmp_path / "c"),
+                           run_dir=str(tmp_path / "run"), epochs=2, batch_size=8, num_workers=0, val_split=0.2,
+                           views=("center",), **{head: True})  # one video validates
+    run_dir = train(settings, progress=False)
     ckpt = run_dir / "Saved_model_checkpoints" / "final.pth.tar"
     from lrcn.checkpoint import load_checkpoint
     from lrcn.config import LONG_VIDEO_NUM_FRAMES, SWITCH_PENALTY_GRID, Decoding
@@ -307,6 +308,13 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
     chosen = load_checkpoint(ckpt).decoding  # the decoder's switch penalty, chosen on the validation video
     assert chosen["switch_penalty"] in SWITCH_PENALTY_GRID and chosen["videos"] == 1
     assert set(chosen["scores"]) == {f"{p:g}" for p in SWITCH_PENALTY_GRID}
+    from dataclasses import replace
+
+    from lrcn.checkpoint import save_checkpoint
+
+    save_checkpoint(ckpt, replace(load_checkpoint(ckpt), decoding=None))  # as an older lrcn shipped it
+    train(replace(settings, resume="auto"), progress=False)  # the finished run again: no epoch, no refit ...
+    assert load_checkpoint(ckpt).decoding == chosen  # ... but the penalty chosen and stored again
     from lrcn.train import summary_lines
 
     assert any(f"switch penalty {chosen['switch_penalty']:g}, chosen on 1 validation" in line
