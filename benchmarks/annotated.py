@@ -3,6 +3,7 @@ annotations -> a model trained from them, scored on other long videos. In one ru
 
     python benchmarks/annotated.py [--work-dir DIR] [--seed 0] [--groups 15] [--train-long 52] [--test-long 10]
                                    [--views center] [--num-frames N] [--models trimmed,long,per-step,causal,both]
+                                   [--action-clips 1]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
@@ -78,6 +79,8 @@ def main() -> None:
     ap.add_argument("--train-long", type=int, default=52, help="long videos to train from (52 x 3-8 actions: about "
                                                              "as many actions as the trimmed set has clips)")
     ap.add_argument("--test-long", type=int, default=10, help="held-out long videos to score on")
+    ap.add_argument("--action-clips", type=int, default=1, help="clips per group and class that the long videos' "
+                                                                 "actions are cut from (the trimmed set has 2)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
     ap.add_argument("--num-frames", type=int, default=None, help="window length of every model (default: lrcn "
                                                                   "train's for the data)")
@@ -94,7 +97,7 @@ def main() -> None:
     # The long videos' actions: clips of 2-20 s of the same 12 classes (other backgrounds), each action one
     # whole clip; train groups for the training long videos, test groups for the held-out ones.
     actions = synth.generate(synth.SynthConfig(str(work / f"order-long-{args.seed}"), preset="order",
-                                               groups=args.groups, clips_per_group=1, min_seconds=2.0,
+                                               groups=args.groups, clips_per_group=args.action_clips, min_seconds=2.0,
                                                max_seconds=20.0, seed=args.seed + 1), progress=False)
     action_set = load_dataset(actions)
     long_root = work / "annotated" / "long"
