@@ -137,10 +137,7 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     truth_cat, decoded_cat = np.concatenate(truth_all), np.concatenate(decoded_all)
 
     def overall(key: str) -> dict:
-        frames = sum(v["frames_scored"] for v in videos)
-        return {"frame_accuracy": float(sum(v[key]["frame_accuracy"] * v["frames_scored"] for v in videos)
-                                        / max(1, frames)),
-                **{m: float(np.mean([v[key][m] for v in videos])) for m in ("edit", "f1@10", "f1@25", "f1@50")}}
+        return metrics.pooled_segmentation([v[key] for v in videos], [v["frames_scored"] for v in videos])
 
     cm = metrics.confusion_matrix(truth_cat, decoded_cat, n)
     report = {

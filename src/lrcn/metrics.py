@@ -157,6 +157,19 @@ def segmentation_scores(truth, predicted) -> dict:
     }
 
 
+def pooled_segmentation(per_video: Sequence[dict], frames: Sequence[int]) -> dict:
+    """Scores of several videos as one (as ``lrcn test`` reports them and action-segmentation papers
+    do): frame accuracy over all their frames, edit and F1@{10,25,50} the mean over videos.
+
+    Args:
+        per_video: each video's :func:`segmentation_scores`.
+        frames: each video's number of scored frames.
+    """
+    total = sum(frames)
+    return {"frame_accuracy": float(sum(v["frame_accuracy"] * n for v, n in zip(per_video, frames)) / max(1, total)),
+            **{m: float(np.mean([v[m] for v in per_video])) for m in ("edit", "f1@10", "f1@25", "f1@50")}}
+
+
 def choose_switch_penalty(videos: Sequence[tuple[np.ndarray, np.ndarray]], decoding: Decoding, fps: float,
                           grid: Sequence[float] | None = None) -> dict:
     """The viterbi switch penalty that segments held-out annotated videos best.
@@ -180,23 +193,17 @@ def choose_switch_penalty(videos: Sequence[tuple[np.ndarray, np.ndarray]], decod
 
     from .config import SWITCH_PENALTY_GRID
 
+    labelled = [(probs, np.asarray(truth) >= 0, np.asarray(truth)) for probs, truth in videos]
+    labelled = [(probs, scored, truth[scored]) for probs, scored, truth in labelled if scored.any()]
+    if not labelled:
+        raise ValueError("no annotated frame to choose a switch penalty on")
+    frames = [int(scored.sum()) for _, scored, _ in labelled]
     scores = {}
     for penalty in grid or SWITCH_PENALTY_GRID:
-        correct, frames, edits, f1s = 0.0, 0, [], []
-        for probs, truth in videos:
-            scored = np.asarray(truth) >= 0
-            if not scored.any():
-                continue
-            labels = viterbi(probs, penalty, decoding.frames(fps))
-            r = segmentation_scores(np.asarray(truth)[scored], labels[scored])
-            correct += r["frame_accuracy"] * scored.sum()
-            frames += int(scored.sum())
-            edits.append(r["edit"])
-            f1s.append(r["f1@50"])
-        if not frames:
-            raise ValueError("no annotated frame to choose a switch penalty on")
-        scores[float(penalty)] = round(float((correct / frames + np.mean(edits) + np.mean(f1s)) / 3), 6)
+        pooled = pooled_segmentation([segmentation_scores(truth, viterbi(probs, penalty, decoding.frames(fps))[scored])
+                                      for probs, scored, truth in labelled], frames)
+        scores[float(penalty)] = round((pooled["frame_accuracy"] + pooled["edit"] + pooled["f1@50"]) / 3, 6)
     best = max(scores.values())
     tied = [p for p, v in scores.items() if v >= best - 1e-9]
-    return {"switch_penalty": tied[(len(tied) - 1) // 2], "score": best, "videos": len(edits), "frames": frames,
-            "scores": {f"{p:g}": v for p, v in scores.items()}}
+    return {"switch_penalty": tied[(len(tied) - 1) // 2], "score": best, "videos": len(labelled),
+            "frames": sum(frames), "scores": {f"{p:g}": v for p, v in scores.items()}}
