@@ -71,6 +71,13 @@ class Checkpoint:
         """The decoder's switch penalty this run chose on its validation videos (None: it chose none)."""
         return (self.decoding or {}).get("switch_penalty")
 
+    def chosen_decoding(self) -> str | None:
+        """What the run chose for the decoder, in words (None: nothing), as ``lrcn train`` and ``lrcn info`` say it."""
+        if not self.decoding:
+            return None
+        return (f"switch penalty {self.switch_penalty:g}, chosen on {self.decoding.get('videos', '?')} validation videos "
+                f"(used by predict, test and stream unless --switch-penalty is given)")
+
     def head(self, device: torch.device | str = "cpu") -> LRCNHead:
         """The trained head, in eval mode, on ``device``."""
         head = LRCNHead(self.model_config).to(device)
@@ -252,8 +259,7 @@ def info_lines(source: str | Path) -> list[str]:
                                            f"{ckpt.familiarity.get('calibrated_on', '?')})" if ckpt.familiarity
                                            else "not measured by this checkpoint"))
     if ckpt.decoding:
-        lines.append(f"  decoding: switch penalty {ckpt.switch_penalty:g}, chosen on {ckpt.decoding.get('videos', '?')} "
-                     f"validation videos (used unless --switch-penalty is given)")
+        lines.append(f"  decoding: {ckpt.chosen_decoding()}")
     for report in (path.parent.parent / "test" / "report.json", path.parent / "test" / "report.json"):
         if report.is_file():
             try:

@@ -669,10 +669,8 @@ def summary_lines(run_dir: str | Path) -> list[str]:
                          f"epochs -> {final}")
         else:
             lines.append(f"final model: {meta.get('from', 'the last checkpoint')} as it is -> {final}")
-        chosen = shipped.decoding
-        if chosen:
-            lines.append(f"decoding: switch penalty {chosen['switch_penalty']:g}, chosen on {chosen['videos']} "
-                         f"validation videos (lrcn predict/test/stream use it unless --switch-penalty is given)")
+        if shipped.decoding:
+            lines.append(f"decoding: {shipped.chosen_decoding()}")
     written = sorted(p.name for p in ckpt_dir.glob("*.pth*")) if ckpt_dir.is_dir() else []
     lines.append(f"run folder: {run_dir} (checkpoints: {', '.join(written) or 'none'}; log.csv, training_curves.png, "
                  f"config.json, tensorboard/)")
