@@ -167,6 +167,10 @@ def main() -> None:
         print(f"{name:<38}{a['frame_accuracy']:>7.1f}%{a['edit']:>7.1f}{a['f1@10']:>7.1f}{a['f1@25']:>7.1f}"
               f"{a['f1@50']:>7.1f}{b['frame_accuracy']:>15.1f}%{window:>9}{r['decoding']['switch_penalty']:>9g}"
               f"{secs:>9.0f}")
+    print("\ntrue actions found (most of their frames right) by length in sampled frames, against the model's window:")
+    for name, r, _ in rows:
+        print(f"{name:<38}" + "  ".join(f"{b['frames']:>6}: {b['found']:>3}/{b['actions']:<3}"
+                                        for b in r["by_action_length"].values()))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s (work folder {work})")
 
 

@@ -238,6 +238,39 @@ def test_segmentation_scores_per_video_and_overall(tmp_path):
     assert report["videos"][1]["after_smoothing"]["true_segments"] == 2  # the unlabelled gap is not a segment
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["frames_scored"] == 62 and len(saved["frame_confusion_matrix"]) == 3
+    lengths = saved["by_action_length"]  # 5-frame windows: every action here is a window or longer
+    assert [(b["frames"], b["actions"]) for b in lengths.values()] == [("1-2", 0), ("3-4", 0), ("5+", 5)]
+    assert lengths["a window or longer"]["found"] == 5 and lengths["up to half a window"]["frame_accuracy"] is None
+
+
+def test_an_action_is_found_when_most_of_its_frames_are_right():
+    from lrcn.metrics import by_action_length
+
+    truth = np.array([0] * 6 + [1] * 4 + [-1] * 2 + [2] * 3)
+    predicted = np.array([0] * 6 + [1, 0, 0, 0] + [0, 0] + [2, 2, 0])
+    got = by_action_length(truth, predicted, 6)  # bins: 1-3, 4-5, 6+
+    assert got["up to half a window"] == {"frames": "1-3", "actions": 1, "found": 1, "frames_scored": 3,
+                                          "frames_right": 2}
+    assert got["half to one window"] == {"frames": "4-5", "actions": 1, "found": 0, "frames_scored": 4,
+                                         "frames_right": 1}
+    assert (got["a window or longer"]["actions"], got["a window or longer"]["found"]) == (1, 1)
+
+
+def test_segmentation_report_says_how_actions_of_each_length_fared(tmp_path):
+    from lrcn.config import Decoding, EvalConfig
+    from lrcn.evaluate import segmentation_report
+    from lrcn.cli import _test_summary
+
+    # a perfect window classifier: a 2-frame action is no window's majority, so it is never predicted
+    truth = [[0] * 12 + [1] * 2 + [0] * 12 + [2] * 4 + [0] * 12]
+    report = segmentation_report(EvalConfig("c", "d", decoding=Decoding(smoothing="none")), _test_data(truth), "cpu",
+                                 tmp_path)
+    lengths = report["by_action_length"]
+    short, medium, long = (lengths[k] for k in ("up to half a window", "half to one window", "a window or longer"))
+    assert (short["actions"], short["found"], short["frame_accuracy"]) == (1, 0, 0.0)
+    assert (medium["actions"], medium["frames_scored"], long["actions"], long["found"]) == (1, 4, 3, 3)
+    assert report["videos"][0]["by_action_length"]["up to half a window"]["actions"] == 1
+    assert "actions found by length (sampled frames): 1-2: 0/1, 3-4: " in _test_summary({**report, "report": "r"})
     assert (tmp_path / "Frame_confusion_matrix.png").is_file()
 
 
@@ -255,6 +288,33 @@ def test_a_head_that_says_one_class_scores_that_class_share(tmp_path):
     assert report["after_smoothing"]["frame_accuracy"] == pytest.approx(25.0)
     assert report["after_smoothing"]["edit"] == pytest.approx(50.0)
     assert report["window_accuracy"] == pytest.approx(np.mean(window_labels(np.array([0] * 10 + [1] * 30), 5) == 0))
+
+
+@pytest.mark.parametrize("labels, num_frames, expected", [
+    ([0] * 6 + [1] * 2 + [0] * 6, 5, (1, 3)),  # 2 frames: never the majority of 5
+    ([0] * 6 + [1] * 3 + [0] * 6, 5, (0, 3)),  # 3 of 5: the window around it is its
+    ([0] * 6 + [1] * 3 + [0] * 6, 7, (1, 3)),  # ... but not of 7
+    ([0] * 4 + [-1] * 3 + [0] * 4, 5, (0, 2)),  # an unlabelled gap is not an action; both sides have windows
+    ([1] * 2 + [0] * 8, 5, (1, 2)),  # at the start too
+    ([2] * 4, 5, (1, 1)),  # shorter than one window: no window at all
+])
+def test_actions_that_no_window_has_as_its_label_are_counted(labels, num_frames, expected):
+    from lrcn.annotations import actions_without_a_window
+
+    labels = np.array(labels)
+    assert actions_without_a_window(labels, window_labels(labels, num_frames), num_frames) == expected
+
+
+def test_training_a_window_classifier_warns_of_actions_it_cannot_learn():
+    from lrcn.config import TrainConfig
+    from lrcn.train import short_actions
+
+    t = _test_data([[0] * 12 + [1] * 2 + [0] * 12, [2] * 12 + [0] * 12], num_frames=5)
+    warning = short_actions(t.data, TrainConfig("data", num_frames=5))
+    assert warning.startswith("1 of 5 annotated actions (20 %) are the majority of no 5-frame window (actions of 2 "
+                              "sampled frames or fewer, 0.8 s, never are)")
+    assert "--num-frames" in warning and "--per-step" in warning
+    assert short_actions(t.data[1:], TrainConfig("data", num_frames=5)) is None
 
 
 def test_training_draws_windows_labelled_by_their_majority(tmp_path):

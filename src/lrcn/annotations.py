@@ -176,6 +176,25 @@ def window_labels(labels: np.ndarray, num_frames: int) -> np.ndarray:
     return out
 
 
+def actions_without_a_window(labels: np.ndarray, windows: np.ndarray, num_frames: int) -> tuple[int, int]:
+    """``(without, actions)`` of one video: its annotated actions (maximal runs of one class in
+    ``labels``) and how many of them no window of ``num_frames`` overlapping them has as its label
+    (``windows``: :func:`window_labels`). A window classifier never sees those as an example, so it
+    cannot learn or predict them: an action of at most half a window is never a window's majority."""
+    without = actions = 0
+    start = 0
+    for k in range(1, len(labels) + 1):
+        if k < len(labels) and labels[k] == labels[start]:
+            continue
+        label = int(labels[start])
+        if label != UNLABELLED:
+            actions += 1
+            first, end = max(0, start - num_frames + 1), min(len(windows), k)  # windows overlapping [start, k)
+            without += not bool((np.asarray(windows[first:end]) == label).any())
+        start = k
+    return without, actions
+
+
 def majority(spans: Sequence[tuple[float, float, int]]) -> int:
     """The class with the most annotated time (a video's one label where one is needed: class
     counts, the stratified split)."""

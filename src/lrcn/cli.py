@@ -130,7 +130,10 @@ def _test_summary(r: dict) -> str:
         return (f"{r['test_videos']} annotated test videos, {r['frames_scored']} frames scored; "
                 f"after decoding: frames {a['frame_accuracy']:.1f} %, edit {a['edit']:.1f}, F1@10/25/50 "
                 f"{a['f1@10']:.1f}/{a['f1@25']:.1f}/{a['f1@50']:.1f}; before: frames {b['frame_accuracy']:.1f} %, "
-                f"edit {b['edit']:.1f}, F1@50 {b['f1@50']:.1f}; window accuracy {window}; report: {r['report']}")
+                f"edit {b['edit']:.1f}, F1@50 {b['f1@50']:.1f}; window accuracy {window}; "
+                f"actions found by length (sampled frames): "
+                + ", ".join(f"{v['frames']}: {v['found']}/{v['actions']}" for v in r["by_action_length"].values())
+                + f"; report: {r['report']}")
     return (f"clip accuracy {r['clip_accuracy']:.1%} (top-5 {r['clip_top5_accuracy']:.1%}) on {r['test_clips']} clips; "
             f"video accuracy {r['video_accuracy']:.1%} on {r['test_videos']} videos; "
             f"mean class accuracy {r['mean_class_accuracy']:.1%}; report: {r['report']}")

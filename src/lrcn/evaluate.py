@@ -131,7 +131,8 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
                               out_dir / "timelines" / f"{Path(name).stem}.png", e.item.path, decoded=decoded,
                               truth=[classes[c] if c >= 0 else None for c in e.steps], scores=after)
         videos.append({"video": e.item.path, "frames_scored": int(scored.sum()), "before_smoothing": before,
-                       "after_smoothing": after, "timeline": plot})
+                       "after_smoothing": after, "timeline": plot,
+                       "by_action_length": metrics.by_action_length(e.steps, decoded, num_frames)})
     if not videos:
         raise ConfigError(f"{cfg.data_dir}: no test video could be scored ({t.problems[:1]})")
     truth_cat, decoded_cat = np.concatenate(truth_all), np.concatenate(decoded_all)
@@ -149,6 +150,8 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
         "frames_scored": int(len(truth_cat)),
         "before_smoothing": overall("before_smoothing"),
         "after_smoothing": overall("after_smoothing"),
+        # short actions are where a window classifier fails first: how each length fared, after decoding
+        "by_action_length": metrics.pooled_by_action_length([v["by_action_length"] for v in videos]),
         "window_accuracy": metrics.accuracy(np.array(window_true), np.array(window_pred)) if window_true else None,
         "windows": len(window_true),
         "frame_confusion_matrix": cm.tolist(),

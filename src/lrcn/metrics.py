@@ -157,6 +157,48 @@ def segmentation_scores(truth, predicted) -> dict:
     }
 
 
+#: The bins of :func:`by_action_length`: a true action's length in sampled frames against the window.
+ACTION_LENGTHS = ("up to half a window", "half to one window", "a window or longer")
+
+
+def by_action_length(truth, predicted, num_frames: int) -> dict:
+    """How the true actions fare by their length against the window of ``num_frames``:
+    ``{bin: {"frames": "a-b", "actions", "found", "frames_scored", "frames_right"}}`` over the maximal runs of
+    one class in ``truth`` (-1: unlabelled, not an action). An action is found when most of its frames
+    are predicted right. Bins (:data:`ACTION_LENGTHS`): at most half a window (never a window's
+    majority: a window classifier cannot label it), more than half and less than one, at least one."""
+    half = num_frames // 2
+    bounds = ((1, half), (half + 1, num_frames - 1), (num_frames, None))
+    out = {name: {"frames": f"{lo}-{hi}" if hi is not None else f"{lo}+", "actions": 0, "found": 0,
+                  "frames_scored": 0, "frames_right": 0}
+           for name, (lo, hi) in zip(ACTION_LENGTHS, bounds)}
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    for label, start, end in _runs(truth.tolist()):
+        if label < 0:
+            continue
+        n = end - start
+        name = next(name for name, (lo, hi) in zip(ACTION_LENGTHS, bounds) if lo <= n and (hi is None or n <= hi))
+        right = int((predicted[start:end] == label).sum())
+        b = out[name]
+        b["actions"] += 1
+        b["found"] += 2 * right > n
+        b["frames_scored"] += n
+        b["frames_right"] += right
+    return out
+
+
+def pooled_by_action_length(per_video: Sequence[dict]) -> dict:
+    """:func:`by_action_length` of several videos as one, with each bin's ``frame_accuracy`` (%, None when empty)."""
+    out = {}
+    for name in ACTION_LENGTHS:
+        bins = [v[name] for v in per_video]
+        total = {k: sum(b[k] for b in bins) for k in ("actions", "found", "frames_scored", "frames_right")}
+        out[name] = {"frames": bins[0]["frames"] if bins else "", **total,
+                     "frame_accuracy": 100.0 * total["frames_right"] / total["frames_scored"]
+                     if total["frames_scored"] else None}
+    return out
+
+
 def pooled_segmentation(per_video: Sequence[dict], frames: Sequence[int]) -> dict:
     """Scores of several videos as one (as ``lrcn test`` reports them and action-segmentation papers
     do): frame accuracy over all their frames, edit and F1@{10,25,50} the mean over videos.

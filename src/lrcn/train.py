@@ -353,6 +353,8 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
                     "whole groups go to validation, and there are few; give more groups or another --val-split",
                     split["val_videos"], split["val_videos"] + split["train_videos"], 100 * split["share"],
                     split["val_groups"], split["val_groups"] + split["train_groups"], 100 * cfg.val_split)
+    if dist.is_main and not (cfg.per_step or cfg.causal) and (short := short_actions(data.train + data.val, cfg)):
+        log.warning("%s", short)
     model_cfg = ModelConfig(feature_dim=data.feature_dim, num_classes=len(dataset.classes), latent_dim=cfg.latent_dim,
                             hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers,
                             bidirectional=cfg.bidirectional and not cfg.causal,  # a causal head reads in order
@@ -440,6 +442,24 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             if dist.is_main:
                 base = replace(base, decoding=choose_decoding(cfg, data.val, ckpt_dir, device))
             ship_final(cfg, model_cfg, state, data, base, ckpt_dir, dist, progress)
+
+
+def short_actions(videos: list, cfg: TrainConfig) -> str | None:
+    """A warning when some annotated actions are the label of no training window: a window classifier
+    (one label per window, its majority) never sees them, so it can neither learn nor predict them;
+    None when every action has windows (or the data are trimmed clips)."""
+    from .annotations import actions_without_a_window
+
+    counts = [actions_without_a_window(e.steps, e.windows, cfg.num_frames) for e in videos
+              if getattr(e, "steps", None) is not None]
+    without, actions = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    if not without:
+        return None
+    half = cfg.num_frames // 2
+    return (f"{without} of {actions} annotated actions ({100 * without / actions:.0f} %) are the majority of no "
+            f"{cfg.num_frames}-frame window (actions of {half} sampled frames or fewer, {half / cfg.sampling.fps:.1f} s, "
+            f"never are): this window classifier can neither learn nor predict them; shorter windows (--num-frames) "
+            f"or a head that labels every step (--per-step) can (docs/long-videos.md#windows-on-long-videos)")
 
 
 def choose_decoding(cfg: TrainConfig, val: list, ckpt_dir: Path, device) -> dict | None:
