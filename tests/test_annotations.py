@@ -311,7 +311,7 @@ def test_training_a_window_classifier_warns_of_actions_it_cannot_learn():
 
     t = _test_data([[0] * 12 + [1] * 2 + [0] * 12, [2] * 12 + [0] * 12], num_frames=5)
     warning = short_actions(t.data, TrainConfig("data", num_frames=5))
-    assert warning.startswith("1 of 5 annotated actions (20 %) are the majority of no 5-frame window (actions of 2 "
+    assert warning.startswith("1 of 5 annotated actions (20.0 %) are the majority of no 5-frame window (actions of 2 "
                               "sampled frames or fewer, 0.8 s, never are)")
     assert "--num-frames" in warning and "--per-step" in warning
     assert short_actions(t.data[1:], TrainConfig("data", num_frames=5)) is None

@@ -456,7 +456,7 @@ def short_actions(videos: list, cfg: TrainConfig) -> str | None:
     if not without:
         return None
     half = cfg.num_frames // 2
-    return (f"{without} of {actions} annotated actions ({100 * without / actions:.0f} %) are the majority of no "
+    return (f"{without} of {actions} annotated actions ({100 * without / actions:.1f} %) are the majority of no "
             f"{cfg.num_frames}-frame window (actions of {half} sampled frames or fewer, {half / cfg.sampling.fps:.1f} s, "
             f"never are): this window classifier can neither learn nor predict them; shorter windows (--num-frames) "
             f"or a head that labels every step (--per-step) can (docs/long-videos.md#windows-on-long-videos)")
