@@ -240,20 +240,22 @@ def test_segmentation_scores_per_video_and_overall(tmp_path):
     assert saved["frames_scored"] == 62 and len(saved["frame_confusion_matrix"]) == 3
     lengths = saved["by_action_length"]  # 5-frame windows: every action here is a window or longer
     assert [(b["frames"], b["actions"]) for b in lengths.values()] == [("1-2", 0), ("3-4", 0), ("5+", 5)]
-    assert lengths["a window or longer"]["found"] == 5 and lengths["up to half a window"]["frame_accuracy"] is None
+    assert lengths["a window or longer"]["found"] == 5 and lengths["under half a window"]["frame_accuracy"] is None
 
 
 def test_an_action_is_found_when_most_of_its_frames_are_right():
     from lrcn.metrics import by_action_length
 
-    truth = np.array([0] * 6 + [1] * 4 + [-1] * 2 + [2] * 3)
-    predicted = np.array([0] * 6 + [1, 0, 0, 0] + [0, 0] + [2, 2, 0])
-    got = by_action_length(truth, predicted, 6)  # bins: 1-3, 4-5, 6+
-    assert got["up to half a window"] == {"frames": "1-3", "actions": 1, "found": 1, "frames_scored": 3,
+    truth = np.array([0] * 9 + [1] * 4 + [-1] * 2 + [2] * 3)
+    predicted = np.array([0] * 9 + [1, 0, 0, 0] + [0, 0] + [2, 2, 0])
+    got = by_action_length(truth, predicted, 8)  # bins: 1-3, 4-7 (4 of 8 can win a tie), 8+
+    assert got["under half a window"] == {"frames": "1-3", "actions": 1, "found": 1, "frames_scored": 3,
                                           "frames_right": 2}
-    assert got["half to one window"] == {"frames": "4-5", "actions": 1, "found": 0, "frames_scored": 4,
+    assert got["half to one window"] == {"frames": "4-7", "actions": 1, "found": 0, "frames_scored": 4,
                                          "frames_right": 1}
-    assert (got["a window or longer"]["actions"], got["a window or longer"]["found"]) == (1, 1)
+    assert (got["a window or longer"]["frames"], got["a window or longer"]["actions"]) == ("8+", 1)
+    assert by_action_length(truth, predicted, 1)["under half a window"]["frames"] == "none"
+    assert by_action_length(truth, predicted, 1)["a window or longer"]["actions"] == 3
 
 
 def test_segmentation_report_says_how_actions_of_each_length_fared(tmp_path):
@@ -266,10 +268,10 @@ def test_segmentation_report_says_how_actions_of_each_length_fared(tmp_path):
     report = segmentation_report(EvalConfig("c", "d", decoding=Decoding(smoothing="none")), _test_data(truth), "cpu",
                                  tmp_path)
     lengths = report["by_action_length"]
-    short, medium, long = (lengths[k] for k in ("up to half a window", "half to one window", "a window or longer"))
+    short, medium, long = (lengths[k] for k in ("under half a window", "half to one window", "a window or longer"))
     assert (short["actions"], short["found"], short["frame_accuracy"]) == (1, 0, 0.0)
     assert (medium["actions"], medium["frames_scored"], long["actions"], long["found"]) == (1, 4, 3, 3)
-    assert report["videos"][0]["by_action_length"]["up to half a window"]["actions"] == 1
+    assert report["videos"][0]["by_action_length"]["under half a window"]["actions"] == 1
     assert "actions found by length (sampled frames): 1-2: 0/1, 3-4: " in _test_summary({**report, "report": "r"})
     assert (tmp_path / "Frame_confusion_matrix.png").is_file()
 
@@ -297,6 +299,8 @@ def test_a_head_that_says_one_class_scores_that_class_share(tmp_path):
     ([0] * 4 + [-1] * 3 + [0] * 4, 5, (0, 2)),  # an unlabelled gap is not an action; both sides have windows
     ([1] * 2 + [0] * 8, 5, (1, 2)),  # at the start too
     ([2] * 4, 5, (1, 1)),  # shorter than one window: no window at all
+    ([0] * 6 + [1] * 4 + [0] * 6, 8, (0, 3)),  # 4 of 8: a tie, won by the label nearest the centre
+    ([0] * 6 + [1] * 3 + [0] * 6, 8, (1, 3)),
 ])
 def test_actions_that_no_window_has_as_its_label_are_counted(labels, num_frames, expected):
     from lrcn.annotations import actions_without_a_window

@@ -180,18 +180,16 @@ def actions_without_a_window(labels: np.ndarray, windows: np.ndarray, num_frames
     """``(without, actions)`` of one video: its annotated actions (maximal runs of one class in
     ``labels``) and how many of them no window of ``num_frames`` overlapping them has as its label
     (``windows``: :func:`window_labels`). A window classifier never sees those as an example, so it
-    cannot learn or predict them: an action of at most half a window is never a window's majority."""
+    cannot learn or predict them: an action of less than half a window is never a window's majority."""
+    from .decode import runs
+
     without = actions = 0
-    start = 0
-    for k in range(1, len(labels) + 1):
-        if k < len(labels) and labels[k] == labels[start]:
+    for label, start, end in runs(np.asarray(labels).tolist()):
+        if label == UNLABELLED:
             continue
-        label = int(labels[start])
-        if label != UNLABELLED:
-            actions += 1
-            first, end = max(0, start - num_frames + 1), min(len(windows), k)  # windows overlapping [start, k)
-            without += not bool((np.asarray(windows[first:end]) == label).any())
-        start = k
+        actions += 1
+        first, last = max(0, start - num_frames + 1), min(len(windows), end)  # windows overlapping [start, end)
+        without += not bool((np.asarray(windows[first:last]) == label).any())
     return without, actions
 
 

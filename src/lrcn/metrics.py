@@ -158,18 +158,18 @@ def segmentation_scores(truth, predicted) -> dict:
 
 
 #: The bins of :func:`by_action_length`: a true action's length in sampled frames against the window.
-ACTION_LENGTHS = ("up to half a window", "half to one window", "a window or longer")
+ACTION_LENGTHS = ("under half a window", "half to one window", "a window or longer")
 
 
 def by_action_length(truth, predicted, num_frames: int) -> dict:
     """How the true actions fare by their length against the window of ``num_frames``:
     ``{bin: {"frames": "a-b", "actions", "found", "frames_scored", "frames_right"}}`` over the maximal runs of
     one class in ``truth`` (-1: unlabelled, not an action). An action is found when most of its frames
-    are predicted right. Bins (:data:`ACTION_LENGTHS`): at most half a window (never a window's
-    majority: a window classifier cannot label it), more than half and less than one, at least one."""
-    half = num_frames // 2
-    bounds = ((1, half), (half + 1, num_frames - 1), (num_frames, None))
-    out = {name: {"frames": f"{lo}-{hi}" if hi is not None else f"{lo}+", "actions": 0, "found": 0,
+    are predicted right. Bins (:data:`ACTION_LENGTHS`): less than half a window (never a window's
+    majority: a window classifier cannot label it), from half to less than one, at least one."""
+    short = (num_frames - 1) // 2  # the longest action that is never the majority of a window
+    bounds = ((1, short), (short + 1, num_frames - 1), (num_frames, None))
+    out = {name: {"frames": f"{lo}+" if hi is None else f"{lo}-{hi}" if hi >= lo else "none", "actions": 0, "found": 0,
                   "frames_scored": 0, "frames_right": 0}
            for name, (lo, hi) in zip(ACTION_LENGTHS, bounds)}
     truth, predicted = np.asarray(truth), np.asarray(predicted)

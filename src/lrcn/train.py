@@ -455,10 +455,10 @@ def short_actions(videos: list, cfg: TrainConfig) -> str | None:
     without, actions = sum(c[0] for c in counts), sum(c[1] for c in counts)
     if not without:
         return None
-    half = cfg.num_frames // 2
+    short = (cfg.num_frames - 1) // 2  # the longest action that is never a window's majority
     return (f"{without} of {actions} annotated actions ({100 * without / actions:.1f} %) are the majority of no "
-            f"{cfg.num_frames}-frame window (actions of {half} sampled frames or fewer, {half / cfg.sampling.fps:.1f} s, "
-            f"never are): this window classifier can neither learn nor predict them; shorter windows (--num-frames) "
+            f"{cfg.num_frames}-frame window (actions of {short} sampled frames or fewer, {short / cfg.sampling.fps:.1f} "
+            f"s, never are): this window classifier can neither learn nor predict them; shorter windows (--num-frames) "
             f"or a head that labels every step (--per-step) can (docs/long-videos.md#windows-on-long-videos)")
 
 
