@@ -309,6 +309,18 @@ def test_actions_that_no_window_has_as_its_label_are_counted(labels, num_frames,
     assert actions_without_a_window(labels, window_labels(labels, num_frames), num_frames) == expected
 
 
+@pytest.mark.parametrize("num_frames", range(1, 11))
+def test_the_longest_action_no_window_labels_is_what_the_majority_rule_gives(num_frames):
+    from lrcn.annotations import longest_never_majority
+
+    def labelled(n):  # is an action of n frames amid another class the label of some window?
+        labels = np.array([0] * num_frames + [1] * n + [0] * num_frames)
+        return bool((window_labels(labels, num_frames) == 1).any())
+
+    n = longest_never_majority(num_frames)
+    assert (n == 0 or not labelled(n)) and labelled(n + 1)
+
+
 def test_training_a_window_classifier_warns_of_actions_it_cannot_learn():
     from lrcn.config import TrainConfig
     from lrcn.train import short_actions

@@ -176,6 +176,12 @@ def window_labels(labels: np.ndarray, num_frames: int) -> np.ndarray:
     return out
 
 
+def longest_never_majority(num_frames: int) -> int:
+    """The longest action, in sampled frames, that is the label of no window of ``num_frames`` under
+    :func:`window_labels`: under half a window (half of an even window can win a tie at the centre)."""
+    return (num_frames - 1) // 2
+
+
 def actions_without_a_window(labels: np.ndarray, windows: np.ndarray, num_frames: int) -> tuple[int, int]:
     """``(without, actions)`` of one video: its annotated actions (maximal runs of one class in
     ``labels``) and how many of them no window of ``num_frames`` overlapping them has as its label

@@ -167,7 +167,9 @@ def by_action_length(truth, predicted, num_frames: int) -> dict:
     one class in ``truth`` (-1: unlabelled, not an action). An action is found when most of its frames
     are predicted right. Bins (:data:`ACTION_LENGTHS`): less than half a window (never a window's
     majority: a window classifier cannot label it), from half to less than one, at least one."""
-    short = (num_frames - 1) // 2  # the longest action that is never the majority of a window
+    from .annotations import longest_never_majority
+
+    short = longest_never_majority(num_frames)
     bounds = ((1, short), (short + 1, num_frames - 1), (num_frames, None))
     out = {name: {"frames": f"{lo}+" if hi is None else f"{lo}-{hi}" if hi >= lo else "none", "actions": 0, "found": 0,
                   "frames_scored": 0, "frames_right": 0}

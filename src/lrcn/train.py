@@ -448,14 +448,14 @@ def short_actions(videos: list, cfg: TrainConfig) -> str | None:
     """A warning when some annotated actions are the label of no training window: a window classifier
     (one label per window, its majority) never sees them, so it can neither learn nor predict them;
     None when every action has windows (or the data are trimmed clips)."""
-    from .annotations import actions_without_a_window
+    from .annotations import actions_without_a_window, longest_never_majority
 
     counts = [actions_without_a_window(e.steps, e.windows, cfg.num_frames) for e in videos
               if getattr(e, "steps", None) is not None]
     without, actions = sum(c[0] for c in counts), sum(c[1] for c in counts)
     if not without:
         return None
-    short = (cfg.num_frames - 1) // 2  # the longest action that is never a window's majority
+    short = longest_never_majority(cfg.num_frames)
     return (f"{without} of {actions} annotated actions ({100 * without / actions:.1f} %) are the majority of no "
             f"{cfg.num_frames}-frame window (actions of {short} sampled frames or fewer, {short / cfg.sampling.fps:.1f} "
             f"s, never are): this window classifier can neither learn nor predict them; shorter windows (--num-frames) "
