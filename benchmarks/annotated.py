@@ -2,7 +2,8 @@
 annotations -> a model trained from them, scored on other long videos. In one run.
 
     python benchmarks/annotated.py [--work-dir DIR] [--seed 0] [--groups 15] [--train-long 52] [--test-long 10]
-                                   [--views center] [--num-frames N] [--models trimmed,long,per-step,causal,both]
+                                   [--views center] [--num-frames N]
+                                   [--models trimmed,long,per-step,causal,both-readouts,both]
                                    [--action-clips 1]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
@@ -16,8 +17,9 @@ annotations -> a model trained from them, scored on other long videos. In one ru
    corrections (the scores of those predictions say how much there was to correct).
 4. Models trained from the corrected long videos (``lrcn train ANNOTATED``), with today's window
    classifier (the default) and with heads that label every step (``--per-step``: bidirectional;
-   ``--causal``: unidirectional, for streams), and one from the trimmed clips and the long videos
-   together (the clips as videos annotated whole).
+   ``--causal``: unidirectional, for streams; ``--both-readouts``: the window's label and every
+   step's from one LSTM), and one from the trimmed clips and the long videos together (the clips as
+   videos annotated whole).
 5. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
    and F1@{10,25,50} after decoding (predict's default decoder: viterbi with the switch penalty the
    model chose on its validation videos, or 8 for a model of trimmed clips), and window accuracy.
@@ -45,6 +47,7 @@ MODELS = {
     "long": ("long videos (window classifier)", {}),
     "per-step": ("long videos, per-step bidirectional", {"per_step": True}),
     "causal": ("long videos, per-step causal", {"causal": True}),
+    "both-readouts": ("long videos, both readouts", {"both_readouts": True}),
     "both": ("trimmed clips + long videos", {}),
 }
 
@@ -122,7 +125,7 @@ def main() -> None:
         common["epochs"] = args.epochs
     if args.num_frames:
         common["num_frames"] = args.num_frames
-    roots = {"trimmed": data, "long": ann, "per-step": ann, "causal": ann, "both": both}
+    roots = {"trimmed": data, "long": ann, "per-step": ann, "causal": ann, "both-readouts": ann, "both": both}
     unknown = set(args.models.split(",")) - set(MODELS)
     if unknown:
         ap.error(f"--models: unknown {', '.join(sorted(unknown))}")

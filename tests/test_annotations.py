@@ -350,7 +350,7 @@ def test_training_draws_windows_labelled_by_their_majority(tmp_path):
         assert targets == [int(s) if s >= 0 else -100 for s in steps[window:window + 5]]
 
 
-@pytest.mark.parametrize("head", ["per_step"])  # --causal's per-step targets: test_training_draws_windows_...
+@pytest.mark.parametrize("head", ["per_step", "both_readouts"])  # --causal's targets: test_training_draws_windows_...
 def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_path, head):
     """Long videos made of the tiny dataset's clips: lrcn train reads their annotations (a head with a
     loss at every step, each step its own class: causal, or bidirectional --per-step), lrcn test scores
@@ -420,11 +420,21 @@ def test_train_and_test_on_annotated_long_videos_end_to_end(tiny_dataset, tmp_pa
 
     model = lrcn.load(ckpt, runtime="pytorch")
     scored = model.segment(made[0][0]).scored
-    assert (scored.step_probs is not None) == (head == "per_step")
-    if head == "per_step":  # each step's own output, not the window's spread over its steps
-        assert scored.step_probs.shape == (len(scored.starts), num_frames, len(ds.classes))
-        np.testing.assert_allclose(scored.step_probs.sum(2), 1.0, atol=1e-5)
-        assert not np.allclose(scored.step_probs, scored.probs[:, None, :], atol=1e-3)
+    assert scored.step_probs is not None  # each step's own output, not the window's spread over its steps
+    assert scored.step_probs.shape == (len(scored.starts), num_frames, len(ds.classes))
+    np.testing.assert_allclose(scored.step_probs.sum(2), 1.0, atol=1e-5)
+    assert not np.allclose(scored.step_probs, scored.probs[:, None, :], atol=1e-3)
+    from lrcn.decode import frame_probabilities, step_frame_probabilities
+
+    windows = frame_probabilities(scored.probs, scored.starts, num_frames, len(scored.times))
+    steps = step_frame_probabilities(scored.step_probs, scored.starts, len(scored.times))
+    frames = model.segment(made[0][0]).frame_probs
+    if head == "per_step":
+        np.testing.assert_allclose(frames, steps, atol=1e-6)
+    else:  # both readouts: each frame the geometric mean of the window readout's and its steps'
+        mixed = np.sqrt(windows * steps)
+        np.testing.assert_allclose(frames, mixed / mixed.sum(1, keepdims=True), atol=1e-6)
+        assert not np.allclose(frames, steps, atol=1e-3) and not np.allclose(frames, windows, atol=1e-3)
 
 
 def test_frames_of_a_per_step_head_average_their_own_step_of_each_window():
@@ -453,6 +463,79 @@ def test_a_per_step_head_labels_every_step_and_its_window_is_their_mean():
 
     with pytest.raises(ConfigError, match="give one"):
         TrainConfig("data", causal=True, per_step=True)
+
+
+def test_a_head_with_both_readouts_reads_the_window_from_its_final_states_and_every_step_from_its_outputs():
+    """--both-readouts: one LSTM pass gives the window's logits (final states, as the window classifier)
+    and every step's (outputs, as --per-step); trained on (B, 2T) logits, the steps' then the window's
+    T times, so the loss is the mean of the two readouts' losses; read as both."""
+    from lrcn.model import EveryStep, LRCNHead, ModelConfig, frame_readout, window_probabilities
+    from lrcn.metrics import softmax
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(feature_dim=8, num_classes=3, both_readouts=True)
+    head = LRCNHead(cfg).eval()
+    window_head = LRCNHead(ModelConfig(feature_dim=8, num_classes=3)).eval()
+    window_head.load_state_dict(head.state_dict())  # the same weights, read as a window classifier
+    x = torch.randn(4, 5, 8)
+    steps, window = head.readouts(x)
+    torch.testing.assert_close(window, window_head(x))  # the window readout: the final states
+    torch.testing.assert_close(head(x), window)  # what validation, export and classify read
+    torch.testing.assert_close(steps, head.step_logits(x))
+    assert not torch.allclose(window, steps.mean(1), atol=1e-3)  # not the per-step head's mean of steps
+    trained = EveryStep(head)(x)
+    assert trained.shape == (4, 10, 3)
+    torch.testing.assert_close(trained[:, :5], steps)
+    torch.testing.assert_close(trained[:, 5:], window[:, None].expand(-1, 5, -1))
+    w, s = window_probabilities(head, x.numpy(), "cpu", batch_size=3)  # batches of 3: one full, one short
+    np.testing.assert_allclose(w, softmax(window.detach().numpy()), atol=1e-6)
+    np.testing.assert_allclose(s, softmax(steps.detach().numpy()), atol=1e-6)
+    assert [frame_readout(h) for h in (head, window_head, LRCNHead(ModelConfig(8, 3, per_step=True)))] == [
+        "both", "window", "steps"]
+    with pytest.raises(ConfigError, match="already labels every step"):
+        ModelConfig(8, 3, both_readouts=True, per_step=True)
+    from lrcn.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="--both-readouts"):
+        TrainConfig("data", both_readouts=True, per_step=True)
+    assert TrainConfig("data", both_readouts=True).every_step and not TrainConfig("data").every_step
+
+
+def test_training_a_head_with_both_readouts_weighs_the_window_and_the_steps_alike():
+    """The training targets of --both-readouts: each step's class, then the window's (its majority) T
+    times; the loss of one batch is the mean of the steps' mean loss and the window's loss."""
+    from lrcn.datasets import VideoItem
+    from lrcn.embedded import Embedded, train_batches
+    from lrcn.model import EveryStep, LRCNHead, ModelConfig
+    from lrcn.train import train_one_epoch
+
+    steps = np.array([0] * 4 + [1] * 8)
+    emb = np.random.default_rng(0).normal(size=(1, 12, 8)).astype(np.float32)
+    e = Embedded(VideoItem("v.mp4", 0, "g", "train", spans=((0, 1, 0),)), emb, steps, window_labels(steps, 5))
+    x, y, _ = next(iter(train_batches([e], 5, 64, np.random.default_rng(0), every_step=True, window_label=True)))
+    starts = [int(np.flatnonzero((emb[0] == row[0].numpy()).all(1))[0]) for row in x]
+    for s, targets in zip(starts, y.tolist()):
+        assert targets == steps[s:s + 5].tolist() + [int(e.windows[s])] * 5
+    assert {s: int(e.windows[s]) for s in starts} == {0: 0, 1: 0, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1}
+    torch.manual_seed(0)
+    head = LRCNHead(ModelConfig(feature_dim=8, num_classes=2, both_readouts=True, dropout=0.0))
+    state = {k: v.clone() for k, v in head.state_dict().items()}
+    step_logits, window_logits = head.readouts(x)
+    ce = torch.nn.functional.cross_entropy
+    expected = 0.5 * (ce(step_logits.flatten(0, 1), y[:, :5].flatten()) + ce(window_logits, y[:, 5]))
+
+    class Once:  # one process, no DDP
+        device = torch.device("cpu")
+        world_size = 1
+
+        @staticmethod
+        def all_reduce_sum(values):
+            return values
+
+    head.load_state_dict(state)
+    optimizer = torch.optim.SGD(head.parameters(), lr=0.0)
+    out = train_one_epoch(EveryStep(head), [(x, y, len(x))], optimizer, 0, seed=0, dist=Once())
+    assert out["train_windows"] == len(x) and out["train_loss"] == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_annotations_are_numbered_as_the_model_numbers_its_classes(folder):

@@ -244,7 +244,9 @@ def info_lines(source: str | Path) -> list[str]:
     lines.append(f"  backbone: {spec.backbone.arch} ({'fine-tuned, ' if ckpt.finetuned_weights else ''}weights "
                  f"{Path(spec.backbone.weights).name if spec.backbone.weights not in ('imagenet', 'none') else spec.backbone.weights}), "
                  f"{spec.crop} crop, {spec.fps:g} fps; head: {'causal' if cfg.causal else 'bidirectional'} LSTM "
-                 f"{cfg.lstm_layers}x{cfg.hidden_size}, windows of {ckpt.sampling.num_frames} steps")
+                 f"{cfg.lstm_layers}x{cfg.hidden_size}, windows of {ckpt.sampling.num_frames} steps, "
+                 + ("labels every step" if cfg.causal or cfg.per_step else
+                    "labels the window and every step" if cfg.both_readouts else "labels the window"))
     data = card.get("data")
     if data:
         lines.append(f"  data: {data['name']} ({data['kind']}; {data['train_videos']} train, {data['val_videos']} "

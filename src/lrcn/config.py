@@ -475,6 +475,10 @@ class TrainConfig(_EmbeddingSettings):
     per_step: bool = Opt(False, "a head that labels every step: trained with a loss at each step of a window (an "
                                 "annotated video's steps each with their own class), it gives predict and test a "
                                 "probability per step where a window classifier gives one per window")()
+    both_readouts: bool = Opt(False, "a head with two readouts of one bidirectional LSTM: the window's label (as the "
+                                     "window classifier) and every step's (as --per-step), trained on the mean of "
+                                     "both losses; predict and test read each frame as the geometric mean of the "
+                                     "two")()
     dropout: float = Opt(0.3, "dropout in the LSTM and the classifier", check=fraction)()
     checkpoint_interval: int = Opt(5, "save epoch_<n>.pth.tar every N epochs", check=at_least(1))()
     keep_checkpoints: int | None = Opt(3, "how many epoch_<n>.pth.tar to keep, the newest (last/best/final are "
@@ -507,6 +511,14 @@ class TrainConfig(_EmbeddingSettings):
         if self.causal and self.per_step:
             raise ConfigError("--causal already trains a loss at every step (in order); --per-step is its "
                               "bidirectional form: give one")
+        if self.both_readouts and (self.causal or self.per_step):
+            raise ConfigError("--both-readouts is a head of its own (a window readout and a per-step readout): not "
+                              "with --per-step or --causal")
+
+    @property
+    def every_step(self) -> bool:
+        """The head is trained with a loss at every step (``--causal``, ``--per-step``, ``--both-readouts``)."""
+        return self.causal or self.per_step or self.both_readouts
 
     @property
     def sampling(self) -> Sampling:

@@ -108,6 +108,25 @@ def step_frame_probabilities(step_probs: np.ndarray, window_starts: Sequence[int
     return _mean_or_nearest(sums, counts)
 
 
+def readout_frame_probabilities(readout: str, window_probs: np.ndarray, step_probs: np.ndarray | None,
+                                window_starts: Sequence[int], num_frames: int, length: int) -> np.ndarray:
+    """``(length, C)`` each sampled frame's probabilities, as the head reads them
+    (:func:`lrcn.model.frame_readout`): ``"window"``, the mean of the windows covering the frame
+    (:func:`frame_probabilities`); ``"steps"``, the mean of the frame's own step outputs
+    (:func:`step_frame_probabilities`); ``"both"``, the geometric mean of those two, renormalised (a
+    frame is only as likely as both readouts agree it is)."""
+    if readout == "window" or step_probs is None:
+        return frame_probabilities(window_probs, window_starts, num_frames, length)
+    steps = step_frame_probabilities(step_probs, window_starts, length)
+    if readout == "steps":
+        return steps
+    if readout != "both":
+        raise ValueError(f"unknown readout {readout!r}")
+    windows = frame_probabilities(window_probs, window_starts, num_frames, length)
+    mixed = np.sqrt(np.maximum(windows, 1e-12) * np.maximum(steps, 1e-12))
+    return mixed / np.maximum(mixed.sum(axis=1, keepdims=True), 1e-300)
+
+
 def median_filter(probs: np.ndarray, kernel: int) -> np.ndarray:
     """Each column median-filtered over ``kernel`` frames (odd; edges repeat the end frames)."""
     kernel = max(1, kernel | 1)

@@ -200,11 +200,12 @@ def eval_start(item: VideoItem, length: int, num_frames: int, seed: int) -> int:
 def train_batches(
     data: Sequence[Embedded], num_frames: int, batch_size: int, rng: np.random.Generator,
     shuffle_frames: bool = False, rank: int = 0, world_size: int = 1, windows_per_item: int | None = None,
-    every_step: bool = False,
+    every_step: bool = False, window_label: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
     """One epoch of shuffled batches: ``(B, T, D)`` float32, ``(B,)`` labels (``every_step``: ``(B, T)``,
-    each step's class), and the size of the *global* batch they belong to (all ranks together; the
-    loss is a mean over it). An annotated video's window is labelled by its majority
+    each step's class; with ``window_label`` too, ``(B, 2T)``: then the window's class T times, as a
+    ``--both-readouts`` head is trained: :class:`lrcn.model.EveryStep`), and the size of the *global*
+    batch they belong to (all ranks together; the loss is a mean over it). An annotated video's window is labelled by its majority
     (:func:`lrcn.annotations.window_labels`), and a mostly unlabelled window is not drawn.
 
     ``windows_per_item``: ``None`` = every window of every item, ``N`` = N random ones
@@ -223,12 +224,19 @@ def train_batches(
             e = data[d.item]
             x = np.asarray(e.embeddings[d.view, d.start : d.start + num_frames], dtype=np.float32)
             xs.append(x[perms[k]] if perms is not None else x)
-            ys.append(e.step_targets(d.start, num_frames) if every_step else e.label_at(d.start))
+            if not every_step:
+                ys.append(e.label_at(d.start))
+            elif window_label:
+                window = np.full(num_frames, e.label_at(d.start))
+                ys.append(np.concatenate([e.step_targets(d.start, num_frames), window]))
+            else:
+                ys.append(e.step_targets(d.start, num_frames))
         if xs:
             yield torch.from_numpy(np.stack(xs)), torch.tensor(np.array(ys)), global_count
         else:  # this rank has no share of a short last batch; it still steps (DDP needs every rank)
             yield (torch.zeros((0, num_frames, data[0].embeddings.shape[2])),
-                   torch.zeros((0, num_frames) if every_step else (0,), dtype=torch.long), global_count)
+                   torch.zeros((0, num_frames * (2 if window_label else 1)) if every_step else (0,), dtype=torch.long),
+                   global_count)
 
 
 def eval_windows(
@@ -254,10 +262,10 @@ def eval_windows(
 def video_probabilities(head, e: Embedded, num_frames: int, device, batch: int = 256):
     """Every window of one video's first cached view (the centre one, where cached), as ``lrcn predict``
     labels a video: starts ``(W,)``, window probabilities ``(W, C)`` and frame probabilities
-    ``(L, C)`` (a window classifier's: each frame's mean over its windows; a head that labels every
-    step: each frame's own step outputs), ``batch`` windows at a time."""
-    from .decode import frame_probabilities, step_frame_probabilities
-    from .model import window_probabilities
+    ``(L, C)`` (as the head reads frames: :func:`lrcn.decode.readout_frame_probabilities`), ``batch``
+    windows at a time."""
+    from .decode import readout_frame_probabilities
+    from .model import frame_readout, window_probabilities
 
     starts = np.array(clipmath.sliding_windows(e.length, num_frames), int)
     probs, steps = [], []
@@ -268,8 +276,8 @@ def video_probabilities(head, e: Embedded, num_frames: int, device, batch: int =
         if step is not None:
             steps.append(step)
     probs = np.concatenate(probs)
-    frames = (frame_probabilities(probs, starts, num_frames, e.length) if not steps else
-              step_frame_probabilities(np.concatenate(steps), starts, e.length))
+    frames = readout_frame_probabilities(frame_readout(head), probs, np.concatenate(steps) if steps else None,
+                                         starts, num_frames, e.length)
     return starts, probs, frames
 
 

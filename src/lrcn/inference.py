@@ -34,13 +34,13 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint, resolve_checkpoint
 from .config import Decoding
-from .decode import Segment, decode, frame_probabilities, segments as decoded_segments, step_frame_probabilities
+from .decode import Segment, decode, readout_frame_probabilities, segments as decoded_segments
 from .distributed import local_device
 from .errors import ConfigError, VideoError
 from .features import FeatureSpec, decode_sampled
 from .steps import I3D_CLIP, INTERPOLATION, StepEmbedder, clip_geometry, decode_size
 from .metrics import softmax
-from .model import labels_each_step, run_head, window_probabilities
+from .model import frame_readout, labels_each_step, run_head, window_probabilities
 from .video import iter_frames_at_fps, probe, resize_rgb
 
 log = logging.getLogger(__name__)
@@ -344,8 +344,8 @@ class Model:
 
     @property
     def per_step(self) -> bool:
-        """A head trained with a loss at every step (``lrcn train --per-step``), run in PyTorch: each step
-        gets its own probabilities (an ONNX head gives the window's)."""
+        """A head trained with a loss at every step (``lrcn train --per-step`` or ``--both-readouts``), run
+        in PyTorch: each step gets its own probabilities (an ONNX head gives the window's)."""
         return labels_each_step(self.head)
 
     def step_probabilities(self, ring: Sequence[np.ndarray]) -> np.ndarray:
@@ -372,9 +372,8 @@ class Model:
                              f"{self.window}")
         info = probe(path)
         fps = self.fps if mode == "live" or self.clip is not None else max(info.fps, self.fps)
-        frame_probs = (frame_probabilities(scored.probs, scored.starts, self.window, len(scored.times))
-                       if scored.step_probs is None else
-                       step_frame_probabilities(scored.step_probs, scored.starts, len(scored.times)))
+        frame_probs = readout_frame_probabilities(frame_readout(self.head), scored.probs, scored.step_probs,
+                                                  scored.starts, self.window, len(scored.times))
         labels = decode(frame_probs, decoding, fps)
         duration = info.duration or None
         segs = decoded_segments(labels, frame_probs, scored.times, fps, self.classes, duration, top_k)

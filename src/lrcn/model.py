@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,10 +47,13 @@ class ModelConfig:
     frame_differences: bool = True  # each step also reads the change of the embedding since the previous frame
     causal: bool = False  # trained to label every step from the frames up to it (unidirectional; for streams)
     per_step: bool = False  # trained with a loss at every step; forward() is the mean of the steps' logits
+    both_readouts: bool = False  # trained with both losses: the window's (final states) and every step's (outputs)
 
     def __post_init__(self) -> None:
         if self.causal and self.bidirectional:
             raise ConfigError("a causal head reads frames in order only: it cannot be bidirectional")
+        if self.both_readouts and (self.causal or self.per_step):
+            raise ConfigError("a head with both readouts already labels every step: not with causal or per_step")
         for name in ("feature_dim", "num_classes", "latent_dim", "hidden_size", "lstm_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -97,8 +101,20 @@ class LRCNHead(nn.Module):
 
     @property
     def labels_steps(self) -> bool:
-        """Trained with a loss at every step (``--causal`` or ``--per-step``): :meth:`step_logits` mean something."""
-        return self.cfg.causal or self.cfg.per_step
+        """Trained with a loss at every step (``--causal``, ``--per-step`` or ``--both-readouts``):
+        :meth:`step_logits` mean something."""
+        return self.cfg.causal or self.cfg.per_step or self.cfg.both_readouts
+
+    def _final_state(self, h_n: torch.Tensor) -> torch.Tensor:
+        """The window's state from the LSTM's final hidden states ``h_n`` (layers * directions, B, hidden):
+        the last layer's forward state after frame T-1 joined with its backward state after frame 0."""
+        return torch.cat([h_n[-2], h_n[-1]], dim=1) if self.cfg.bidirectional else h_n[-1]
+
+    def readouts(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One LSTM pass, both readouts: every step's logits ``(B, T, C)`` (from the outputs) and the
+        window's ``(B, C)`` (from the final states), as a ``--both-readouts`` head is trained and read."""
+        out, (h_n, _) = self.lstm(self.steps(embeddings))
+        return self.classifier(out), self.classifier(self._final_state(h_n))
 
     def step_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Logits at every step ``(B, T, C)``. With a unidirectional LSTM step t has seen frames 0..t
@@ -114,31 +130,32 @@ class LRCNHead(nn.Module):
             return self.step_logits(embeddings).mean(1)  # (B, C)
         x = self.steps(embeddings)  # (B, T, latent)
         _, (h_n, _) = self.lstm(x)  # h_n: (layers * directions, B, hidden)
-        if self.cfg.bidirectional:
-            # Last layer: forward state after frame T-1, backward state after frame 0.
-            last = torch.cat([h_n[-2], h_n[-1]], dim=1)  # (B, 2 * hidden)
-        else:
-            last = h_n[-1]  # (B, hidden)
-        return self.classifier(last)  # (B, C) logits: no softmax (CrossEntropyLoss adds it)
+        return self.classifier(self._final_state(h_n))  # (B, C) logits: no softmax (CrossEntropyLoss adds it)
 
 
 class EveryStep(nn.Module):
-    """Training a causal head: its logits at every step ``(B, T, C)``, each scored against the
-    clip's label, so it learns to name the action from the first frames on."""
+    """Training a head with a loss at every step: its logits at every step ``(B, T, C)``, each scored
+    against its step's class (a causal head learns to name the action from the first frames on).
+
+    A ``both_readouts`` head gives ``(B, 2T, C)``: the steps', then the window's repeated T times,
+    so that the training loss (a mean over the positions) is the mean of the two readouts' losses;
+    :func:`lrcn.embedded.train_batches` gives it the window's label at the last T positions."""
 
     def __init__(self, head: LRCNHead):
         super().__init__()
         self.head = head
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.head.step_logits(embeddings)
+        if not self.head.cfg.both_readouts:
+            return self.head.step_logits(embeddings)
+        steps, window = self.head.readouts(embeddings)
+        return torch.cat([steps, window[:, None].expand_as(steps)], dim=1)
 
 
 def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256, each_step: bool = False):
     """The one batched head runner: windows of embeddings ``(N, T, D)`` (array or tensor) -> logits
     ``(N, C)`` float32 numpy (``each_step``: every step's, ``(N, T, C)``, from ``head.step_logits``),
     ``batch_size`` windows at a time, in eval mode, no gradients."""
-    import numpy as np
 
     head.eval()
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
@@ -151,18 +168,43 @@ def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: i
     return np.zeros((0, x.shape[1] if x.ndim > 1 else 0, num_classes) if each_step else (0, num_classes), np.float32)
 
 
+#: How a head's window outputs become each sampled frame's probabilities (:func:`lrcn.decode.readout_frame_probabilities`).
+READOUTS = ("window", "steps", "both")
+
+
+def frame_readout(head: nn.Module) -> str:
+    """How ``head`` (run in PyTorch) labels frames: ``"window"`` (one label per window, spread over its
+    frames), ``"steps"`` (``--per-step``: each step its own) or ``"both"`` (``--both-readouts``: the
+    two combined). An ONNX head, or any other, gives the window's."""
+    cfg = getattr(head, "cfg", None)
+    if not hasattr(head, "readouts") or cfg is None:
+        return "window"
+    return "both" if getattr(cfg, "both_readouts", False) else "steps" if getattr(cfg, "per_step", False) else "window"
+
+
 def labels_each_step(head: nn.Module) -> bool:
-    """A head trained with a loss at every step (``--per-step``), run in PyTorch: each step has its own
-    probabilities (an ONNX head, or any other, gives the window's)."""
-    return bool(getattr(getattr(head, "cfg", None), "per_step", False)) and hasattr(head, "step_logits")
+    """A head with probabilities for each step (``--per-step``, ``--both-readouts``), run in PyTorch."""
+    return frame_readout(head) != "window"
 
 
 def window_probabilities(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256):
     """Softmax probabilities of windows ``(N, T, D)``: ``(N, C)`` per window and, for a head that labels
-    each step, ``(N, T, C)`` per step (else None), from one head call (the window's: its steps' mean logits)."""
+    each step, ``(N, T, C)`` per step (else None), from one pass of the head (a ``--per-step`` head's
+    window: its steps' mean logits; a ``--both-readouts`` head's: its window readout)."""
     from .metrics import softmax
 
-    if labels_each_step(head):
-        logits = run_head(head, windows, device, batch_size, each_step=True)  # (N, T, C)
-        return softmax(logits.mean(1)), softmax(logits)
-    return softmax(run_head(head, windows, device, batch_size)), None
+    readout = frame_readout(head)
+    if readout == "window":
+        return softmax(run_head(head, windows, device, batch_size)), None
+    head.eval()
+    x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
+    steps, window = [], []
+    with torch.no_grad():
+        for s in range(0, len(x), batch_size):
+            step_logits, window_logits = head.readouts(x[s : s + batch_size].to(device))
+            steps.append(step_logits.float().cpu().numpy())
+            window.append((step_logits.mean(1) if readout == "steps" else window_logits).float().cpu().numpy())
+    c = head.cfg.num_classes
+    steps = np.concatenate(steps) if steps else np.zeros((0, x.shape[1] if x.ndim > 1 else 0, c), np.float32)
+    window = np.concatenate(window) if window else np.zeros((0, c), np.float32)
+    return softmax(window), softmax(steps)

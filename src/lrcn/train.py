@@ -288,7 +288,7 @@ def cached_data(cfg: TrainConfig, dataset: Dataset, progress: bool, dist: Distri
     def batches(part, epoch):
         return train_batches(part, cfg.num_frames, cfg.batch_size, np.random.default_rng([cfg.seed, epoch]),
                              cfg.shuffle_frames, dist.rank, dist.world_size, cfg.windows_per_video,
-                             every_step=cfg.causal or cfg.per_step)
+                             every_step=cfg.every_step, window_label=cfg.both_readouts)
 
     def eval_batches(part):
         return embedded_eval_batches(part, cfg.num_frames, cfg.seed, cfg.shuffle_frames, dist.rank, dist.world_size)
@@ -353,13 +353,13 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
                     "whole groups go to validation, and there are few; give more groups or another --val-split",
                     split["val_videos"], split["val_videos"] + split["train_videos"], 100 * split["share"],
                     split["val_groups"], split["val_groups"] + split["train_groups"], 100 * cfg.val_split)
-    if dist.is_main and not (cfg.per_step or cfg.causal) and (short := short_actions(data.train + data.val, cfg)):
+    if dist.is_main and not cfg.every_step and (short := short_actions(data.train + data.val, cfg)):
         log.warning("%s", short)
     model_cfg = ModelConfig(feature_dim=data.feature_dim, num_classes=len(dataset.classes), latent_dim=cfg.latent_dim,
                             hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers,
                             bidirectional=cfg.bidirectional and not cfg.causal,  # a causal head reads in order
                             dropout=cfg.dropout, frame_differences=cfg.frame_differences, causal=cfg.causal,
-                            per_step=cfg.per_step)
+                            per_step=cfg.per_step, both_readouts=cfg.both_readouts)
     torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
     head = LRCNHead(model_cfg).to(device)
     module = data.model(head, every_step=False)  # x -> logits, as evaluated
@@ -371,7 +371,7 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
         if dist.is_main:
             _keep_log_rows_up_to(run_dir / "log.csv", state.epoch)  # epochs after the checkpoint are redone
         log.info("resumed from %s at epoch %d", resume_path, state.epoch)
-    model = dist.wrap(data.model(head, every_step=cfg.causal or cfg.per_step))  # as trained
+    model = dist.wrap(data.model(head, every_step=cfg.every_step))  # as trained
 
     writer = None
     train_items, val_items = data.items(data.train), data.items(data.val)
@@ -571,7 +571,7 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: 
         return
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
     head = LRCNHead(model_cfg).to(dist.device)
-    model = dist.wrap(data.model(head, every_step=cfg.causal or cfg.per_step))
+    model = dist.wrap(data.model(head, every_step=cfg.every_step))
     optimizer, scheduler = make_optimizer(data.param_groups(head, cfg.lr), cfg, epochs)
     history = []
     for epoch in _progress(range(1, epochs + 1), progress and dist.is_main, desc="refit"):
