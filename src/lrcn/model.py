@@ -156,7 +156,6 @@ def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: i
     """The one batched head runner: windows of embeddings ``(N, T, D)`` (array or tensor) -> logits
     ``(N, C)`` float32 numpy (``each_step``: every step's, ``(N, T, C)``, from ``head.step_logits``),
     ``batch_size`` windows at a time, in eval mode, no gradients."""
-
     head.eval()
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
     call = head.step_logits if each_step else head
@@ -168,14 +167,11 @@ def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: i
     return np.zeros((0, x.shape[1] if x.ndim > 1 else 0, num_classes) if each_step else (0, num_classes), np.float32)
 
 
-#: How a head's window outputs become each sampled frame's probabilities (:func:`lrcn.decode.readout_frame_probabilities`).
-READOUTS = ("window", "steps", "both")
-
-
 def frame_readout(head: nn.Module) -> str:
-    """How ``head`` (run in PyTorch) labels frames: ``"window"`` (one label per window, spread over its
-    frames), ``"steps"`` (``--per-step``: each step its own) or ``"both"`` (``--both-readouts``: the
-    two combined). An ONNX head, or any other, gives the window's."""
+    """How ``head`` (run in PyTorch) labels frames (:func:`lrcn.decode.readout_frame_probabilities`):
+    ``"window"`` (one label per window, spread over its frames), ``"steps"`` (``--per-step``: each step
+    its own) or ``"both"`` (``--both-readouts``: the two combined). An ONNX head, or any other, gives
+    the window's."""
     cfg = getattr(head, "cfg", None)
     if not hasattr(head, "readouts") or cfg is None:
         return "window"
