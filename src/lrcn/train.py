@@ -459,7 +459,8 @@ def short_actions(videos: list, cfg: TrainConfig) -> str | None:
     return (f"{without} of {actions} annotated actions ({100 * without / actions:.1f} %) are the majority of no "
             f"{cfg.num_frames}-frame window (actions of {short} sampled frames or fewer, {short / cfg.sampling.fps:.1f} "
             f"s, never are): this window classifier can neither learn nor predict them; shorter windows (--num-frames) "
-            f"or a head that labels every step (--per-step) can (docs/long-videos.md#windows-on-long-videos)")
+            f"or a head that labels every step (--per-step, --both-readouts) can "
+            f"(docs/long-videos.md#windows-on-long-videos)")
 
 
 def choose_decoding(cfg: TrainConfig, val: list, ckpt_dir: Path, device) -> dict | None:
