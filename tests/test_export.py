@@ -10,6 +10,7 @@ pytestmark = pytest.mark.slow  # each exports MobileNetV2 (10-20 s)
 
 from lrcn.config import ExportConfig  # noqa: E402
 from lrcn.export import TOLERANCE, run  # noqa: E402
+from lrcn.inference import Model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,42 @@ def test_a_tampered_export_is_refused_naming_the_file(tamper, trained, causal_ex
     with pytest.raises(ConfigError, match=match):
         Model(trained[0], onnx=folder)
     PredictConfig(str(trained[0]), ("x.avi",), onnx=str(folder))  # the settings are fine; the files are not
+
+
+def test_an_ensemble_trains_validates_as_one_and_exports_as_one_head(tiny_dataset, tmp_path):
+    """lrcn train --ensemble 2: both members trained, validation and the refit read as one model, the
+    checkpoint holds both, lrcn info says so, and the ONNX head is the ensemble (ONNX Runtime gives its
+    mean probabilities, checked against PyTorch by lrcn export)."""
+    import torch
+
+    import lrcn
+    from lrcn.checkpoint import info_lines, load_checkpoint
+    from lrcn.model import Ensemble
+    from lrcn.train import TrainConfig, run as train
+
+    run_dir = train(TrainConfig(str(tiny_dataset), backbone="mobilenet_v2", weights="none",
+                                cache_dir=str(tmp_path / "c"), run_dir=str(tmp_path / "run"), epochs=2, batch_size=4,
+                                num_workers=0, val_split=0.25, val_check_interval=1, views=("center",), ensemble=2),
+                    progress=False)
+    final = load_checkpoint(run_dir / "Saved_model_checkpoints" / "final.pth.tar")
+    assert final.final["refit"] and all(h["val_acc"] is not None for h in final.final["validation_history"])
+    assert {k.split(".")[1] for k in final.model} == {"0", "1"}  # members.0.*, members.1.*
+    head = final.head()
+    assert isinstance(head, Ensemble) and final.model_config.ensemble == 2
+    assert any("an ensemble of 2" in line for line in info_lines(run_dir))
+    video = sorted(tiny_dataset.rglob("*.avi"))[1]
+    info = run(ExportConfig(str(run_dir), out_dir=str(tmp_path / "x"), video=str(video)))
+    assert info["check"]["head"]["relative"] <= TOLERANCE
+    model = lrcn.load(run_dir, runtime="pytorch")
+    onnx = Model(run_dir, onnx=str(tmp_path / "x"))  # its CNN and head in ONNX Runtime
+    frames = model.read_frames(video)
+    (label, probs), (onnx_label, onnx_probs) = model.classify(frames), onnx.classify(frames)
+    assert onnx_label == label and probs.shape == (4,)
+    np.testing.assert_allclose(onnx_probs, probs, atol=1e-4)
+    embedder = model.step_embedder(batch=len(frames))  # what classify reads: every window's steps ...
+    steps = [s for i, f in enumerate(model.scale(frames)) for s in embedder.push(i / model.fps, f)] + embedder.flush()
+    emb = np.stack([e for _, e in steps])
+    windows = torch.from_numpy(np.stack([emb[s:s + model.window] for s in range(len(emb) - model.window + 1)]))
+    with torch.no_grad():  # ... and in each, the mean of the two members' probabilities
+        want = torch.stack([m(windows).softmax(-1) for m in model.head.members]).mean(0).mean(0)
+    np.testing.assert_allclose(probs, want.numpy(), atol=1e-5)

@@ -91,3 +91,92 @@ def test_run_head_gives_the_same_logits_in_any_batch_size():
     with torch.no_grad():
         np.testing.assert_allclose(head(torch.from_numpy(windows[4:5])).numpy(), whole[4:5], rtol=1e-5, atol=1e-6)
     assert run_head(head, np.zeros((0, 5, 6), np.float32), "cpu").shape == (0, 3)
+
+
+class _OneProcess:  # train_one_epoch's view of torch.distributed, for one process
+    device = torch.device("cpu")
+    world_size = 1
+
+    @staticmethod
+    def all_reduce_sum(values):
+        return values
+
+
+@pytest.mark.parametrize("kind", ["window", "per_step", "both_readouts"])
+def test_an_ensemble_reads_as_the_mean_of_its_members_probabilities(kind):
+    """--ensemble K: K heads of one shape from different initial weights; every reading of the
+    ensemble (its logits, every step's, both readouts, window_probabilities) is the log of the mean
+    of its members' probabilities, so a softmax gives that mean."""
+    import numpy as np
+
+    from lrcn.model import Ensemble, build_head, window_probabilities
+
+    torch.manual_seed(0)
+    flags = {} if kind == "window" else {kind: True}
+    head = build_head(ModelConfig(feature_dim=8, num_classes=3, ensemble=3, **flags)).eval()
+    assert isinstance(head, Ensemble) and len(head.members) == 3
+    assert isinstance(build_head(ModelConfig(feature_dim=8, num_classes=3)), LRCNHead)
+    a, b = (m.state_dict()["project.weight"] for m in head.members[:2])
+    assert not torch.equal(a, b)  # each member its own initial weights
+    x = torch.randn(4, 5, 8)
+
+    def mean(call):
+        return torch.stack([call(m).softmax(-1) for m in head.members]).mean(0)
+
+    with torch.no_grad():
+        torch.testing.assert_close(head(x).softmax(-1), mean(lambda m: m(x)))
+        torch.testing.assert_close(head(x).exp(), mean(lambda m: m(x)))  # already log-probabilities
+        if kind != "window":
+            torch.testing.assert_close(head.step_logits(x).softmax(-1), mean(lambda m: m.step_logits(x)))
+            steps, window = head.readouts(x)
+            torch.testing.assert_close(steps.softmax(-1), mean(lambda m: m.readouts(x)[0]))
+            torch.testing.assert_close(window.softmax(-1), mean(lambda m: m.readouts(x)[1]))
+    w, s = window_probabilities(head, x.numpy(), "cpu", batch_size=3)
+    if kind == "window":
+        np.testing.assert_allclose(w, mean(lambda m: m(x)).detach().numpy(), atol=1e-6)
+        assert s is None
+    else:
+        assert s.shape == (4, 5, 3)
+        np.testing.assert_allclose(s, mean(lambda m: m.step_logits(x)).detach().numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("every_step", [False, True])
+def test_each_member_of_an_ensemble_trains_as_if_alone(every_step):
+    """Training an ensemble, the loss is the mean of the members' own losses (not the loss of their mean),
+    so a member's step with K times the learning rate is the step it takes trained by itself."""
+    import copy
+
+    from lrcn.model import EachMember, EveryStep, build_head, trained_as
+    from lrcn.train import train_one_epoch
+
+    torch.manual_seed(0)
+    flags = {"per_step": True} if every_step else {}
+    ensemble = build_head(ModelConfig(feature_dim=6, num_classes=3, ensemble=2, dropout=0.0, **flags))
+    alone = copy.deepcopy(ensemble.members[1])
+    x = torch.randn(5, 4, 6)
+    y = torch.randint(0, 3, (5, 4) if every_step else (5,))
+    trained = trained_as(ensemble, every_step)
+    assert isinstance(trained, EachMember)
+    assert trained(x).shape == ((5, 8, 3) if every_step else (5, 2, 3))
+    ce = torch.nn.functional.cross_entropy
+    with torch.no_grad():
+        own = [ce(m.step_logits(x).flatten(0, 1), y.flatten()) if every_step else ce(m(x), y)
+               for m in ensemble.members]
+    sgd = torch.optim.SGD(ensemble.parameters(), lr=0.2)
+    out = train_one_epoch(trained, [(x, y, len(x))], sgd, 0, seed=0, dist=_OneProcess())
+    assert out["train_loss"] == pytest.approx(float(sum(own) / 2), rel=1e-5)
+    train_one_epoch(EveryStep(alone) if every_step else alone, [(x, y, len(x))],
+                    torch.optim.SGD(alone.parameters(), lr=0.1), 0, seed=0, dist=_OneProcess())
+    for name, value in alone.state_dict().items():
+        torch.testing.assert_close(ensemble.members[1].state_dict()[name], value)
+
+
+def test_an_ensemble_of_causal_heads_is_refused():
+    from lrcn.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="ensemble of causal heads"):
+        ModelConfig(8, 3, causal=True, bidirectional=False, ensemble=2)
+    with pytest.raises(ConfigError, match="--ensemble with --causal"):
+        TrainConfig("data", causal=True, ensemble=2)
+    with pytest.raises(ConfigError, match="ensemble must be >= 1"):
+        ModelConfig(8, 3, ensemble=0)

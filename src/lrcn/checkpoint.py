@@ -22,7 +22,7 @@ import torch
 from .config import BackboneSpec, FeatureSpec, Sampling, TrainConfig
 from .errors import CheckpointError, ConfigError, LrcnError
 from .io import write_bytes_atomic
-from .model import LRCNHead, ModelConfig
+from .model import LRCNHead, ModelConfig, build_head
 
 FORMAT = "lrcn-checkpoint"
 VERSION = 2
@@ -80,7 +80,7 @@ class Checkpoint:
 
     def head(self, device: torch.device | str = "cpu") -> LRCNHead:
         """The trained head, in eval mode, on ``device``."""
-        head = LRCNHead(self.model_config).to(device)
+        head = build_head(self.model_config).to(device)
         head.load_state_dict(self.model)
         return head.eval()
 
@@ -246,7 +246,9 @@ def info_lines(source: str | Path) -> list[str]:
                  f"{spec.crop} crop, {spec.fps:g} fps; head: {'causal' if cfg.causal else 'bidirectional'} LSTM "
                  f"{cfg.lstm_layers}x{cfg.hidden_size}, windows of {ckpt.sampling.num_frames} steps, "
                  + ("labels every step" if cfg.causal or cfg.per_step else
-                    "labels the window and every step" if cfg.both_readouts else "labels the window"))
+                    "labels the window and every step" if cfg.both_readouts else "labels the window")
+                 + (f"; an ensemble of {cfg.ensemble}, read as the mean of their probabilities" if cfg.ensemble > 1
+                    else ""))
     data = card.get("data")
     if data:
         lines.append(f"  data: {data['name']} ({data['kind']}; {data['train_videos']} train, {data['val_videos']} "

@@ -479,6 +479,9 @@ class TrainConfig(_EmbeddingSettings):
                                      "window classifier) and every step's (as --per-step), trained on the mean of "
                                      "both losses; predict and test read each frame as the geometric mean of the "
                                      "two")()
+    ensemble: int = Opt(1, "K heads from different initial weights, trained side by side on the same windows (K "
+                           "times the head's training time and size) and read as one, the mean of their "
+                           "probabilities: steadier than any one run of a head", metavar="K", check=at_least(1))()
     dropout: float = Opt(0.3, "dropout in the LSTM and the classifier", check=fraction)()
     checkpoint_interval: int = Opt(5, "save epoch_<n>.pth.tar every N epochs", check=at_least(1))()
     keep_checkpoints: int | None = Opt(3, "how many epoch_<n>.pth.tar to keep, the newest (last/best/final are "
@@ -514,6 +517,9 @@ class TrainConfig(_EmbeddingSettings):
         if self.both_readouts and (self.causal or self.per_step):
             raise ConfigError("--both-readouts is a head of its own (a window readout and a per-step readout): not "
                               "with --per-step or --causal")
+        if self.ensemble > 1 and self.causal:
+            raise ConfigError("--ensemble with --causal is not built: lrcn stream steps one causal head's LSTM state; "
+                              "train a causal head alone")
 
     @property
     def every_step(self) -> bool:

@@ -24,7 +24,8 @@ held-out 65 % on ``lrcn synth --preset order``; 88 % with the differences).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -48,13 +49,17 @@ class ModelConfig:
     causal: bool = False  # trained to label every step from the frames up to it (unidirectional; for streams)
     per_step: bool = False  # trained with a loss at every step; forward() is the mean of the steps' logits
     both_readouts: bool = False  # trained with both losses: the window's (final states) and every step's (outputs)
+    ensemble: int = 1  # heads of this shape from different initial weights, trained side by side, read as one
 
     def __post_init__(self) -> None:
         if self.causal and self.bidirectional:
             raise ConfigError("a causal head reads frames in order only: it cannot be bidirectional")
         if self.both_readouts and (self.causal or self.per_step):
             raise ConfigError("a head with both readouts already labels every step: not with causal or per_step")
-        for name in ("feature_dim", "num_classes", "latent_dim", "hidden_size", "lstm_layers"):
+        if self.ensemble > 1 and self.causal:
+            raise ConfigError("an ensemble of causal heads is not built (a stream steps one head's LSTM state); "
+                              "train a causal head alone")
+        for name in ("feature_dim", "num_classes", "latent_dim", "hidden_size", "lstm_layers", "ensemble"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.num_classes < 2:
@@ -133,6 +138,47 @@ class LRCNHead(nn.Module):
         return self.classifier(self._final_state(h_n))  # (B, C) logits: no softmax (CrossEntropyLoss adds it)
 
 
+class Ensemble(nn.Module):
+    """``cfg.ensemble`` heads of one shape from different initial weights, trained side by side (each on
+    its own loss, :class:`EachMember`) and read as one: the mean of their probabilities. Its outputs are
+    that mean's logarithm, so a softmax of them is the mean itself and everything that reads a head's
+    logits (predict, test, stream, the ONNX export) reads an ensemble unchanged.
+
+    Two runs of one head differ by several points on held-out data (their initial weights and dropout
+    differ); the mean of several is steadier than any one of them (docs/long-videos.md)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        member = replace(cfg, ensemble=1)
+        self.members = nn.ModuleList(LRCNHead(member) for _ in range(cfg.ensemble))
+
+    @property
+    def labels_steps(self) -> bool:
+        return self.members[0].labels_steps
+
+    @staticmethod
+    def mean(logits: list[torch.Tensor]) -> torch.Tensor:
+        """The members' logits -> the log of their mean probability (same shape as one member's)."""
+        log_probs = torch.stack(logits).float().log_softmax(-1)
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+
+    def readouts(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        steps, windows = zip(*(m.readouts(embeddings) for m in self.members))
+        return self.mean(list(steps)), self.mean(list(windows))
+
+    def step_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.mean([m.step_logits(embeddings) for m in self.members])
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.mean([m(embeddings) for m in self.members])
+
+
+def build_head(cfg: ModelConfig) -> nn.Module:
+    """The head ``cfg`` describes: one :class:`LRCNHead`, or an :class:`Ensemble` of ``cfg.ensemble``."""
+    return Ensemble(cfg) if cfg.ensemble > 1 else LRCNHead(cfg)
+
+
 class EveryStep(nn.Module):
     """Training a head with a loss at every step: its logits at every step ``(B, T, C)``, each scored
     against its step's class (a causal head learns to name the action from the first frames on).
@@ -150,6 +196,31 @@ class EveryStep(nn.Module):
             return self.head.step_logits(embeddings)
         steps, window = self.head.readouts(embeddings)
         return torch.cat([steps, window[:, None].expand_as(steps)], dim=1)
+
+
+class EachMember(nn.Module):
+    """Training an :class:`Ensemble`: each member's training outputs side by side, ``(B, K, C)`` (a
+    window classifier's) or ``(B, K * T, C)`` (heads trained at every step, member after member), so that
+    :func:`lrcn.train.train_one_epoch`'s loss, a mean over the positions, is the mean of the members' own
+    losses: each learns alone, as if trained by itself, and only their reading is shared."""
+
+    def __init__(self, head: Ensemble, every_step: bool):
+        super().__init__()
+        self.head = head
+        self.every_step = every_step
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.every_step:
+            return torch.cat([EveryStep(m)(embeddings) for m in self.head.members], dim=1)
+        return torch.stack([m(embeddings) for m in self.head.members], dim=1)
+
+
+def trained_as(head: nn.Module, every_step: bool) -> nn.Module:
+    """What training maps a batch through: the head, :class:`EveryStep` (a loss at every step) or, for an
+    :class:`Ensemble`, :class:`EachMember` (a loss per member)."""
+    if isinstance(head, Ensemble):
+        return EachMember(head, every_step)
+    return EveryStep(head) if every_step else head
 
 
 def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256, each_step: bool = False):

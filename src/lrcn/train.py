@@ -34,7 +34,7 @@ from .errors import CheckpointError, ConfigError, raise_if_diverged
 from .config import CLIP_BACKBONES, TrainConfig, window_frames
 from .features import EmbeddingCache
 from .io import FolderLock, remove_stale_temporaries, write_json_atomic, write_text_atomic
-from .model import EveryStep, LRCNHead, ModelConfig
+from .model import LRCNHead, ModelConfig, build_head, trained_as
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def train_one_epoch(model: nn.Module, batches, optimizer, epoch: int, *, seed: i
         logits = model(x)  # (B, C), or (B, T, C) from a causal head trained at every step
         if logits.dim() == 3:  # a loss at every step: the clip's action, or (annotated) each step's own
             steps = logits.shape[1]
-            targets = y.flatten() if y.dim() == 2 else y.repeat_interleave(steps)  # -100: unlabelled, ignored
+            # -100: unlabelled, ignored; an ensemble's members, side by side, each against the same labels
+            targets = y.repeat(1, steps // y.shape[1]).flatten() if y.dim() == 2 else y.repeat_interleave(steps)
             loss_sum = loss_fn(logits.flatten(0, 1), targets) / steps
             logits, y = logits[:, -1], (y[:, -1] if y.dim() == 2 else y)
         else:
@@ -211,9 +212,10 @@ class Data:
     def items(self, part: list) -> list[VideoItem]:
         return [getattr(x, "item", x) for x in part]
 
-    def model(self, head: LRCNHead, every_step: bool) -> nn.Module:
-        """What maps a batch to logits (``every_step``: a causal head scored at every step)."""
-        return EveryStep(head) if every_step else head
+    def model(self, head: LRCNHead, every_step: bool, training: bool = True) -> nn.Module:
+        """What maps a batch to logits: as trained (``every_step``: a head scored at every step; an
+        ensemble: each member), or (``training=False``) as evaluated, the head as it is read."""
+        return trained_as(head, every_step) if training else head
 
     def param_groups(self, head: LRCNHead, lr: float) -> list[dict]:
         return [{"params": list(head.parameters())}]
@@ -261,8 +263,8 @@ class FineTuningData(Data):
 
     embedder: FrameEmbedder | None = None
 
-    def model(self, head: LRCNHead, every_step: bool) -> nn.Module:
-        return finetune_mod.FineTuned(self.embedder, super().model(head, every_step))
+    def model(self, head: LRCNHead, every_step: bool, training: bool = True) -> nn.Module:
+        return finetune_mod.FineTuned(self.embedder, super().model(head, every_step, training))
 
     def param_groups(self, head: LRCNHead, lr: float) -> list[dict]:
         # the pretrained stage moves ten times slower than the new head
@@ -359,10 +361,10 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
                             hidden_size=cfg.hidden_size, lstm_layers=cfg.lstm_layers,
                             bidirectional=cfg.bidirectional and not cfg.causal,  # a causal head reads in order
                             dropout=cfg.dropout, frame_differences=cfg.frame_differences, causal=cfg.causal,
-                            per_step=cfg.per_step, both_readouts=cfg.both_readouts)
+                            per_step=cfg.per_step, both_readouts=cfg.both_readouts, ensemble=cfg.ensemble)
     torch.manual_seed(cfg.seed)  # the head's initial weights depend on the seed alone
-    head = LRCNHead(model_cfg).to(device)
-    module = data.model(head, every_step=False)  # x -> logits, as evaluated
+    head = build_head(model_cfg).to(device)
+    module = data.model(head, every_step=False, training=False)  # x -> logits, as evaluated
     optimizer, scheduler = make_optimizer(data.param_groups(head, cfg.lr), cfg, cfg.epochs)
     state = RunState()
     if resume_path is not None:
@@ -571,7 +573,7 @@ def ship_final(cfg: TrainConfig, model_cfg: ModelConfig, state: RunState, data: 
             save_checkpoint(final, replace(done, decoding=base.decoding))
         return
     torch.manual_seed(cfg.seed)  # the same initial weights as the first run
-    head = LRCNHead(model_cfg).to(dist.device)
+    head = build_head(model_cfg).to(dist.device)
     model = dist.wrap(data.model(head, every_step=cfg.every_step))
     optimizer, scheduler = make_optimizer(data.param_groups(head, cfg.lr), cfg, epochs)
     history = []
