@@ -3,8 +3,8 @@ annotations -> a model trained from them, scored on other long videos. In one ru
 
     python benchmarks/annotated.py [--work-dir DIR] [--seed 0] [--groups 15] [--train-long 52] [--test-long 10]
                                    [--views center] [--num-frames N]
-                                   [--models trimmed,long,per-step,causal,both-readouts,both]
-                                   [--action-clips 1]
+                                   [--models trimmed,long,per-step,causal,both-readouts,ensemble,both]
+                                   [--action-clips 1] [--ensemble 5]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
@@ -18,8 +18,9 @@ annotations -> a model trained from them, scored on other long videos. In one ru
 4. Models trained from the corrected long videos (``lrcn train ANNOTATED``), with today's window
    classifier (the default) and with heads that label every step (``--per-step``: bidirectional;
    ``--causal``: unidirectional, for streams; ``--both-readouts``: the window's label and every
-   step's from one LSTM), and one from the trimmed clips and the long videos together (the clips as
-   videos annotated whole).
+   step's from one LSTM), an ensemble of ``--ensemble`` window classifiers (``lrcn train --ensemble
+   K``: K heads from different initial weights, read as the mean of their probabilities), and one
+   from the trimmed clips and the long videos together (the clips as videos annotated whole).
 5. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
    and F1@{10,25,50} after decoding (predict's default decoder: viterbi with the switch penalty the
    model chose on its validation videos, or 8 for a model of trimmed clips), and window accuracy.
@@ -48,6 +49,7 @@ MODELS = {
     "per-step": ("long videos, per-step bidirectional", {"per_step": True}),
     "causal": ("long videos, per-step causal", {"causal": True}),
     "both-readouts": ("long videos, both readouts", {"both_readouts": True}),
+    "ensemble": ("long videos, ensemble of window classifiers", {}),  # --ensemble K of them
     "both": ("trimmed clips + long videos", {}),
 }
 
@@ -88,8 +90,12 @@ def main() -> None:
     ap.add_argument("--num-frames", type=int, default=None, help="window length of every model (default: lrcn "
                                                                   "train's for the data)")
     ap.add_argument("--models", default=",".join(MODELS), help=f"which rows, comma-separated ({', '.join(MODELS)})")
+    ap.add_argument("--ensemble", type=int, default=5, help="heads of the ensemble row (lrcn train --ensemble K)")
     ap.add_argument("--workers", type=int, default=2, help="decoding processes")
     args = ap.parse_args()
+    unknown = set(args.models.split(",")) - set(MODELS)
+    if unknown:
+        ap.error(f"--models: unknown {', '.join(sorted(unknown))}")
     tmp = None if args.work_dir else tempfile.TemporaryDirectory()
     work = Path(args.work_dir or tmp.name)
     t0 = time.perf_counter()
@@ -125,16 +131,16 @@ def main() -> None:
         common["epochs"] = args.epochs
     if args.num_frames:
         common["num_frames"] = args.num_frames
-    roots = {"trimmed": data, "long": ann, "per-step": ann, "causal": ann, "both-readouts": ann, "both": both}
-    unknown = set(args.models.split(",")) - set(MODELS)
-    if unknown:
-        ap.error(f"--models: unknown {', '.join(sorted(unknown))}")
-    models = [(MODELS[key][0], roots[key], MODELS[key][1]) for key in args.models.split(",")]
+    roots = {"trimmed": data, "long": ann, "per-step": ann, "causal": ann, "both-readouts": ann, "ensemble": ann,
+             "both": both}
+    models = [(MODELS[key][0], roots[key], {**MODELS[key][1], **({"ensemble": args.ensemble} if key == "ensemble" else {})})
+              for key in args.models.split(",")]
     rows, runs = [], {}
     for name, root, overrides in models:
         t = time.perf_counter()
         frames = window_frames(args.num_frames, root != data)  # what lrcn train picks for the data
-        tag = name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}") + f"-T{frames}"  # the run
+        tag = (name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}") + f"-T{frames}"  # the run
+               + (f"-K{overrides['ensemble']}" if overrides.get("ensemble", 1) > 1 else ""))
         run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / tag),
                                               resume="auto", **{**common, **overrides}), progress=False)
         trained = time.perf_counter() - t
