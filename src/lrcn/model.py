@@ -223,19 +223,31 @@ def trained_as(head: nn.Module, every_step: bool) -> nn.Module:
     return EveryStep(head) if every_step else head
 
 
+def _in_batches(call, windows, device: torch.device | str, batch_size: int) -> list[np.ndarray] | None:
+    """``call`` on ``batch_size`` windows ``(N, T, D)`` at a time, no gradients: each of its outputs (a
+    tensor, or a tuple of them) as float32 numpy, concatenated over the batches; None for no windows."""
+    x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
+    parts = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch_size):
+            out = call(x[s : s + batch_size].to(device))
+            parts.append([o.float().cpu().numpy() for o in (out if isinstance(out, tuple) else (out,))])
+    return [np.concatenate(p) for p in zip(*parts)] if parts else None
+
+
+def _no_windows(head: nn.Module, windows, each_step: bool) -> np.ndarray:
+    steps = np.shape(windows)[1] if np.ndim(windows) > 1 else 0
+    num_classes = head.cfg.num_classes if hasattr(head, "cfg") else 0
+    return np.zeros((0, steps, num_classes) if each_step else (0, num_classes), np.float32)
+
+
 def run_head(head: nn.Module, windows, device: torch.device | str, batch_size: int = 256, each_step: bool = False):
     """The one batched head runner: windows of embeddings ``(N, T, D)`` (array or tensor) -> logits
     ``(N, C)`` float32 numpy (``each_step``: every step's, ``(N, T, C)``, from ``head.step_logits``),
     ``batch_size`` windows at a time, in eval mode, no gradients."""
     head.eval()
-    x = torch.as_tensor(np.asarray(windows, dtype=np.float32) if not isinstance(windows, torch.Tensor) else windows)
-    call = head.step_logits if each_step else head
-    with torch.no_grad():
-        out = [call(x[s : s + batch_size].to(device)).float().cpu().numpy() for s in range(0, len(x), batch_size)]
-    if out:
-        return np.concatenate(out)
-    num_classes = head.cfg.num_classes if hasattr(head, "cfg") else 0
-    return np.zeros((0, x.shape[1] if x.ndim > 1 else 0, num_classes) if each_step else (0, num_classes), np.float32)
+    out = _in_batches(head.step_logits if each_step else head, windows, device, batch_size)
+    return out[0] if out else _no_windows(head, windows, each_step)
 
 
 def frame_readout(head: nn.Module) -> str:
@@ -263,15 +275,12 @@ def window_probabilities(head: nn.Module, windows, device: torch.device | str, b
     readout = frame_readout(head)
     if readout == "window":
         return softmax(run_head(head, windows, device, batch_size)), None
+
+    def both(x):
+        steps, window = head.readouts(x)
+        return steps, steps.mean(1) if readout == "steps" else window
+
     head.eval()
-    x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
-    steps, window = [], []
-    with torch.no_grad():
-        for s in range(0, len(x), batch_size):
-            step_logits, window_logits = head.readouts(x[s : s + batch_size].to(device))
-            steps.append(step_logits.float().cpu().numpy())
-            window.append((step_logits.mean(1) if readout == "steps" else window_logits).float().cpu().numpy())
-    c = head.cfg.num_classes
-    steps = np.concatenate(steps) if steps else np.zeros((0, x.shape[1] if x.ndim > 1 else 0, c), np.float32)
-    window = np.concatenate(window) if window else np.zeros((0, c), np.float32)
+    out = _in_batches(both, windows, device, batch_size)
+    steps, window = out if out else (_no_windows(head, windows, True), _no_windows(head, windows, False))
     return softmax(window), softmax(steps)
