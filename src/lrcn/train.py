@@ -52,7 +52,8 @@ def train_one_epoch(model: nn.Module, batches, optimizer, epoch: int, *, seed: i
 
     ``batches`` yields ``(x, y, global batch size)``: ``x`` is cached embeddings ``(B, T, D)``
     (:func:`lrcn.embedded.train_batches`) or decoded frames ``(B, T, 224, 224, 3)``
-    (:func:`lrcn.finetune.train_batches`); ``model`` maps it to logits ``(B, C)``. The loss is the
+    (:func:`lrcn.finetune.train_batches`); ``model`` maps it to logits ``(B, C)``, or ``(B, P, C)`` with
+    a loss at each of P positions (:func:`lrcn.model.trained_as`: steps, or an ensemble's members). The loss is the
     mean over the *global* batch, so N ranks step exactly like one process with the same batch; a
     rank with no share of a short last batch gets an empty ``x`` and still steps with a zero loss
     (DDP needs every rank in every all-reduce). Returns mean loss and accuracy over all ranks.
@@ -68,8 +69,8 @@ def train_one_epoch(model: nn.Module, batches, optimizer, epoch: int, *, seed: i
         if empty:
             x, y = torch.zeros((1, *x.shape[1:]), dtype=x.dtype), torch.zeros((1, *y.shape[1:]), dtype=torch.long)
         x, y = x.to(dist.device), y.to(dist.device)
-        logits = model(x)  # (B, C), or (B, T, C) from a causal head trained at every step
-        if logits.dim() == 3:  # a loss at every step: the clip's action, or (annotated) each step's own
+        logits = model(x)  # (B, C); (B, T, C) from a head trained at every step; (B, K, C) or (B, K*T, C): an ensemble
+        if logits.dim() == 3:  # a loss per position (step or member): the clip's action, or (annotated) each step's own
             steps = logits.shape[1]
             # -100: unlabelled, ignored; an ensemble's members, side by side, each against the same labels
             targets = y.repeat(1, steps // y.shape[1]).flatten() if y.dim() == 2 else y.repeat_interleave(steps)
