@@ -4,7 +4,7 @@ annotations -> a model trained from them, scored on other long videos. In one ru
     python benchmarks/annotated.py [--work-dir DIR] [--seed 0] [--groups 15] [--train-long 52] [--test-long 10]
                                    [--views center] [--num-frames N]
                                    [--models trimmed,long,per-step,causal,both-readouts,ensemble,both]
-                                   [--action-clips 1] [--ensemble 5]
+                                   [--action-clips 1] [--ensemble 5] [--train-seeds 0,1,2]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
@@ -24,6 +24,12 @@ annotations -> a model trained from them, scored on other long videos. In one ru
 5. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
    and F1@{10,25,50} after decoding (predict's default decoder: viterbi with the switch penalty the
    model chose on its validation videos, or 8 for a model of trimmed clips), and window accuracy.
+6. With ``--train-seeds``, every model is trained once per ``lrcn train --seed`` (its validation
+   split, initial weights, shuffling and dropout) on the same data and scored on the same held-out
+   videos, and each model's mean and range over those runs is printed: two runs of one head differ by
+   several points, so a single run does not rank two close models. Runs already finished in the
+   work folder are reused, so two processes with different ``--train-seeds`` can share the work (one
+   core each) and a third gathers them.
 
 MobileNetV2 with its ImageNet weights where installed (``lrcn weights install``); lrcn train's
 defaults otherwise (four cached views, 30 epochs, validation by video, refit).
@@ -92,7 +98,13 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS), help=f"which rows, comma-separated ({', '.join(MODELS)})")
     ap.add_argument("--ensemble", type=int, default=5, help="heads of the ensemble row (lrcn train --ensemble K)")
     ap.add_argument("--workers", type=int, default=2, help="decoding processes")
+    ap.add_argument("--train-seeds", default="0", help="lrcn train --seed of each run of every model, comma-separated "
+                                                      "(several: each model's mean and range over them)")
     args = ap.parse_args()
+    try:
+        train_seeds = [int(x) for x in args.train_seeds.split(",")]
+    except ValueError:
+        ap.error(f"--train-seeds: comma-separated integers, got {args.train_seeds!r}")
     unknown = set(args.models.split(",")) - set(MODELS)
     if unknown:
         ap.error(f"--models: unknown {', '.join(sorted(unknown))}")
@@ -136,23 +148,27 @@ def main() -> None:
     models = [(MODELS[key][0], roots[key], {**MODELS[key][1], **({"ensemble": args.ensemble} if key == "ensemble" else {})})
               for key in args.models.split(",")]
     rows, runs = [], {}
-    for name, root, overrides in models:
+    for (name, root, overrides), train_seed in ((m, k) for m in models for k in train_seeds):
         t = time.perf_counter()
         frames = window_frames(args.num_frames, root != data)  # what lrcn train picks for the data
         tag = (name.replace(" ", "_") + ("" if root == data else f"-{args.train_long}") + f"-T{frames}"  # the run
-               + (f"-K{overrides['ensemble']}" if overrides.get("ensemble", 1) > 1 else ""))
-        run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / tag),
-                                              resume="auto", **{**common, **overrides}), progress=False)
+               + (f"-K{overrides['ensemble']}" if overrides.get("ensemble", 1) > 1 else "")
+               + (f"-s{train_seed}" if train_seed else ""))  # seed 0 keeps the tag of runs before --train-seeds
+        run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / tag), resume="auto",
+                                              **{**common, **overrides, "seed": train_seed}), progress=False)
+        model = name
+        if len(train_seeds) > 1:
+            name = f"{name} [seed {train_seed}]"
         trained = time.perf_counter() - t
         runs[name] = run_dir
         report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(ann), cache_dir=common["cache_dir"],
                                                   num_workers=args.workers, out_dir=str(work / "tests" / tag)),
                               progress=False)
-        rows.append((name, report, trained))
+        rows.append((name, report, trained, model))
         a = report["after_smoothing"]
         print(f"{name}: frames {a['frame_accuracy']:.1f} %, edit {a['edit']:.1f}, F1@50 {a['f1@50']:.1f} "
               f"(trained in {trained:.0f} s)", flush=True)
-        if name == "trimmed clips":  # what a person reviewing the training long videos starts from
+        if root == data and train_seed == train_seeds[0]:  # what a person reviewing the training long videos starts from
             corrections = []
             for video, truth in train_long[: min(6, len(train_long))]:
                 (pred,), _ = predict.run(predict.PredictConfig(str(run_dir), (str(video),), str(work / "review"),
@@ -168,18 +184,30 @@ def main() -> None:
     print(f"\nheld-out long videos: {len(test_long)} ({sum(r[-1][1] for _, r in test_long) / 60:.1f} min), "
           f"scored after decoding (predict's defaults: viterbi with the model's own switch penalty, chosen on its "
           f"validation videos where it trained on annotated ones, else 8):")
-    print(f"{'model':<38}{'frames':>8}{'edit':>7}{'F1@10':>7}{'F1@25':>7}{'F1@50':>7}{'before: frames':>16}"
+    print(f"{'model':<46}{'frames':>8}{'edit':>7}{'F1@10':>7}{'F1@25':>7}{'F1@50':>7}{'before: frames':>16}"
           f"{'windows':>9}{'penalty':>9}{'train s':>9}")
-    for name, r, secs in rows:
+    for name, r, secs, _ in rows:
         a, b = r["after_smoothing"], r["before_smoothing"]
         window = f"{r['window_accuracy']:.1%}" if r["window_accuracy"] is not None else "-"
-        print(f"{name:<38}{a['frame_accuracy']:>7.1f}%{a['edit']:>7.1f}{a['f1@10']:>7.1f}{a['f1@25']:>7.1f}"
+        print(f"{name:<46}{a['frame_accuracy']:>7.1f}%{a['edit']:>7.1f}{a['f1@10']:>7.1f}{a['f1@25']:>7.1f}"
               f"{a['f1@50']:>7.1f}{b['frame_accuracy']:>15.1f}%{window:>9}{r['decoding']['switch_penalty']:>9g}"
               f"{secs:>9.0f}")
     print("\ntrue actions found (most of their frames right) by length in sampled frames, against the model's window:")
-    for name, r, _ in rows:
-        print(f"{name:<38}" + "  ".join(f"{b['frames']:>6}: {b['found']:>3}/{b['actions']:<3}"
+    for name, r, *_ in rows:
+        print(f"{name:<46}" + "  ".join(f"{b['frames']:>6}: {b['found']:>3}/{b['actions']:<3}"
                                         for b in r["by_action_length"].values()))
+    if len(train_seeds) > 1:
+        print(f"\nover lrcn train --seed {args.train_seeds} (mean, and min-max, of the runs above):")
+        print(f"{'model':<46}{'frames':>18}{'edit':>18}{'F1@50':>18}{'windows':>18}")
+        for model in dict.fromkeys(m for *_, m in rows):
+            reports = [r for *_, r, _, m in rows if m == model]
+            cells = []
+            for get in (lambda r: r["after_smoothing"]["frame_accuracy"], lambda r: r["after_smoothing"]["edit"],
+                        lambda r: r["after_smoothing"]["f1@50"],
+                        lambda r: 100 * r["window_accuracy"] if r["window_accuracy"] is not None else float("nan")):
+                v = [get(r) for r in reports]
+                cells.append(f"{sum(v) / len(v):.1f} ({min(v):.1f}-{max(v):.1f})")
+            print(f"{model:<46}" + "".join(f"{c:>18}" for c in cells))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s (work folder {work})")
 
 
