@@ -6,6 +6,7 @@ goes nowhere, so a page that reached for the network would both fail and be seen
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -30,7 +31,8 @@ class Browser:
              "--no-first-run", "--no-default-browser-check", "--remote-debugging-port=0",
              f"--user-data-dir={self.profile.name}", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
              "--autoplay-policy=no-user-gesture-required", "--window-size=1280,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=dict(os.environ, TMPDIR=self.profile.name))  # its shared-memory files too: nothing left in /tmp
         port_file = Path(self.profile.name) / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         while not port_file.is_file() or not port_file.read_text().strip():

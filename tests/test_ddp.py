@@ -17,7 +17,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tiny_dataset, tmp_pa
                   num_workers=0, val_split=0.25, views=("center", "flip"), dropout=0.0, precision="fp32",
                   checkpoint_interval=1, val_check_interval=1)
     # 8 training clips: the last global batch of 6 has 2, both on rank 0 -- rank 1 steps with an empty share.
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))  # torchrun's own folders too
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "lrcn.cli",
            "train", str(tiny_dataset), "--backbone", "mobilenet_v2", "--weights", "none", "--cache-dir",
            str(tmp_path / "cache"), "--epochs", "3", "--num-workers", "0", "--val-split", "0.25", "--views",
@@ -56,7 +56,7 @@ def test_fine_tuning_under_torchrun_equals_one_process(tiny_dataset, tmp_path):
     args = ["train", str(tiny_dataset), "--backbone", "mobilenet_v2", "--weights", "none", "--train-backbone", "last",
             "--epochs", "2", "--num-workers", "0", "--val-split", "0.25", "--dropout", "0", "--precision", "fp32",
             "--checkpoint-interval", "1", "--val-check-interval", "1", "--no-progress", "--device", "cpu"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))  # torchrun's own folders too
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                           "-m", "lrcn.cli", *args, "--batch-size", "3", "--run-dir", str(tmp_path / "two")],
                          capture_output=True, text=True, env=env, timeout=300)

@@ -3,6 +3,7 @@ another exception. Property-based (hypothesis): UCF-101's split lists and classI
 lrcn_model.json, preprocess.json with its manifests, and the embedding cache's records."""
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,8 +33,23 @@ json_like = st.one_of(
 )
 
 
+_ROOT: list[Path] = []  # the module's one temporary folder (hypothesis runs a test many times per fixture)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fuzz_root(tmp_path_factory):
+    """Every example's files go under one folder that is removed after the module: nothing is left in /tmp."""
+    _ROOT.append(tmp_path_factory.mktemp("fuzz"))
+    yield
+    shutil.rmtree(_ROOT.pop())
+
+
+def _folder() -> Path:
+    return Path(tempfile.mkdtemp(dir=_ROOT[-1]))
+
+
 def _file(data: bytes, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="lrcn-fuzz-"))
+    folder = _folder()
     path = folder / name
     path.write_bytes(data)
     return path
@@ -109,7 +125,7 @@ def test_cache_record(record):
     from lrcn.backbone import BackboneSpec
     from lrcn.features import EmbeddingCache, FeatureSpec, Request
 
-    root = Path(tempfile.mkdtemp(prefix="lrcn-fuzz-"))
+    root = _folder()
     video = root / "v.avi"
     video.write_bytes(b"not read: the key is made from the bytes")
     cache = EmbeddingCache(root / "cache", FeatureSpec(BackboneSpec("mobilenet_v2", "none"), 2.5))
