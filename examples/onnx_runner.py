@@ -42,6 +42,11 @@ def sampled_frames(video: str, fps: float, scaled_size):
             yield t, frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR")
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
 def main(folder: str, video: str) -> list[dict]:
     folder = Path(folder)
     info = json.loads((folder / "lrcn_model.json").read_text())
@@ -69,14 +74,28 @@ def main(folder: str, video: str) -> list[dict]:
     n, window = len(embeddings), info["window"]
     emb = np.stack(embeddings)
     windows = np.stack([emb[s : s + window] for s in range(n - window + 1)])
-    logits = head.run(None, {"embeddings": windows})[0]
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    total, count = np.zeros((n, probs.shape[1])), np.zeros(n)
-    for s, p in enumerate(probs):
-        total[s : s + window] += p
+    outputs = dict(zip(info.get("outputs", {}).get("head", ["logits"]), head.run(None, {"embeddings": windows})))
+    readout = info.get("readout", "window")  # "frame_probabilities" says the rule of each
+    count = np.zeros(n)
+    for s in range(len(windows)):
         count[s : s + window] += 1
-    frame_probs = total / count[:, None]
+    if readout in ("window", "both"):  # each window's probabilities spread over its frames
+        total = np.zeros((n, outputs["logits"].shape[1]))
+        for s, p in enumerate(softmax(outputs["logits"])):
+            total[s : s + window] += p
+        by_window = total / count[:, None]
+    if readout in ("steps", "both"):  # each frame's own step, in every window that holds it
+        total = np.zeros((n, outputs["step_logits"].shape[2]))
+        for s, p in enumerate(softmax(outputs["step_logits"])):
+            total[s : s + window] += p
+        by_step = total / count[:, None]
+    if readout == "window":
+        frame_probs = by_window
+    elif readout == "steps":
+        frame_probs = by_step
+    else:
+        mixed = np.sqrt(np.maximum(by_window, 1e-12) * np.maximum(by_step, 1e-12))
+        frame_probs = mixed / mixed.sum(1, keepdims=True)
     return [{"time": round(t, 3), "label": info["classes"][int(p.argmax())], "probabilities": p.tolist()}
             for t, p in zip(times, frame_probs)]
 

@@ -222,3 +222,53 @@ def test_an_ensemble_trains_validates_as_one_and_exports_as_one_head(tiny_datase
     with torch.no_grad():  # ... and in each, the mean of the two members' probabilities
         want = torch.stack([m(windows).softmax(-1) for m in model.head.members]).mean(0).mean(0)
     np.testing.assert_allclose(probs, want.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("readout", ["per_step", "both_readouts"])
+def test_a_head_that_labels_each_step_exports_its_steps(readout, tiny_dataset, tmp_path):
+    """A --per-step or --both-readouts head: head.onnx gives the step logits too and lrcn_model.json the
+    rule, so predict --onnx and a runner written from the JSON label frames as PyTorch does (not by the
+    window's label, which differs); an export without the steps (an earlier release's) is refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import lrcn
+    from lrcn.decode import frame_probabilities
+    from lrcn.errors import ConfigError
+    from lrcn.train import TrainConfig, run as train
+
+    run_dir = train(TrainConfig(str(tiny_dataset), backbone="mobilenet_v2", weights="none",
+                                cache_dir=str(tmp_path / "c"), run_dir=str(tmp_path / "run"), epochs=4, batch_size=4,
+                                lr=5e-3, num_workers=0, val_split=0, views=("center",), **{readout: True}),
+                    progress=False)
+    video = sorted(tiny_dataset.rglob("*.avi"))[1]
+    info = run(ExportConfig(str(run_dir), out_dir=str(tmp_path / "x"), video=str(video)))
+    want = "steps" if readout == "per_step" else "both"
+    assert info["readout"] == want and info["outputs"]["head"] == ["logits", "step_logits"]
+    assert info["check"]["head_steps"]["relative"] <= TOLERANCE
+    assert "own step" in info["preprocessing"]["frame_probabilities"]
+
+    result = lrcn.load(run_dir, runtime="pytorch", precision="fp32").predict(video)
+    onnx = Model(run_dir, onnx=str(tmp_path / "x")).predict(video)
+    np.testing.assert_allclose(onnx.frame_probs, result.frame_probs, atol=1e-5)
+    by_window = frame_probabilities(result.window_probs, range(len(result.window_probs)),
+                                    len(result.frame_probs) - len(result.window_probs) + 1, len(result.frame_probs))
+    gap = np.abs(by_window - result.frame_probs).max()
+    assert gap > 5e-4  # the window's label alone would not pass
+
+    runner = Path(__file__).parent.parent / "examples" / "onnx_runner.py"
+    code = ("import json, runpy, sys; m = runpy.run_path(sys.argv[1]); "
+            "print(json.dumps(m['main'](sys.argv[2], sys.argv[3])))")
+    done = subprocess.run([sys.executable, "-c", code, str(runner), str(tmp_path / "x"), str(video)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = np.array([r["probabilities"] for r in json.loads(done.stdout)])
+    np.testing.assert_allclose(rows, result.frame_probs, atol=1e-5)
+
+    path = tmp_path / "x" / "lrcn_model.json"
+    old = json.loads(path.read_text())
+    del old["readout"]
+    path.write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match=f"readout: export 'window', checkpoint '{want}'"):
+        Model(run_dir, onnx=str(tmp_path / "x"))

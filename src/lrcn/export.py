@@ -5,7 +5,9 @@ Writes into ``--out-dir``:
 
 * ``cnn.onnx`` — cropped frames ``frames (N, 224, 224, 3) uint8`` -> ``embeddings (N, D) float32``;
   the ImageNet normalisation is inside the graph.
-* ``head.onnx`` — ``embeddings (B, T, D)`` -> ``logits (B, C)``: the window head (dynamic B and T).
+* ``head.onnx`` — ``embeddings (B, T, D)`` -> ``logits (B, C)``: the window head (dynamic B and T);
+  a head that labels each step (``--per-step``, ``--both-readouts``) gives ``step_logits (B, T, C)``
+  too, and ``lrcn_model.json``'s ``readout`` and ``frame_probabilities`` say how lrcn reads them.
 * ``head_step.onnx`` (a causal head only) — one step with explicit state: ``embedding (B, D)``,
   ``previous (B, D)`` (the last frame's embedding; the embedding itself on the first frame), ``h``
   and ``c (layers, B, H)`` -> ``logits (B, C)``, ``h_out``, ``c_out``: a deployment streams with it.
@@ -38,7 +40,7 @@ from .steps import make_views
 from .steps import INTERPOLATION, RESIZE_RULE
 from .inference import Model
 from .io import write_text_atomic
-from .model import LRCNHead
+from .model import FrameReadouts, LRCNHead, frame_readout
 from .runtime import TOLERANCE, CnnGraph, file_sha256, made_frames, session, write_onnx  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,18 @@ class _Step(nn.Module):
             x = torch.cat([x, (embedding - previous)[:, None]], dim=2)
         out, (h_out, c_out) = self.head.lstm(self.head.project(x), (h, c))
         return self.head.classifier(out[:, 0]), h_out, c_out
+
+
+#: How a sampled frame's probabilities come from ``head.onnx``'s outputs, by the head's readout
+#: (:func:`lrcn.decode.readout_frame_probabilities`), as lrcn_model.json states it for a runtime.
+FRAME_RULES = {
+    "window": "the mean of softmax(logits) over the windows containing the frame",
+    "steps": "the mean, over the windows containing the frame, of softmax(step_logits) at the frame's own step "
+             "(step i of the window starting at frame s is frame s + i)",
+    "both": "w = the mean of softmax(logits) over the windows containing the frame; s = the mean over those "
+            "windows of softmax(step_logits) at the frame's own step (step i of the window starting at frame s "
+            "is frame s + i); p = sqrt(max(w, 1e-12) * max(s, 1e-12)), divided by its sum over the classes",
+}
 
 
 def _frames(video: str | None, spec, count: int) -> np.ndarray:
@@ -107,12 +121,21 @@ def run(cfg: ExportConfig) -> dict:
 
     time_ = torch.export.Dim("time", min=2)
     windows = emb_torch.reshape(2, window, -1).astype(np.float32)
-    write_onnx(head, (torch.from_numpy(windows),), out / "head.onnx", ["embeddings"], ["logits"],
+    readout = frame_readout(head)
+    if readout == "window":
+        graph, outputs = head, ["logits"]
+    else:  # a head that labels each step: lrcn reads its steps too, so the graph gives them
+        graph, outputs = FrameReadouts(head), ["logits", "step_logits"]
+    write_onnx(graph, (torch.from_numpy(windows),), out / "head.onnx", ["embeddings"], outputs,
           {"embeddings": {0: batch, 1: time_}})
     with torch.no_grad():
-        logits_torch = head(torch.from_numpy(windows)).numpy()
-    logits_onnx = session(out / "head.onnx").run(None, {"embeddings": windows})[0]
-    checks["head"] = _difference(logits_onnx, logits_torch)
+        torch_out = graph(torch.from_numpy(windows))
+        torch_out = [o.numpy() for o in (torch_out if isinstance(torch_out, tuple) else (torch_out,))]
+    onnx_out = session(out / "head.onnx").run(None, {"embeddings": windows})
+    logits_torch = torch_out[0]
+    checks["head"] = _difference(onnx_out[0], logits_torch)
+    if readout != "window":
+        checks["head_steps"] = _difference(onnx_out[1], torch_out[1])
 
     files = {"cnn": "cnn.onnx", "head": "head.onnx"}
     if head.cfg.causal:
@@ -137,15 +160,15 @@ def run(cfg: ExportConfig) -> dict:
     info = {
         "format": "lrcn-onnx", "version": 1, "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
         "classes": list(ckpt.class_names), "fps": spec.fps, "window": window, "causal": head.cfg.causal,
+        "readout": readout, "outputs": {"head": outputs},
         "feature_dim": head.cfg.feature_dim, "lstm": {"layers": head.cfg.lstm_layers, "hidden": head.cfg.hidden_size},
         "preprocessing": {"sample": f"frames by presentation time at {spec.fps:g} fps: with t the frame's time in "
                                     f"seconds from the first frame, keep it when t + tol >= k / fps (k: samples kept "
                                     f"so far, tol = 0.5 / max(source fps, fps)), then k = max(k + 1, "
                                     f"floor((t + tol) * fps) + 1)",
                           "scaled_size": "shorter side 256; longer side max(224, round(longer * 256 / shorter))",
-                          "head_input": "every window of `window` consecutive embeddings (stride 1); a sampled "
-                                        "frame's probabilities are the mean of softmax(logits) over the windows "
-                                        "containing it",
+                          "head_input": "every window of `window` consecutive embeddings (stride 1)",
+                          "frame_probabilities": FRAME_RULES[readout],
                           "resize": RESIZE_RULE if spec.crop == "center" else "224x224, FFmpeg swscale bilinear",
                           "interpolation": INTERPOLATION.lower(),
                           "crop": "center 224x224" if spec.crop == "center" else "none (the frame squashed)",

@@ -67,6 +67,11 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
+    @property
+    def readout(self) -> str:
+        """How lrcn labels frames with this head (:func:`frame_readout`): ``"both"``, ``"steps"`` or ``"window"``."""
+        return "both" if self.both_readouts else "steps" if self.per_step else "window"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -254,11 +259,29 @@ def frame_readout(head: nn.Module) -> str:
     """How ``head`` (run in PyTorch) labels frames (:func:`lrcn.decode.readout_frame_probabilities`):
     ``"window"`` (one label per window, spread over its frames), ``"steps"`` (``--per-step``: each step
     its own) or ``"both"`` (``--both-readouts``: the two combined). An ONNX head, or any other, gives
-    the window's."""
+    the window's unless it was exported with its steps (``lrcn export`` of such a head)."""
     cfg = getattr(head, "cfg", None)
     if not hasattr(head, "readouts") or cfg is None:
         return "window"
-    return "both" if getattr(cfg, "both_readouts", False) else "steps" if getattr(cfg, "per_step", False) else "window"
+    return getattr(cfg, "readout", "window")
+
+
+class FrameReadouts(nn.Module):
+    """What lrcn reads from a head that labels each step (:func:`frame_readout` ``"steps"`` or ``"both"``),
+    as one module of one LSTM pass: ``(window logits (B, C), step logits (B, T, C))``, the window's
+    from its steps' mean (``--per-step``) or from the final states (``--both-readouts``).
+    :func:`window_probabilities` runs it, and ``lrcn export`` writes it as ``head.onnx`` (two outputs),
+    so PyTorch and ONNX Runtime read such a head the same way."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head, self.readout = head, frame_readout(head)
+        if self.readout == "window":
+            raise ConfigError("FrameReadouts: this head gives one label per window, not one per step")
+
+    def forward(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        steps, window = self.head.readouts(embeddings)
+        return (steps.mean(1) if self.readout == "steps" else window), steps
 
 
 def labels_each_step(head: nn.Module) -> bool:
@@ -276,11 +299,7 @@ def window_probabilities(head: nn.Module, windows, device: torch.device | str, b
     if readout == "window":
         return softmax(run_head(head, windows, device, batch_size)), None
 
-    def both(x):
-        steps, window = head.readouts(x)
-        return steps, steps.mean(1) if readout == "steps" else window
-
     head.eval()
-    out = _in_batches(both, windows, device, batch_size)
-    steps, window = out if out else (_no_windows(head, windows, True), _no_windows(head, windows, False))
+    out = _in_batches(FrameReadouts(head), windows, device, batch_size)
+    window, steps = out if out else (_no_windows(head, windows, False), _no_windows(head, windows, True))
     return softmax(window), softmax(steps)

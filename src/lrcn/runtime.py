@@ -175,9 +175,20 @@ class OnnxHead:
     def eval(self) -> "OnnxHead":
         return self
 
+    def _run(self, windows: torch.Tensor) -> list[np.ndarray]:
+        return self.session.run(None, {"embeddings": np.ascontiguousarray(windows.float().cpu().numpy())})
+
     def __call__(self, windows: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(windows.float().cpu().numpy())
-        return torch.from_numpy(self.session.run(None, {"embeddings": x})[0])
+        return torch.from_numpy(self._run(windows)[0])
+
+
+class OnnxStepHead(OnnxHead):
+    """The ``head.onnx`` of a head that labels each step (:class:`lrcn.model.FrameReadouts`: window and
+    step logits): read by predict and test as the checkpoint's head is (:func:`lrcn.model.frame_readout`)."""
+
+    def readouts(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        window, steps = self._run(windows)
+        return torch.from_numpy(steps), torch.from_numpy(window)
 
 
 def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
@@ -200,8 +211,10 @@ def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
         raise ConfigError(f"{info_path}: not the JSON lrcn export writes (a {type(info).__name__}, not an object); "
                           f"export the checkpoint again")
     ours = {"classes": list(ckpt.class_names), "fps": ckpt.features.fps, "window": ckpt.sampling.num_frames,
-            "feature_dim": ckpt.model_config.feature_dim, "causal": ckpt.model_config.causal}
+            "feature_dim": ckpt.model_config.feature_dim, "causal": ckpt.model_config.causal,
+            "readout": ckpt.model_config.readout}
     theirs = {k: info.get(k) for k in ours}
+    theirs["readout"] = info.get("readout", "window")  # exports of earlier releases: the window's label only
     if ours != theirs:
         diff = "; ".join(f"{k}: export {theirs[k]!r}, checkpoint {ours[k]!r}" for k in ours if ours[k] != theirs[k])
         raise ConfigError(f"{folder}: exported from another model ({diff}); export this checkpoint again")
@@ -221,4 +234,5 @@ def load_export(folder: str | Path, ckpt) -> tuple[OnnxEmbedder, OnnxHead]:
             raise ConfigError(f"{path}: SHA-256 differs from the one lrcn export wrote in lrcn_model.json (changed or "
                               f"replaced since); export the checkpoint again")
     return (OnnxEmbedder(folder / info["files"]["cnn"], ckpt.features.backbone),
-            OnnxHead(folder / info["files"]["head"], ckpt.model_config))
+            (OnnxHead if ours["readout"] == "window" else OnnxStepHead)(folder / info["files"]["head"],
+                                                                       ckpt.model_config))
