@@ -1,6 +1,7 @@
 """The GPU check script runs end to end on CPU, so it is ready when a GPU is lent."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_gpu_check_runs_every_step_on_cpu(tmp_path):
     out = tmp_path / "gpu_check.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--quick",
-                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+                           "--out", str(out)], capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, TMPDIR=str(tmp_path)))  # its torchrun's own folders too
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
     for step in ("synth", "train", "test", "predict", "ddp"):
