@@ -76,19 +76,18 @@ def main(folder: str, video: str) -> list[dict]:
     windows = np.stack([emb[s : s + window] for s in range(n - window + 1)])
     outputs = dict(zip(info.get("outputs", {}).get("head", ["logits"]), head.run(None, {"embeddings": windows})))
     readout = info.get("readout", "window")  # "frame_probabilities" says the rule of each
-    count = np.zeros(n)
-    for s in range(len(windows)):
-        count[s : s + window] += 1
+
+    def per_frame(rows):  # rows (windows, window, C): each frame's mean over the windows that hold it
+        total, count = np.zeros((n, rows.shape[2])), np.zeros(n)
+        for s, p in enumerate(rows):
+            total[s : s + window] += p
+            count[s : s + window] += 1
+        return total / count[:, None]
+
     if readout in ("window", "both"):  # each window's probabilities spread over its frames
-        total = np.zeros((n, outputs["logits"].shape[1]))
-        for s, p in enumerate(softmax(outputs["logits"])):
-            total[s : s + window] += p
-        by_window = total / count[:, None]
+        by_window = per_frame(np.repeat(softmax(outputs["logits"])[:, None], window, axis=1))
     if readout in ("steps", "both"):  # each frame's own step, in every window that holds it
-        total = np.zeros((n, outputs["step_logits"].shape[2]))
-        for s, p in enumerate(softmax(outputs["step_logits"])):
-            total[s : s + window] += p
-        by_step = total / count[:, None]
+        by_step = per_frame(softmax(outputs["step_logits"]))
     if readout == "window":
         frame_probs = by_window
     elif readout == "steps":
