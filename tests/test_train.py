@@ -304,3 +304,20 @@ def test_a_run_that_never_started_leaves_no_run_folder(tiny_dataset, tmp_path):
     with pytest.raises(WeightsError, match="weights file not found"):
         run(cfg, progress=False)
     assert not (tmp_path / "never").exists()
+
+
+def test_many_left_out_videos_are_summed_up_in_one_line(tmp_path, caplog):
+    """A folder of clips shorter than one window names the first few and counts the rest in one line that
+    says where all are listed, instead of a line per clip."""
+    problems = [{"video": f"v{i}.avi", "reason": f"{i} sampled frames < 15"} for i in range(8)]
+    problems.append({"video": "broken.avi", "reason": "cannot decode"})
+    with caplog.at_level("WARNING", logger="lrcn.train"):
+        train_mod.log_left_out(problems, tmp_path)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[:-1] == [f"left out v{i}.avi: {i} sampled frames < 15" for i in range(train_mod.LEFT_OUT_SHOWN)]
+    assert lines[-1].startswith(f"... and {9 - train_mod.LEFT_OUT_SHOWN} more left out (8 of all 9 shorter than one "
+                                f"window)") and str(tmp_path / "config.json") in lines[-1]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lrcn.train"):
+        train_mod.log_left_out(problems[:2], tmp_path)
+    assert [r.getMessage() for r in caplog.records] == [f"left out v{i}.avi: {i} sampled frames < 15" for i in range(2)]

@@ -338,6 +338,23 @@ def _pause_for_tests(point: str, epoch: int, ckpt_dir: Path) -> None:
         time.sleep(0.1)
 
 
+#: How many left-out videos ``lrcn train`` names one by one before it sums up the rest.
+LEFT_OUT_SHOWN = 5
+
+
+def log_left_out(problems: list[dict], run_dir: Path) -> None:
+    """One warning per video training left out, up to :data:`LEFT_OUT_SHOWN`; then one line that counts
+    the rest and says where every one is listed (``config.json``'s ``items.left_out``). A folder of
+    many clips shorter than one window would otherwise bury the log in a line per clip."""
+    for p in problems[:LEFT_OUT_SHOWN]:
+        log.warning("left out %s: %s", p["video"], p["reason"])
+    if len(problems) > LEFT_OUT_SHOWN:
+        short = sum(1 for p in problems if "sampled frames <" in p["reason"])
+        log.warning("... and %d more left out (%d of all %d shorter than one window); every one is named under "
+                    "items.left_out in %s", len(problems) - LEFT_OUT_SHOWN, short, len(problems),
+                    run_dir / "config.json")
+
+
 def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset, progress: bool) -> None:
     device = dist.device
     ckpt_dir = run_dir / "Saved_model_checkpoints"
@@ -348,8 +365,8 @@ def _run_in(run_dir: Path, cfg: TrainConfig, dist: Distributed, dataset: Dataset
             log.info("removed %d temporary file(s) a killed run left in %s", stale, run_dir)
     # data -> model -> optimizer -> resume -> epochs
     data = finetuning_data(cfg, dataset, dist) if cfg.train_backbone == "last" else cached_data(cfg, dataset, progress, dist)
-    for p in data.problems:
-        log.warning("left out %s: %s", p["video"], p["reason"])
+    if dist.is_main:
+        log_left_out(data.problems, run_dir)
     split = validation_split(data.items(data.train), data.items(data.val))
     if dist.is_main and cfg.val_split > 0 and abs(split["share"] - cfg.val_split) > max(0.1, cfg.val_split / 2):
         log.warning("validation holds %d of %d videos (%.0f %%, %d of %d groups) where --val-split asked for %.0f %%: "
