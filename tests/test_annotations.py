@@ -545,3 +545,72 @@ def test_annotations_are_numbered_as_the_model_numbers_its_classes(folder):
     assert ds.classes == ("walk", "jump", "run") and ds.items[0].spans == ((0.0, 3.0, 0), (3.0, 5.0, 2))
     with pytest.raises(ConfigError, match="'run' not among the model's classes"):
         with_classes(load_dataset(folder), ["walk", "sit"])
+
+
+def test_two_models_read_together_agree_frame_by_frame(tiny_dataset, trained, tmp_path):
+    """lrcn predict/test --with: a model of annotated long videos (15-frame windows) and one of trimmed clips
+    (5-frame windows) read the same embedded steps; each frame is the geometric mean of their readings,
+    renormalised, decoded with the mean of their switch penalties; predict and test agree on a video; models
+    of other classes, and trimmed clips to test on, are refused in one line."""
+    from dataclasses import replace
+
+    import lrcn
+    from lrcn.checkpoint import load_checkpoint, save_checkpoint
+    from lrcn.config import EvalConfig, PredictConfig
+    from lrcn.errors import ConfigError
+    from lrcn.evaluate import run as test
+    from lrcn.predict import run as predict
+    from lrcn.synth import annotated_long_videos
+    from lrcn.train import TrainConfig, run as train
+
+    clips_ckpt, _ = trained  # 5-frame windows on the tiny clips, its penalty the default 8
+    source = load_dataset(tiny_dataset)
+    root = tmp_path / "long"
+    annotated_long_videos(tiny_dataset, source, source.items, root, 2, seed=1, actions=(3, 3), split="train",
+                          prefix="train")
+    (video, _), = annotated_long_videos(tiny_dataset, source, source.items, root, 1, seed=9, actions=(3, 3),
+                                        split="test", prefix="test")
+    cache = str(tmp_path / "c")
+    run_dir = train(TrainConfig(str(root), backbone="mobilenet_v2", weights="none", cache_dir=cache,
+                                run_dir=str(tmp_path / "run"), epochs=1, batch_size=8, num_workers=0, val_split=0.5,
+                                views=("center",), precision="fp32"), progress=False)
+    long_ckpt = run_dir / "Saved_model_checkpoints" / "final.pth.tar"
+    ck = load_checkpoint(long_ckpt)  # its own penalty set apart from the clips model's 8, so a mean is seen
+    save_checkpoint(long_ckpt, replace(ck, decoding={**ck.decoding, "switch_penalty": 2.0}))
+    own = 2.0
+
+    long_model, clips_model = lrcn.load(long_ckpt, runtime="pytorch"), lrcn.load(clips_ckpt, runtime="pytorch")
+    assert (long_model.window, clips_model.window) == (15, 5)
+    a, b = long_model.segment(video).frame_probs, clips_model.segment(video).frame_probs
+    joint = long_model.segment(video, with_model=clips_model)
+    mixed = np.sqrt(a * b)
+    np.testing.assert_allclose(joint.frame_probs, mixed / mixed.sum(1, keepdims=True), atol=1e-5)
+    assert not np.allclose(joint.frame_probs, (a + b) / 2, atol=1e-4)  # not their arithmetic mean
+    from lrcn.decode import decode
+
+    penalty = (own + 8.0) / 2
+    np.testing.assert_array_equal(joint.labels, decode(joint.frame_probs, long_model.joint_decoding(None, clips_model),
+                                                       long_model.fps))
+    assert long_model.joint_decoding(None, clips_model).switch_penalty == penalty
+
+    report = test(EvalConfig(str(long_ckpt), str(root), cache_dir=cache, num_workers=0, with_model=str(clips_ckpt),
+                             out_dir=str(tmp_path / "t")), progress=False)
+    assert report["with"] == str(clips_ckpt) and report["read_alone"] == []
+    assert report["decoding"]["switch_penalty"] == penalty
+    (pred,), _ = predict(PredictConfig(str(long_ckpt), (str(video),), str(tmp_path / "p"), annotate=False,
+                                       progress=False, with_model=str(clips_ckpt),
+                                       truth=str(video.with_suffix(".csv"))))
+    (row,) = report["videos"]
+    assert pred["scores"]["after_smoothing"]["edit"] == pytest.approx(row["after_smoothing"]["edit"])
+    written = json.loads((tmp_path / "p" / "test_000" / "predictions.json").read_text())
+    assert written["decoding"]["switch_penalty"] == penalty and str(clips_ckpt) in written["model"]
+
+    other = tmp_path / "other.pth.tar"  # the same model, its classes in another order
+    ck = load_checkpoint(clips_ckpt)
+    save_checkpoint(other, replace(ck, class_names=list(reversed(ck.class_names))))
+    with pytest.raises(ConfigError, match="classes are not .* in the same order"):
+        test(EvalConfig(str(long_ckpt), str(root), cache_dir=cache, num_workers=0, with_model=str(other),
+                        out_dir=str(tmp_path / "t2")), progress=False)
+    with pytest.raises(ConfigError, match="holds trimmed clips"):
+        test(EvalConfig(str(clips_ckpt), str(tiny_dataset), cache_dir=cache, num_workers=0,
+                        with_model=str(long_ckpt), out_dir=str(tmp_path / "t3")), progress=False)

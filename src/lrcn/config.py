@@ -246,6 +246,13 @@ SWITCH_PENALTY = 8.0
 SWITCH_PENALTY_GRID = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0)
 
 
+#: ``--with RUN``: a second model read together with the first (predict, test).
+WITH_MODEL = Opt(None, "a second model (run folder or checkpoint) read together with this one: it reads the same "
+                       "steps with its own window, each step's probabilities are the geometric mean of the two, "
+                       "decoded with the mean of their switch penalties (e.g. a model of trimmed clips with one of "
+                       "annotated long videos: docs/long-videos.md)", parse=str, flag="--with", metavar="RUN")
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How window probabilities become frame labels (the defaults were measured, see the README)."""
@@ -556,6 +563,8 @@ class EvalConfig(_TestData):
 
     out_dir: str | None = OUT_DIR(help="report folder (default: RUN_DIR/test)")
     decoding: Decoding = nested(Decoding())  # annotated long videos: scored as segmentation, decoded like predict
+    with_model: str | None = WITH_MODEL(help="annotated long videos: read each with a second model too, as lrcn "
+                                             "predict --with does (the same classes and steps; its own window)")
     shuffle_frames: bool | None = Opt(None, "shuffle frame order (default: as the checkpoint was trained)",
                                       parse=bool)()
 
@@ -594,6 +603,7 @@ class PredictConfig(_Settings):
     compile: bool | None = COMPILE(help="torch.compile the CNN (default: on CPU where it pays back: never for "
                                         "MobileNetV2; from 8000 sampled frames, about 53 minutes of video, for others)")
     decoding: Decoding = nested(Decoding())
+    with_model: str | None = WITH_MODEL()
     onnx: str | None = ONNX()
     runtime: str = RUNTIME()
     truth: str | None = Opt(None, "score one video against its annotation: CSV lines start,end,label in seconds "
@@ -615,6 +625,8 @@ class PredictConfig(_Settings):
             object.__setattr__(self, "inputs", (self.inputs,))
         if not self.inputs:
             raise ConfigError("give at least one video or folder")
+        if self.with_model and self.onnx:
+            raise ConfigError("--with reads two checkpoints in PyTorch; --onnx runs one export (give one of them)")
         _check_runtime(self)
 
 

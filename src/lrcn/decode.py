@@ -122,9 +122,24 @@ def readout_frame_probabilities(readout: str, window_probs: np.ndarray, step_pro
         return steps
     if readout != "both":
         raise ValueError(f"unknown readout {readout!r}")
-    windows = frame_probabilities(window_probs, window_starts, num_frames, length)
-    mixed = np.sqrt(np.maximum(windows, 1e-12) * np.maximum(steps, 1e-12))
-    return mixed / np.maximum(mixed.sum(axis=1, keepdims=True), 1e-300)
+    return agreement([frame_probabilities(window_probs, window_starts, num_frames, length), steps])
+
+
+def agreement(readings: Sequence[np.ndarray]) -> np.ndarray:
+    """Several readings ``(L, C)`` of the same frames (two readouts of one head, or two models read
+    together) as one: their geometric mean, renormalised, so a frame is only as likely as all the
+    readings agree it is. Its logarithm is the mean of theirs up to a constant per frame, so a viterbi
+    path over it is the one that maximises the mean of the readings' objectives (with the mean of
+    their switch penalties: :func:`joint_switch_penalty`)."""
+    logs = np.mean([np.log(np.maximum(np.asarray(r, np.float64), 1e-12)) for r in readings], axis=0)
+    mixed = np.exp(logs - logs.max(axis=1, keepdims=True))
+    return (mixed / mixed.sum(axis=1, keepdims=True)).astype(np.asarray(readings[0]).dtype)
+
+
+def joint_switch_penalty(penalties: Sequence[float]) -> float:
+    """The switch penalty of models read together (:func:`agreement`): the mean of their own, so the
+    joint decoder weighs a change of label as the mean of their decoders does."""
+    return float(np.mean(penalties))
 
 
 def median_filter(probs: np.ndarray, kernel: int) -> np.ndarray:

@@ -35,8 +35,15 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
                        cfg.ucf_list_dir, cfg.split, cfg.cache_dir, cfg.num_workers, progress)
     head, ckpt, data, problems = t.head, t.ckpt, t.data, t.problems
     out_dir = Path(cfg.out_dir) if cfg.out_dir else resolve_checkpoint(cfg.checkpoint).resolve().parent.parent / "test"
+    if cfg.with_model and t.dataset.kind != "annotated":
+        raise ConfigError(f"--with reads annotated long videos together with a second model; {cfg.data_dir} holds "
+                          f"trimmed clips (lrcn test scores one model on them)")
     if t.dataset.kind == "annotated":
-        return segmentation_report(cfg, t, device, out_dir)
+        partner = None
+        if cfg.with_model:
+            partner = Model(cfg.with_model, device=cfg.device, precision=cfg.precision, runtime=cfg.runtime)
+            model.check_partner(partner)
+        return segmentation_report(cfg, t, device, out_dir, partner)
     classes = list(ckpt.class_names)
     num_frames, seed = ckpt.sampling.num_frames, ckpt.train.seed
     shuffle = ckpt.train.shuffle_frames if cfg.shuffle_frames is None else cfg.shuffle_frames
@@ -101,21 +108,34 @@ def run(cfg: EvalConfig, progress: bool = True) -> dict:
     return report
 
 
-def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
+def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path, partner: Model | None = None) -> dict:
     """``lrcn test`` on annotated long videos: each test video labelled as ``lrcn predict`` labels one
     (every window, frame probabilities, ``cfg.decoding`` with the model's own switch penalty) and scored
     against its annotation over the annotated sampled frames: frame accuracy, edit score and
     F1@{10,25,50}, before and after decoding, per video and overall (frame accuracy over all frames;
     edit and F1 the mean over videos, as action-segmentation papers report them), window accuracy
-    (majority labels), a confusion matrix over frames and each video's timeline with its truth band."""
+    (majority labels), a confusion matrix over frames and each video's timeline with its truth band.
+    ``partner`` (``--with``): a second model reads the same embedded steps with its own window and each
+    frame is the two readings' agreement, decoded with the mean of their penalties, as ``predict --with``
+    does (a video shorter than its window is read by the first model alone, and listed)."""
+    from .decode import agreement, joint_switch_penalty
+
     ckpt, data = t.ckpt, t.data
     decoding = cfg.decoding.resolved(ckpt.switch_penalty)  # the model's own penalty unless one is given
+    if partner is not None and cfg.decoding.switch_penalty is None:
+        decoding = dataclasses.replace(decoding, switch_penalty=joint_switch_penalty(
+            [decoding.switch_penalty, partner.decoding(cfg.decoding).switch_penalty]))
+    alone = []
     classes, n = list(ckpt.class_names), len(ckpt.class_names)
     num_frames, fps = ckpt.sampling.num_frames, t.spec.fps
     (out_dir / "timelines").mkdir(parents=True, exist_ok=True)
     videos, truth_all, decoded_all, window_true, window_pred = [], [], [], [], []
     for e in data:
         starts, probs, frame_probs = video_probabilities(t.head, e, num_frames, device)
+        if partner is not None and e.length >= partner.window:
+            frame_probs = agreement([frame_probs, video_probabilities(partner.head, e, partner.window, device)[2]])
+        elif partner is not None:
+            alone.append(e.item.path)
         decoded = decode(frame_probs, decoding, fps)
         scored = e.steps >= 0
         truth = e.steps[scored]
@@ -143,6 +163,8 @@ def segmentation_report(cfg: EvalConfig, t, device, out_dir: Path) -> dict:
     cm = metrics.confusion_matrix(truth_cat, decoded_cat, n)
     report = {
         "checkpoint": str(resolve_checkpoint(cfg.checkpoint)),
+        "with": str(partner.checkpoint) if partner is not None else None,
+        "read_alone": alone,  # --with: videos shorter than the second model's window, read by the first alone
         "data_dir": str(cfg.data_dir),
         "kind": "annotated",
         "decoding": dataclasses.asdict(decoding),

@@ -352,28 +352,71 @@ class Model:
         """``(C,)`` probabilities of the window ending at the newest step of ``ring`` (a stream's)."""
         return softmax(run_head(self.head, np.stack(ring)[None].astype(np.float32), self.device))[0]
 
+    def check_partner(self, other: "Model") -> None:
+        """Raises :class:`ConfigError` unless ``other`` can be read together with this model
+        (:meth:`segment`'s ``with_model``): the same classes in the same order, and steps embedded alike
+        (backbone, fps, crop), so both read one embedding of each step."""
+        if other.builtin or self.builtin or other.ckpt is None:
+            raise ConfigError(f"--with reads two lrcn checkpoints together; {other.checkpoint if other.builtin else self.checkpoint} is built in")
+        if list(other.classes) != list(self.classes):
+            raise ConfigError(f"--with {other.checkpoint}: its {len(other.classes)} classes are not {self.checkpoint}'s "
+                              f"{len(self.classes)} in the same order; models read together must share their classes")
+        if self.spec != other.spec:
+            def steps(m: "Model") -> str:
+                return f"{m.spec.backbone.arch}, {m.spec.fps:g} fps, crop {m.spec.crop}"
+            same = steps(self) == steps(other)
+            raise ConfigError(f"--with {other.checkpoint}: its steps ({steps(other)}{', other weights' if same else ''})"
+                              f" are not {self.checkpoint}'s ({steps(self)}); models read together must embed "
+                              f"steps alike")
+
+    def joint_decoding(self, decoding: Decoding | None, other: "Model | None") -> Decoding:
+        """:meth:`decoding`, or for this model read with ``other``: a switch penalty not given is the mean
+        of the two models' own (:func:`lrcn.decode.joint_switch_penalty`)."""
+        if other is None or (decoding is not None and decoding.switch_penalty is not None):
+            return self.decoding(decoding)
+        from .decode import joint_switch_penalty
+
+        penalty = joint_switch_penalty([self.decoding(decoding).switch_penalty, other.decoding(decoding).switch_penalty])
+        return replace(decoding or Decoding(), switch_penalty=penalty)
+
     def segment(self, path: str | os.PathLike, decoding: Decoding | None = None, mode: str = "live",
                 stride: int = 1, batch_size: int = 32, progress: bool = False, top_k: int = 5,
-                unfamiliar: bool = True) -> VideoSegmentation:
+                unfamiliar: bool = True, with_model: "Model | None" = None) -> VideoSegmentation:
         """Embed each step once, slide the window, average each step's windows, decode into segments
         (with ``unfamiliar``, each marked when unlike the training data: :mod:`lrcn.familiarity`).
 
+        ``with_model``: a second model read together with this one (``lrcn predict --with``), e.g. one of
+        another window length or trained on other data: it reads the same embedded steps with its own
+        window, and each step's probabilities are the two readings' geometric mean, renormalised
+        (:func:`lrcn.decode.agreement`), decoded with the mean of their switch penalties unless one is given.
+
         Raises:
-            VideoError: unreadable, or shorter than one window.
+            VideoError: unreadable, or shorter than one window (of either model).
         """
-        decoding = self.decoding(decoding)
+        decoding = self.joint_decoding(decoding, with_model)
         step_scores: list[float] = []
         steps = self.embed_video(path, mode, batch_size, progress)
         if self.familiarity is not None and unfamiliar:
             steps = self._scoring(steps, step_scores)
+        if with_model is not None:
+            self.check_partner(with_model)
+            steps = list(steps)  # both models read them: one row per step, as the frame probabilities are
         scored = self.window_scores(steps, stride)
-        if len(scored.probs) == 0:
-            raise VideoError(f"{path}: {len(scored.times)} steps at {self.fps:g} fps, shorter than one window of "
-                             f"{self.window}")
+        partner = with_model.window_scores(steps, stride) if with_model is not None else None
+        for model, s in ((self, scored), (with_model, partner)):
+            if s is not None and len(s.probs) == 0:
+                raise VideoError(f"{path}: {len(s.times)} steps at {model.fps:g} fps, shorter than one window of "
+                                 f"{model.window}{f' ({model.checkpoint})' if with_model is not None else ''}")
         info = probe(path)
         fps = self.fps if mode == "live" or self.clip is not None else max(info.fps, self.fps)
         frame_probs = readout_frame_probabilities(frame_readout(self.head), scored.probs, scored.step_probs,
                                                   scored.starts, self.window, len(scored.times))
+        if partner is not None:
+            from .decode import agreement
+
+            frame_probs = agreement([frame_probs, readout_frame_probabilities(
+                frame_readout(with_model.head), partner.probs, partner.step_probs, partner.starts, with_model.window,
+                len(partner.times))])
         labels = decode(frame_probs, decoding, fps)
         duration = info.duration or None
         segs = decoded_segments(labels, frame_probs, scored.times, fps, self.classes, duration, top_k)
@@ -406,26 +449,28 @@ class Model:
 
     def predict(self, video: str | os.PathLike, decoding: Decoding | None = None, stride: int = 1,
                 batch_size: int = 32, top_k: int = 5, unfamiliar: bool = True,
-                progress: bool | Callable[[int, int], None] = False) -> Prediction:
+                progress: bool | Callable[[int, int], None] = False, with_model: "Model | None" = None) -> Prediction:
         """Label the actions along ``video``: segments (with their top-k and, where the checkpoint can tell,
         whether each is unlike the training data) and per-step labels; nothing is written. ``progress``: a bar,
-        or a function called with (steps done, steps expected) as the video is embedded."""
+        or a function called with (steps done, steps expected) as the video is embedded. ``with_model``: a
+        second model read together with this one (:meth:`segment`)."""
         from .config import PredictConfig
 
         PredictConfig(checkpoint=str(self.checkpoint), inputs=(str(video),), stride=stride, batch_size=batch_size,
                       top_k=top_k, decoding=decoding or Decoding())  # the CLI's checks, the CLI's messages
         path = Path(video)
         v = self.segment(path, decoding, "live", stride, batch_size, progress=progress, top_k=top_k,
-                         unfamiliar=unfamiliar)
-        return self.prediction(path, v, self.decoding(decoding), "live", top_k)
+                         unfamiliar=unfamiliar, with_model=with_model)
+        return self.prediction(path, v, decoding, "live", top_k, with_model)
 
     def prediction(self, path: str | os.PathLike, v: VideoSegmentation, decoding: Decoding, mode: str,
-                   top_k: int) -> Prediction:
+                   top_k: int, with_model: "Model | None" = None) -> Prediction:
         """:meth:`segment`'s result as a :class:`Prediction` (what ``lrcn predict`` writes out)."""
         fam = self.familiarity if v.unfamiliarity is not None else None
         return Prediction(str(path), v.segments, v.scored.times, [self.classes[c] for c in v.labels], v.frame_probs,
                           v.scored.starts, v.scored.probs, self.classes, v.unfamiliarity, v.fps, self.window,
-                          v.duration, str(self.checkpoint), dict(self.decoding(decoding).__dict__), mode, top_k,
+                          v.duration, str(self.checkpoint) + (f" with {with_model.checkpoint}" if with_model else ""),
+                          dict(self.joint_decoding(decoding, with_model).__dict__), mode, top_k,
                           None if fam is None else {
                               "threshold": round(fam.threshold, 3), "calibrated_on": fam.calibrated_on,
                               "rule": "a segment is unfamiliar when the mean unfamiliarity of its steps exceeds the "

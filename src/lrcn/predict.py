@@ -51,14 +51,14 @@ def _has_videos(folder: Path) -> bool:
 
 
 def predict_one(path: Path, model: Model, cfg: PredictConfig, name: str | None = None,
-                truth: list[tuple[float, float, str]] | None = None) -> dict:
+                truth: list[tuple[float, float, str]] | None = None, with_model: Model | None = None) -> dict:
     out = Path(cfg.out_dir) / (name or path.stem)
     out.mkdir(parents=True, exist_ok=True)  # an unusable output folder fails here, before the video is embedded
     if not os.access(out, os.W_OK):
         raise OSError(errno.EACCES, "permission denied", str(out))
     v = model.segment(path, cfg.decoding, cfg.mode, cfg.stride, cfg.batch_size, cfg.progress, cfg.top_k,
-                      unfamiliar=cfg.unfamiliar)
-    pred = model.prediction(path, v, cfg.decoding, cfg.mode, cfg.top_k)
+                      unfamiliar=cfg.unfamiliar, with_model=with_model)
+    pred = model.prediction(path, v, cfg.decoding, cfg.mode, cfg.top_k, with_model)
     result = write_prediction(pred, out, truth, cfg.annotate, cfg.annotate_size, onnx=cfg.onnx)
     result["out_dir"] = str(out)
     if cfg.html:
@@ -79,6 +79,10 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
     model = Model(cfg.checkpoint, device=cfg.device, precision=cfg.precision, onnx=cfg.onnx, crop=cfg.crop,
                   runtime="pytorch" if cfg.onnx else cfg.runtime,
                   compile=cfg.compile, inputs=inputs)
+    partner = None
+    if cfg.with_model:  # read together with the first: same classes, steps embedded alike (checked here, once)
+        partner = Model(cfg.with_model, device=cfg.device, precision=cfg.precision, crop=cfg.crop, runtime=cfg.runtime)
+        model.check_partner(partner)
     if truth:
         truth = match_truth(truth, model.classes, cfg.truth, cfg.truth_unknown)
     results, failures = [], []
@@ -88,7 +92,7 @@ def run(cfg: PredictConfig) -> tuple[list[dict], list[dict]]:
             log.info("removed %d half-written files of an interrupted run", stale)
         for path, name in zip(inputs, output_names(inputs)):
             try:
-                results.append(predict_one(path, model, cfg, name, truth))
+                results.append(predict_one(path, model, cfg, name, truth, partner))
             except LrcnError as exc:
                 failures.append({"video": str(path), "reason": str(exc)})
             except OSError as exc:  # an output folder that cannot be written, a name too long, ...
