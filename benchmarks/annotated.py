@@ -21,10 +21,13 @@ annotations -> a model trained from them, scored on other long videos. In one ru
    step's from one LSTM), an ensemble of ``--ensemble`` window classifiers (``lrcn train --ensemble
    K``: K heads from different initial weights, read as the mean of their probabilities), and one
    from the trimmed clips and the long videos together (the clips as videos annotated whole).
-5. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
+5. Each model of annotated videos (``long``, ``both``) also read together with the trimmed-clip model of
+   the same train seed (``lrcn test --with``: each its own window on the same steps, frames their
+   geometric mean, decoded with the mean of their switch penalties): rows "..., with the trimmed-clip model".
+6. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
    and F1@{10,25,50} after decoding (predict's default decoder: viterbi with the switch penalty the
    model chose on its validation videos, or 8 for a model of trimmed clips), and window accuracy.
-6. With ``--train-seeds``, every model is trained once per ``lrcn train --seed`` (its validation
+7. With ``--train-seeds``, every model is trained once per ``lrcn train --seed`` (its validation
    split, initial weights, shuffling and dropout) on the same data and scored on the same held-out
    videos, and each model's mean and range over those runs is printed: two runs of one head differ by
    several points, so a single run does not rank two close models. Runs already finished in the
@@ -147,7 +150,8 @@ def main() -> None:
              "both": both}
     models = [(MODELS[key][0], roots[key], {**MODELS[key][1], **({"ensemble": args.ensemble} if key == "ensemble" else {})})
               for key in args.models.split(",")]
-    rows, runs = [], {}
+    rows, runs, trained_runs = [], {}, []
+    key_of = {MODELS[key][0]: key for key in MODELS}
     for (name, root, overrides), train_seed in ((m, k) for m in models for k in train_seeds):
         t = time.perf_counter()
         frames = window_frames(args.num_frames, root != data)  # what lrcn train picks for the data
@@ -156,6 +160,7 @@ def main() -> None:
                + (f"-s{train_seed}" if train_seed else ""))  # seed 0 keeps the tag of runs before --train-seeds
         run_dir = train.run(train.TrainConfig(str(root), run_dir=str(work / "runs" / tag), resume="auto",
                                               **{**common, **overrides, "seed": train_seed}), progress=False)
+        trained_runs.append((key_of[name], train_seed, run_dir, tag, name))
         model = name
         if len(train_seeds) > 1:
             name = f"{name} [seed {train_seed}]"
@@ -181,6 +186,18 @@ def main() -> None:
                   f"{sum(c['predicted_segments'] for c in corrections)} segments for "
                   f"{sum(c['true_segments'] for c in corrections)} true ones; the truth stands in for the corrections")
 
+    # Each model of annotated videos read together with the trimmed-clip model of the same train seed (lrcn
+    # test --with: its own window on the same steps, frames the geometric mean, the mean of the two penalties).
+    clips = {seed: run_dir for key, seed, run_dir, _, _ in trained_runs if key == "trimmed"}
+    for key, seed, run_dir, tag, name in list(trained_runs):
+        if key in ("long", "both") and seed in clips:
+            report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(ann), cache_dir=common["cache_dir"],
+                                                      num_workers=args.workers, with_model=str(clips[seed]),
+                                                      out_dir=str(work / "tests" / f"{tag}-with-trimmed")),
+                                  progress=False)
+            together = {"long": "long videos, with the trimmed-clip model",
+                        "both": "clips + long videos, with the trimmed model"}[key]
+            rows.append((together + (f" [seed {seed}]" if len(train_seeds) > 1 else ""), report, 0.0, together))
     print(f"\nheld-out long videos: {len(test_long)} ({sum(r[-1][1] for _, r in test_long) / 60:.1f} min), "
           f"scored after decoding (predict's defaults: viterbi with the model's own switch penalty, chosen on its "
           f"validation videos where it trained on annotated ones, else 8):")
@@ -191,7 +208,7 @@ def main() -> None:
         window = f"{r['window_accuracy']:.1%}" if r["window_accuracy"] is not None else "-"
         print(f"{name:<46}{a['frame_accuracy']:>7.1f}%{a['edit']:>7.1f}{a['f1@10']:>7.1f}{a['f1@25']:>7.1f}"
               f"{a['f1@50']:>7.1f}{b['frame_accuracy']:>15.1f}%{window:>9}{r['decoding']['switch_penalty']:>9g}"
-              f"{secs:>9.0f}")
+              + (f"{secs:>9.0f}" if secs else f"{'-':>9}"))  # a reading of two trained models: no training
     print("\ntrue actions found (most of their frames right) by length in sampled frames, against the model's window:")
     for name, r, *_ in rows:
         print(f"{name:<46}" + "  ".join(f"{b['frames']:>6}: {b['found']:>3}/{b['actions']:<3}"
