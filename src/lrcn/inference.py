@@ -357,7 +357,8 @@ class Model:
         (:meth:`segment`'s ``with_model``): the same classes in the same order, and steps embedded alike
         (backbone, fps, crop), so both read one embedding of each step."""
         if other.builtin or self.builtin or other.ckpt is None:
-            raise ConfigError(f"--with reads two lrcn checkpoints together; {other.checkpoint if other.builtin else self.checkpoint} is built in")
+            builtin = other.checkpoint if other.builtin else self.checkpoint
+            raise ConfigError(f"--with reads two lrcn checkpoints together; {builtin} is built in")
         if list(other.classes) != list(self.classes):
             raise ConfigError(f"--with {other.checkpoint}: its {len(other.classes)} classes are not {self.checkpoint}'s "
                               f"{len(self.classes)} in the same order; models read together must share their classes")
