@@ -31,7 +31,7 @@ class Browser:
              "--no-first-run", "--no-default-browser-check", "--remote-debugging-port=0",
              f"--user-data-dir={self.profile.name}", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
              "--autoplay-policy=no-user-gesture-required", "--window-size=1280,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,  # its own group: all stop
             env=dict(os.environ, TMPDIR=self.profile.name))  # its shared-memory files too: nothing left in /tmp
         port_file = Path(self.profile.name) / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
@@ -107,9 +107,28 @@ class Browser:
             if getattr(self, "ws", None):
                 self.ws.close()
         finally:
-            self.proc.terminate()
+            import signal
+
+            for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+                try:
+                    os.killpg(self.proc.pid, sig)  # the browser and its helpers, which write into the profile too
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.profile.cleanup()
+                os.killpg(self.proc.pid, signal.SIGKILL)  # any helper the browser left behind
+            except (ProcessLookupError, PermissionError):
+                pass
+            for _ in range(50):  # a helper still exiting may write a last file: retry for up to 5 s
+                try:
+                    shutil.rmtree(self.profile.name)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            self.profile.cleanup()  # gone already (or whatever is left, once more)
