@@ -4,24 +4,27 @@ annotations -> a model trained from them, scored on other long videos. In one ru
     python benchmarks/annotated.py [--work-dir DIR] [--seed 0] [--groups 15] [--train-long 52] [--test-long 10]
                                    [--views center] [--num-frames N]
                                    [--models trimmed,long,per-step,causal,both-readouts,ensemble,both]
-                                   [--action-clips 1] [--ensemble 5] [--train-seeds 0,1,2]
+                                   [--action-clips 2] [--ensemble 5] [--train-seeds 0,1,2]
 
 1. ``lrcn synth --preset order`` (12 classes in 6 forward/backward pairs; a model that ignores frame
    order is at chance inside every pair); its split-1 train groups and test groups stay apart.
 2. Long videos made from synthetic clips end to end (:func:`lrcn.synth.annotated_long_videos`): a
    second ``--preset order`` set of the same classes with clips of 2-20 s (other backgrounds), 3-8
    whole clips per long video, different orders and lengths; ``--train-long`` from its train groups'
-   clips, ``--test-long`` from its test groups' clips, each with its ``start,end,label`` CSV.
+   clips, ``--test-long`` from its test groups' clips, each with its ``start,end,label`` CSV. With
+   ``--action-clips 2`` (the default) there are as many distinct action clips as trimmed clips, so an
+   action is a recording of its own, as in a person's footage; with 1 each clip comes back about twice,
+   in training and validation videos alike (validation then flatters the model).
 3. A model trained on the trimmed clips (``lrcn train DATA``) labels the training long videos
    (``lrcn predict``): what a person would open in the review page. The truth stands in for their
    corrections (the scores of those predictions say how much there was to correct).
-4. Models trained from the corrected long videos (``lrcn train ANNOTATED``), with today's window
-   classifier (the default) and with heads that label every step (``--per-step``: bidirectional;
-   ``--causal``: unidirectional, for streams; ``--both-readouts``: the window's label and every
-   step's from one LSTM), an ensemble of ``--ensemble`` window classifiers (``lrcn train --ensemble
+4. Models trained from the corrected long videos (``lrcn train ANNOTATED``), with the window
+   classifier (``--no-both-readouts``) and with heads that label every step (``--per-step``:
+   bidirectional; ``--causal``: unidirectional, for streams; ``--both-readouts``: the window's label
+   and every step's from one LSTM, lrcn train's default on annotated long videos), an ensemble of ``--ensemble`` window classifiers (``lrcn train --ensemble
    K``: K heads from different initial weights, read as the mean of their probabilities), and one
    from the trimmed clips and the long videos together (the clips as videos annotated whole).
-5. Each model of annotated videos (``long``, ``both``) also read together with the trimmed-clip model of
+5. Each model of annotated videos (``long``, ``both-readouts``, ``both``) also read together with the trimmed-clip model of
    the same train seed (``lrcn test --with``: each its own window on the same steps, frames their
    geometric mean, decoded with the mean of their switch penalties): rows "..., with the trimmed-clip model".
 6. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
@@ -54,11 +57,11 @@ from lrcn.datasets import load_dataset
 #: The rows the benchmark can train: key -> (name, lrcn train's settings beside the data's).
 MODELS = {
     "trimmed": ("trimmed clips", {}),
-    "long": ("long videos (window classifier)", {}),
+    "long": ("long videos (window classifier)", {"both_readouts": False}),
     "per-step": ("long videos, per-step bidirectional", {"per_step": True}),
     "causal": ("long videos, per-step causal", {"causal": True}),
-    "both-readouts": ("long videos, both readouts", {"both_readouts": True}),
-    "ensemble": ("long videos, ensemble of window classifiers", {}),  # --ensemble K of them
+    "both-readouts": ("long videos, both readouts", {"both_readouts": True}),  # lrcn train's default on them
+    "ensemble": ("long videos, ensemble of window classifiers", {"both_readouts": False}),  # --ensemble K of them
     "both": ("trimmed clips + long videos", {}),
 }
 
@@ -93,8 +96,11 @@ def main() -> None:
     ap.add_argument("--train-long", type=int, default=52, help="long videos to train from (52 x 3-8 actions: about "
                                                              "as many actions as the trimmed set has clips)")
     ap.add_argument("--test-long", type=int, default=10, help="held-out long videos to score on")
-    ap.add_argument("--action-clips", type=int, default=1, help="clips per group and class that the long videos' "
-                                                                 "actions are cut from (the trimmed set has 2)")
+    ap.add_argument("--action-clips", type=int, default=2, help="clips per group and class that the long videos' "
+                                                                 "actions are cut from: 2 (as the trimmed set) "
+                                                                 "makes each action a clip of its own, as in a "
+                                                                 "person's recordings; 1 reuses each clip about "
+                                                                 "twice, across training and validation videos")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
     ap.add_argument("--num-frames", type=int, default=None, help="window length of every model (default: lrcn "
                                                                   "train's for the data)")
@@ -190,12 +196,13 @@ def main() -> None:
     # test --with: its own window on the same steps, frames the geometric mean, the mean of the two penalties).
     clips = {seed: run_dir for key, seed, run_dir, _, _ in trained_runs if key == "trimmed"}
     for key, seed, run_dir, tag, name in list(trained_runs):
-        if key in ("long", "both") and seed in clips:
+        if key in ("long", "both-readouts", "both") and seed in clips:
             report = evaluate.run(evaluate.EvalConfig(str(run_dir), str(ann), cache_dir=common["cache_dir"],
                                                       num_workers=args.workers, with_model=str(clips[seed]),
                                                       out_dir=str(work / "tests" / f"{tag}-with-trimmed")),
                                   progress=False)
             together = {"long": "long videos, with the trimmed-clip model",
+                        "both-readouts": "both readouts, with the trimmed-clip model",
                         "both": "clips + long videos, with the trimmed model"}[key]
             rows.append((together + (f" [seed {seed}]" if len(train_seeds) > 1 else ""), report, 0.0, together))
     print(f"\nheld-out long videos: {len(test_long)} ({sum(r[-1][1] for _, r in test_long) / 60:.1f} min), "

@@ -576,6 +576,8 @@ def test_two_models_read_together_agree_frame_by_frame(tiny_dataset, trained, tm
                                 views=("center",), precision="fp32"), progress=False)
     long_ckpt = run_dir / "Saved_model_checkpoints" / "final.pth.tar"
     ck = load_checkpoint(long_ckpt)  # its own penalty set apart from the clips model's 8, so a mean is seen
+    # No head named: annotated long videos get both readouts (config.LONG_VIDEO_BOTH_READOUTS), clips the window one.
+    assert ck.model_config.both_readouts and not load_checkpoint(clips_ckpt).model_config.both_readouts
     save_checkpoint(long_ckpt, replace(ck, decoding={**ck.decoding, "switch_penalty": 2.0}))
     own = 2.0
 

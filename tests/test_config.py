@@ -54,6 +54,9 @@ def test_decoding_names_the_flag_too(bad, flag):
 @pytest.mark.parametrize("cls,argv,expected", [
     (TrainConfig, ["data", "--lr", "0.001", "--epochs", "3", "--views", "center,flip", "--backbone", "i3d", "--no-refit"],
      dict(data_dir="data", lr=0.001, epochs=3, views=("center", "flip"), backbone="i3d", refit=False)),
+    (TrainConfig, ["data"], dict(data_dir="data", both_readouts=None)),  # the head: lrcn train picks it for the data
+    (TrainConfig, ["data", "--no-both-readouts"], dict(data_dir="data", both_readouts=False)),
+    (TrainConfig, ["data", "--both-readouts"], dict(data_dir="data", both_readouts=True)),
     (PredictConfig, ["kinetics400", "a.mp4", "b.mp4", "--top-k", "3", "--switch-penalty", "4", "--no-video"],
      dict(checkpoint="kinetics400", inputs=("a.mp4", "b.mp4"), top_k=3, annotate=False,
           decoding=Decoding(switch_penalty=4.0))),
@@ -97,3 +100,11 @@ def test_every_backbone_has_its_facts_and_specs_check_them():
 def test_the_settings_module_imports_nothing_heavy():
     code = "import sys, lrcn.config; print(sorted({'torch', 'numpy', 'av'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+def test_the_head_left_unnamed_is_both_readouts_on_annotated_long_videos_and_the_window_classifier_on_clips():
+    from lrcn.config import head_readouts
+
+    assert head_readouts(None, annotated=True) and not head_readouts(None, annotated=False)
+    assert not head_readouts(None, annotated=True, per_step=True) and not head_readouts(None, True, causal=True)
+    assert head_readouts(True, annotated=False) and not head_readouts(False, annotated=True)  # as named

@@ -154,6 +154,21 @@ WINDOW_FRAMES = Opt(None, f"frames per window (the seed's --num_frames_video; de
                           f"{LONG_VIDEO_NUM_FRAMES} on annotated long videos)", parse=int, check=at_least(1))
 
 
+#: The head on annotated long videos when none is named: both readouts (--both-readouts). Measured with
+#: benchmarks/annotated.py (docs/long-videos.md#heads-that-label-every-step): where the long videos' actions are
+#: distinct clips, as a person's recordings are, it scored the better edit than the window classifier on every
+#: data seed, and it finds the short actions no window has as its majority. Clips keep the seed's window classifier.
+LONG_VIDEO_BOTH_READOUTS = True
+
+
+def head_readouts(both_readouts: bool | None, annotated: bool, causal: bool = False, per_step: bool = False) -> bool:
+    """--both-readouts as given, else the default for the data: :data:`LONG_VIDEO_BOTH_READOUTS` on
+    annotated long videos unless another head (--per-step, --causal) is named; off on clips."""
+    if both_readouts is not None:
+        return both_readouts
+    return LONG_VIDEO_BOTH_READOUTS and annotated and not (causal or per_step)
+
+
 def window_frames(num_frames: int | None, annotated: bool) -> int:
     """--num-frames as given, else the default for the data: :data:`LONG_VIDEO_NUM_FRAMES` on annotated
     long videos, the seed's 5 on clips."""
@@ -482,10 +497,11 @@ class TrainConfig(_EmbeddingSettings):
     per_step: bool = Opt(False, "a head that labels every step: trained with a loss at each step of a window (an "
                                 "annotated video's steps each with their own class), it gives predict and test a "
                                 "probability per step where a window classifier gives one per window")()
-    both_readouts: bool = Opt(False, "a head with two readouts of one bidirectional LSTM: the window's label (as the "
-                                     "window classifier) and every step's (as --per-step), trained on the mean of "
-                                     "both losses; predict and test read each frame as the geometric mean of the "
-                                     "two")()
+    both_readouts: bool | None = Opt(None, "a head with two readouts of one bidirectional LSTM: the window's label "
+                                           "(as the window classifier) and every step's (as --per-step), trained on "
+                                           "the mean of both losses; predict and test read each frame as the "
+                                           "geometric mean of the two (default: on for annotated long videos, off on "
+                                           "clips; --no-both-readouts: the window classifier)", parse=bool)()
     ensemble: int = Opt(1, "K heads from different initial weights, trained side by side on the same windows (K "
                            "times the head's training time and size) and read as one, the mean of their "
                            "probabilities: steadier than any one run of a head", metavar="K", check=at_least(1))()
@@ -531,7 +547,7 @@ class TrainConfig(_EmbeddingSettings):
     @property
     def every_step(self) -> bool:
         """The head is trained with a loss at every step (``--causal``, ``--per-step``, ``--both-readouts``)."""
-        return self.causal or self.per_step or self.both_readouts
+        return bool(self.causal or self.per_step or self.both_readouts)
 
     @property
     def sampling(self) -> Sampling:

@@ -31,7 +31,7 @@ from .distributed import Distributed
 from .embedded import eval_batches as embedded_eval_batches
 from .embedded import embedder_if_needed, load_embedded, train_batches
 from .errors import CheckpointError, ConfigError, raise_if_diverged
-from .config import CLIP_BACKBONES, TrainConfig, window_frames
+from .config import CLIP_BACKBONES, TrainConfig, head_readouts, window_frames
 from .features import EmbeddingCache
 from .io import FolderLock, remove_stale_temporaries, write_json_atomic, write_text_atomic
 from .model import LRCNHead, ModelConfig, build_head, trained_as
@@ -179,7 +179,9 @@ def run(cfg: TrainConfig, progress: bool = True) -> Path:
     dist = Distributed.from_env(cfg.device)
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.data_dir, cfg.ucf_list_dir, cfg.split, cfg.number_of_classes, cfg.background)
-    cfg = replace(cfg, num_frames=window_frames(cfg.num_frames, dataset.kind == "annotated"))
+    annotated = dataset.kind == "annotated"
+    cfg = replace(cfg, num_frames=window_frames(cfg.num_frames, annotated),
+                  both_readouts=head_readouts(cfg.both_readouts, annotated, cfg.causal, cfg.per_step))
     dataset.check_sampling(cfg.feature_spec().fps, cfg.num_frames, "lrcn train")
     run_dir = make_run_dir(cfg)
     # One writer per run folder: a second training into it stops at once, naming the first.
