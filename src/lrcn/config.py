@@ -156,8 +156,9 @@ WINDOW_FRAMES = Opt(None, f"frames per window (the seed's --num_frames_video; de
 
 #: The head on annotated long videos when none is named: both readouts (--both-readouts). Measured with
 #: benchmarks/annotated.py (docs/long-videos.md#heads-that-label-every-step): where the long videos' actions are
-#: distinct clips, as a person's recordings are, it scored the better edit than the window classifier on every
-#: data seed, and it finds the short actions no window has as its majority. Clips keep the seed's window classifier.
+#: distinct clips, as a person's recordings are, it read more frames right than the window classifier on every
+#: data seed and an edit as good or better, and it finds the short actions no window has as its majority. Clips
+#: keep the seed's window classifier.
 LONG_VIDEO_BOTH_READOUTS = True
 
 
