@@ -12,9 +12,10 @@ annotations -> a model trained from them, scored on other long videos. In one ru
    second ``--preset order`` set of the same classes with clips of 2-20 s (other backgrounds), 3-8
    whole clips per long video, different orders and lengths; ``--train-long`` from its train groups'
    clips, ``--test-long`` from its test groups' clips, each with its ``start,end,label`` CSV. With
-   ``--action-clips 2`` (the default) there are as many distinct action clips as trimmed clips, so an
-   action is a recording of its own, as in a person's footage; with 1 each clip comes back about twice,
-   in training and validation videos alike (validation then flatters the model).
+   ``--action-clips 2`` (the default) there are as many distinct action clips as trimmed clips, each
+   drawn about once on average (clips are drawn at random, so some twice, some never); with 1 each
+   clip comes back about twice, in training and validation videos alike, which flatters validation and
+   is further from a person's separate recordings.
 3. A model trained on the trimmed clips (``lrcn train DATA``) labels the training long videos
    (``lrcn predict``): what a person would open in the review page. The truth stands in for their
    corrections (the scores of those predictions say how much there was to correct).
@@ -98,8 +99,7 @@ def main() -> None:
     ap.add_argument("--test-long", type=int, default=10, help="held-out long videos to score on")
     ap.add_argument("--action-clips", type=int, default=2, help="clips per group and class that the long videos' "
                                                                  "actions are cut from: 2 (as the trimmed set) "
-                                                                 "makes each action a clip of its own, as in a "
-                                                                 "person's recordings; 1 reuses each clip about "
+                                                                 "draws each clip about once on average; 1 about "
                                                                  "twice, across training and validation videos")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: lrcn train's)")
     ap.add_argument("--num-frames", type=int, default=None, help="window length of every model (default: lrcn "

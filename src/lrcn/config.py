@@ -155,10 +155,10 @@ WINDOW_FRAMES = Opt(None, f"frames per window (the seed's --num_frames_video; de
 
 
 #: The head on annotated long videos when none is named: both readouts (--both-readouts). Measured with
-#: benchmarks/annotated.py (docs/long-videos.md#heads-that-label-every-step): where the long videos' actions are
-#: distinct clips, as a person's recordings are, it read more frames right than the window classifier on every
-#: data seed and an edit as good or better, and it finds the short actions no window has as its majority. Clips
-#: keep the seed's window classifier.
+#: benchmarks/annotated.py (docs/long-videos.md#heads-that-label-every-step): where the long videos' actions come
+#: from twice as many distinct clips (fewer shared by training and validation videos), it read more frames right
+#: than the window classifier on every data seed and an edit as good or better, and it finds the short actions no
+#: window has as its majority. Clips keep the seed's window classifier.
 LONG_VIDEO_BOTH_READOUTS = True
 
 
