@@ -22,11 +22,12 @@ annotations -> a model trained from them, scored on other long videos. In one ru
 4. Models trained from the corrected long videos (``lrcn train ANNOTATED``), with the window
    classifier (``--no-both-readouts``) and with heads that label every step (``--per-step``:
    bidirectional; ``--causal``: unidirectional, for streams; ``--both-readouts``: the window's label
-   and every step's from one LSTM, lrcn train's default on annotated long videos), an ensemble of ``--ensemble`` window classifiers (``lrcn train --ensemble
-   K``: K heads from different initial weights, read as the mean of their probabilities), and one
-   from the trimmed clips and the long videos together (the clips as videos annotated whole).
-5. Each model of annotated videos (``long``, ``both-readouts``, ``both``) also read together with the trimmed-clip model of
-   the same train seed (``lrcn test --with``: each its own window on the same steps, frames their
+   and every step's from one LSTM, lrcn train's default on annotated long videos), an ensemble of
+   ``--ensemble`` window classifiers (``lrcn train --ensemble K``: K heads from different initial
+   weights, read as the mean of their probabilities), and one from the trimmed clips and the long
+   videos together (the clips as videos annotated whole).
+5. Each model of annotated videos (``long``, ``both-readouts``, ``both``) also read together with the
+   trimmed-clip model of the same train seed (``lrcn test --with``: each its own window on the same steps, frames their
    geometric mean, decoded with the mean of their switch penalties): rows "..., with the trimmed-clip model".
 6. Every model scored on the held-out long videos (``lrcn test ANNOTATED``): frame accuracy, edit
    and F1@{10,25,50} after decoding (predict's default decoder: viterbi with the switch penalty the
